@@ -1,0 +1,153 @@
+package cephconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/journal"
+	"github.com/seed-6a310834/ceph-csi/shared/journal/journaltest"
+	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
+)
+
+// testPool is the pool the integration tests use; each test works in its
+// own RADOS namespace so that it starts empty and leaves nothing behind.
+const testPool = "rbd"
+
+func adminTarget(c *testcluster.Cluster) Target {
+	return Target{ClusterID: c.FSID, Monitors: c.Monitors,
+		Creds: &credentials.Credentials{ID: c.AdminID, Key: c.AdminKey}}
+}
+
+func TestJournalConformanceRADOS(t *testing.T) {
+	c := testcluster.Get(t)
+	pool := NewPool(Options{})
+	defer pool.Close()
+	conn, err := pool.Get(context.Background(), adminTarget(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	journaltest.Run(t, func(t *testing.T) journal.ObjectStore {
+		ns := fmt.Sprintf("journaltest-%d", rand.Int64())
+		s, err := NewObjectStore(conn.Conn, testPool, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			defer s.Destroy()
+			names, err := s.ListObjects(context.Background(), "")
+			if err != nil {
+				t.Errorf("list namespace %s: %v", ns, err)
+			}
+			for _, n := range names {
+				if err := s.Remove(context.Background(), n); err != nil {
+					t.Errorf("remove %s: %v", n, err)
+				}
+			}
+		})
+		return s
+	})
+}
+
+func TestPoolSharesOneConnection(t *testing.T) {
+	c := testcluster.Get(t)
+	pool := NewPool(Options{})
+	defer pool.Close()
+	var wg sync.WaitGroup
+	conns := make([]*Conn, 16)
+	errs := make([]error, 16)
+	for i := range conns {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			conns[i], errs[i] = pool.Get(context.Background(), adminTarget(c))
+		}(i)
+	}
+	wg.Wait()
+	for i := range conns {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if conns[i].Conn != conns[0].Conn {
+			t.Fatalf("request %d got another connection", i)
+		}
+	}
+	if pool.Len() != 1 {
+		t.Fatalf("pool holds %d connections, want 1", pool.Len())
+	}
+	if _, err := conns[0].GetFSID(); err != nil {
+		t.Fatalf("shared connection does not work: %v", err)
+	}
+	for _, cn := range conns {
+		cn.Release()
+		cn.Release()
+	}
+}
+
+func TestPoolIdleExpiry(t *testing.T) {
+	c := testcluster.Get(t)
+	pool := NewPool(Options{IdleTimeout: 200 * time.Millisecond})
+	defer pool.Close()
+	conn, err := pool.Get(context.Background(), adminTarget(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if pool.Len() != 1 {
+		t.Fatal("a connection in use was closed")
+	}
+	conn.Release()
+	deadline := time.Now().Add(5 * time.Second)
+	for pool.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("idle connection was never closed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	again, err := pool.Get(context.Background(), adminTarget(c))
+	if err != nil {
+		t.Fatalf("reconnect after expiry: %v", err)
+	}
+	again.Release()
+}
+
+func TestPoolWrongKeyFails(t *testing.T) {
+	c := testcluster.Get(t)
+	pool := NewPool(Options{ConnectTimeout: 5 * time.Second})
+	defer pool.Close()
+	target := adminTarget(c)
+	target.Creds = &credentials.Credentials{ID: c.AdminID, Key: "AQBiZ3VzYmFkYmFkYmFkYmFkYmFkYmFkYmFkYQ=="}
+	_, err := pool.Get(context.Background(), target)
+	if !errors.Is(err, ErrConnect) {
+		t.Fatalf("wrong key: %v, want ErrConnect", err)
+	}
+	if pool.Len() != 0 {
+		t.Fatal("a failed connection was kept")
+	}
+}
+
+// TestPoolUnreachableClusterHonoursDeadline points at a port where no
+// monitor listens: the caller gets its deadline back, not a hang.
+func TestPoolUnreachableClusterHonoursDeadline(t *testing.T) {
+	c := testcluster.Get(t)
+	pool := NewPool(Options{ConnectTimeout: 3 * time.Second})
+	defer pool.Close()
+	target := adminTarget(c)
+	target.Monitors = []string{"127.0.0.1:1"}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := pool.Get(ctx, target)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("unreachable cluster with a short deadline: %v, want DeadlineExceeded", err)
+	}
+	_, err = pool.Get(context.Background(), target)
+	if !errors.Is(err, ErrConnect) {
+		t.Fatalf("unreachable cluster: %v, want ErrConnect after the connect timeout", err)
+	}
+}

@@ -1,0 +1,258 @@
+package cephconn
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ceph/go-ceph/rados"
+
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+)
+
+// ErrConnect wraps every failure to reach a cluster; the drivers map it to
+// codes.Unavailable (or DeadlineExceeded when the caller's deadline passed).
+var ErrConnect = errors.New("cannot connect to the Ceph cluster")
+
+// Options tunes the pool. Zero values take the defaults.
+type Options struct {
+	// IdleTimeout closes a connection unused for this long (default 10m).
+	IdleTimeout time.Duration
+	// ConnectTimeout bounds the monitor handshake (default 10s).
+	ConnectTimeout time.Duration
+	// OpTimeout bounds every monitor and OSD operation, so that a stopped
+	// daemon yields an error instead of a hang (default 30s).
+	OpTimeout time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 10 * time.Minute
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.OpTimeout <= 0 {
+		o.OpTimeout = 30 * time.Second
+	}
+	return o
+}
+
+// Target names a cluster and the user to reach it as.
+type Target struct {
+	// ClusterID is the cluster's ID in the CSI configuration.
+	ClusterID string
+	// Monitors are "host:port" addresses.
+	Monitors []string
+	// Creds are the user's ID and key; the key only ever reaches librados
+	// as a configuration value.
+	Creds *credentials.Credentials
+}
+
+// key is a pool map key: the key itself is hashed so a rotated key opens a
+// new connection and the map holds no secret.
+type key struct {
+	cluster  string
+	monitors string
+	user     string
+	digest   [sha256.Size]byte
+}
+
+type entry struct {
+	ready    chan struct{} // closed when the connect attempt finished
+	conn     *rados.Conn
+	err      error
+	refs     int
+	lastUsed time.Time
+}
+
+// Pool shares one RADOS connection per (cluster, user) between requests and
+// closes connections that stay idle. It is safe for concurrent use.
+type Pool struct {
+	opts    Options
+	dial    func(Target, Options) (*rados.Conn, error)
+	mu      sync.Mutex
+	entries map[key]*entry
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// NewPool returns a pool; Close it to release every connection.
+func NewPool(opts Options) *Pool {
+	p := &Pool{
+		opts:    opts.withDefaults(),
+		dial:    dial,
+		entries: map[key]*entry{},
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	go p.reap()
+	return p
+}
+
+// Conn is a borrowed connection. Call Release when the request is done.
+type Conn struct {
+	*rados.Conn
+	release func()
+}
+
+// Release returns the connection to the pool. It is safe to call twice.
+func (c *Conn) Release() {
+	if c.release != nil {
+		c.release()
+		c.release = nil
+	}
+}
+
+// Get returns the shared connection for t, connecting on first use. Callers
+// that arrive while a connect is in progress wait for it. A caller whose ctx
+// ends first gets ctx's error; the connect goes on for the next caller.
+func (p *Pool) Get(ctx context.Context, t Target) (*Conn, error) {
+	if t.Creds == nil || len(t.Monitors) == 0 {
+		return nil, fmt.Errorf("%w: cluster %q: no monitors or no credentials", ErrConnect, t.ClusterID)
+	}
+	k := key{cluster: t.ClusterID, monitors: strings.Join(t.Monitors, ","), user: t.Creds.ID,
+		digest: sha256.Sum256([]byte(t.Creds.Key))}
+	p.mu.Lock()
+	e, ok := p.entries[k]
+	if !ok {
+		e = &entry{ready: make(chan struct{})}
+		p.entries[k] = e
+		go p.connect(k, e, t)
+	}
+	e.refs++
+	p.mu.Unlock()
+
+	select {
+	case <-e.ready:
+	case <-ctx.Done():
+		p.put(k, e)
+		return nil, ctx.Err()
+	}
+	if e.err != nil {
+		p.put(k, e)
+		return nil, e.err
+	}
+	return &Conn{Conn: e.conn, release: sync.OnceFunc(func() { p.put(k, e) })}, nil
+}
+
+func (p *Pool) connect(k key, e *entry, t Target) {
+	conn, err := p.dial(t, p.opts)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e.conn, e.err, e.lastUsed = conn, err, time.Now()
+	if err != nil {
+		// Forget the failure so that the next request tries again.
+		if p.entries[k] == e {
+			delete(p.entries, k)
+		}
+	}
+	close(e.ready)
+}
+
+func (p *Pool) put(k key, e *entry) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e.refs--
+	e.lastUsed = time.Now()
+	_ = k
+}
+
+// reap closes connections idle for longer than IdleTimeout.
+func (p *Pool) reap() {
+	defer close(p.done)
+	tick := time.NewTicker(p.opts.IdleTimeout / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-tick.C:
+			p.closeIdle(now)
+		}
+	}
+}
+
+func (p *Pool) closeIdle(now time.Time) {
+	var idle []*rados.Conn
+	p.mu.Lock()
+	for k, e := range p.entries {
+		select {
+		case <-e.ready:
+		default:
+			continue // still connecting
+		}
+		if e.refs == 0 && e.conn != nil && now.Sub(e.lastUsed) >= p.opts.IdleTimeout {
+			idle = append(idle, e.conn)
+			delete(p.entries, k)
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.Shutdown()
+	}
+}
+
+// Len returns the number of connections held (for tests and metrics).
+func (p *Pool) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.entries)
+}
+
+// Close stops the reaper and shuts every idle connection down.
+func (p *Pool) Close() {
+	select {
+	case <-p.stop:
+		return
+	default:
+	}
+	close(p.stop)
+	<-p.done
+	p.closeIdle(time.Now().Add(p.opts.IdleTimeout + time.Hour))
+}
+
+// dial opens a connection with every setting given explicitly: no ceph.conf
+// or keyring file is read, and the key is passed as a configuration value.
+func dial(t Target, o Options) (*rados.Conn, error) {
+	conn, err := rados.NewConnWithUser(t.Creds.ID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConnect, err)
+	}
+	settings := [][2]string{
+		{"mon_host", strings.Join(t.Monitors, ",")},
+		{"key", t.Creds.Key},
+		{"keyring", ""},
+		{"client_mount_timeout", seconds(o.ConnectTimeout)},
+		{"rados_mon_op_timeout", seconds(o.OpTimeout)},
+		{"rados_osd_op_timeout", seconds(o.OpTimeout)},
+		{"log_to_stderr", "false"},
+		{"err_to_stderr", "false"},
+		{"log_file", ""},
+	}
+	for _, s := range settings {
+		if err := conn.SetConfigOption(s[0], s[1]); err != nil {
+			conn.Shutdown()
+			// Never echo the value: it may be the key.
+			return nil, fmt.Errorf("%w: set option %s: %v", ErrConnect, s[0], err)
+		}
+	}
+	if err := conn.Connect(); err != nil {
+		conn.Shutdown()
+		return nil, fmt.Errorf("%w: cluster %q as %q: %v", ErrConnect, t.ClusterID, t.Creds.ID, err)
+	}
+	return conn, nil
+}
+
+func seconds(d time.Duration) string {
+	s := int(d / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return strconv.Itoa(s)
+}

@@ -1,0 +1,183 @@
+// Package cliflags defines the command-line flags shared by the CSI drivers.
+// A driver registers them on its own flag.FlagSet, adds any flags of its
+// own to the same set, parses it and validates the result.
+package cliflags
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"strings"
+
+	"go.uber.org/zap/zapcore"
+
+	"github.com/seed-6a310834/ceph-csi/shared/csiserver"
+	"github.com/seed-6a310834/ceph-csi/shared/identity"
+	"github.com/seed-6a310834/ceph-csi/shared/logging"
+)
+
+// Flag defaults.
+const (
+	DefaultEndpoint      = "unix:///csi/csi.sock"
+	DefaultMode          = ModeAll
+	DefaultInstanceID    = "default"
+	DefaultClusterConfig = "/etc/ceph-csi-config/config.json"
+	DefaultLogFormat     = logging.FormatJSON
+	DefaultLogLevel      = zapcore.InfoLevel
+)
+
+// Mode selects which CSI services a driver process serves.
+type Mode string
+
+// Modes accepted by --mode.
+const (
+	// ModeController serves the Identity and Controller services.
+	ModeController Mode = "controller"
+	// ModeNode serves the Identity and Node services.
+	ModeNode Mode = "node"
+	// ModeAll serves the Identity, Controller and Node services.
+	ModeAll Mode = "all"
+)
+
+// ParseMode returns the Mode named s.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeController, ModeNode, ModeAll:
+		return m, nil
+	default:
+		return "", fmt.Errorf("unknown mode %q (want %q, %q or %q)", s, ModeController, ModeNode, ModeAll)
+	}
+}
+
+// ServesController reports whether the mode serves the Controller service.
+func (m Mode) ServesController() bool { return m == ModeController || m == ModeAll }
+
+// ServesNode reports whether the mode serves the Node service.
+func (m Mode) ServesNode() bool { return m == ModeNode || m == ModeAll }
+
+// String returns the mode's flag value.
+func (m Mode) String() string { return string(m) }
+
+// Set parses s into m; it makes *Mode a flag.Value.
+func (m *Mode) Set(s string) error {
+	parsed, err := ParseMode(s)
+	if err != nil {
+		return err
+	}
+	*m = parsed
+	return nil
+}
+
+// Options holds the values of the shared flags.
+type Options struct {
+	// Endpoint is the CSI endpoint: unix:///path or tcp://host:port.
+	Endpoint string
+	// Mode selects the CSI services to serve.
+	Mode Mode
+	// NodeID identifies this node; required when Mode serves the Node service.
+	NodeID string
+	// DriverName is the CSI plugin name.
+	DriverName string
+	// InstanceID names the journal instance, keeping several driver
+	// deployments on one cluster apart.
+	InstanceID string
+	// ClusterConfig is the path of the ceph-csi cluster configuration file.
+	ClusterConfig string
+	// MetricsAddress is the host:port to serve metrics on; empty disables it.
+	MetricsAddress string
+	// LogFormat is the log encoding: "json" or "console".
+	LogFormat string
+	// LogLevel is the minimum level logged.
+	LogLevel zapcore.Level
+	// Version asks the driver to print its version and exit.
+	Version bool
+}
+
+// Register defines the shared flags on fs and returns the Options that
+// fs.Parse fills in. defaultDriverName is the default of --driver-name.
+func Register(fs *flag.FlagSet, defaultDriverName string) *Options {
+	o := &Options{Mode: DefaultMode, LogLevel: DefaultLogLevel}
+	fs.StringVar(&o.Endpoint, "endpoint", DefaultEndpoint, "CSI endpoint: unix:///path or tcp://host:port")
+	fs.Var(&o.Mode, "mode", `CSI services to serve: "controller", "node" or "all"`)
+	fs.StringVar(&o.NodeID, "node-id", "", "ID of this node; required in node and all modes")
+	fs.StringVar(&o.DriverName, "driver-name", defaultDriverName, "CSI driver name")
+	fs.StringVar(&o.InstanceID, "instance-id", DefaultInstanceID, "journal instance ID, unique per driver deployment on a cluster")
+	fs.StringVar(&o.ClusterConfig, "cluster-config", DefaultClusterConfig, "path of the Ceph cluster configuration file")
+	fs.StringVar(&o.MetricsAddress, "metrics-address", "", "host:port to serve Prometheus metrics on; empty disables metrics")
+	fs.StringVar(&o.LogFormat, "log-format", DefaultLogFormat, `log format: "json" or "console"`)
+	fs.Var(&o.LogLevel, "log-level", `minimum log level: "debug", "info" (default), "warn" or "error"`)
+	fs.BoolVar(&o.Version, "version", false, "print the version and exit")
+	return o
+}
+
+// Validate checks the options and reports every problem found, each naming
+// the flag at fault. Drivers handle --version before calling Validate.
+func (o *Options) Validate() error {
+	return errors.Join(
+		flagError("endpoint", validateEndpoint(o.Endpoint)),
+		flagError("mode", validateMode(o.Mode)),
+		flagError("node-id", validateNodeID(o.Mode, o.NodeID)),
+		flagError("driver-name", identity.ValidateName(o.DriverName)),
+		flagError("instance-id", validateInstanceID(o.InstanceID)),
+		flagError("cluster-config", required(o.ClusterConfig)),
+		flagError("metrics-address", validateMetricsAddress(o.MetricsAddress)),
+		flagError("log-format", logging.ValidateFormat(o.LogFormat)),
+	)
+}
+
+// flagError prefixes err with the flag name, or returns nil for a nil err.
+func flagError(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("--%s: %w", name, err)
+}
+
+func validateEndpoint(endpoint string) error {
+	_, _, err := csiserver.ParseEndpoint(endpoint)
+	return err
+}
+
+func validateMode(m Mode) error {
+	_, err := ParseMode(string(m))
+	return err
+}
+
+func validateNodeID(m Mode, nodeID string) error {
+	if m.ServesNode() && nodeID == "" {
+		return fmt.Errorf("required in %q mode", m)
+	}
+	return nil
+}
+
+func validateInstanceID(id string) error {
+	if id == "" {
+		return errors.New("must not be empty")
+	}
+	if strings.ContainsFunc(id, isSpaceOrControl) {
+		return fmt.Errorf("%q must not contain spaces or control characters", id)
+	}
+	return nil
+}
+
+func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
+
+func required(value string) error {
+	if value == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+func validateMetricsAddress(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%q: want host:port: %w", addr, err)
+	} else if port == "" {
+		return fmt.Errorf("%q: missing port", addr)
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+// Package clusterconfig reads the cluster configuration file that ceph-csi
+// users already have (by default /etc/ceph-csi-config/config.json, mounted
+// from a ConfigMap): a JSON array of clusters, each with its ID, monitors and
+// RBD and CephFS settings. Fields this package does not know are ignored.
+//
+// A [Store] looks clusters up per request and re-reads the file whenever it
+// changed, so edits to the ConfigMap take effect without a restart.
+//
+// When the file cannot be read or is invalid, lookups fail with [ErrConfig]
+// until it is fixed: the store does not keep serving the last good
+// configuration, because silently using stale monitors or settings is worse
+// than a clear error. The package does not log and does not pick gRPC codes;
+// callers map [ErrConfig] and [ErrClusterNotFound] to the status code the CSI
+// specification prescribes for their RPC.
+package clusterconfig
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// DefaultPath is where ceph-csi deployments mount the configuration file.
+const DefaultPath = "/etc/ceph-csi-config/config.json"
+
+// Defaults applied to CephFS settings left empty, as in ceph-csi.
+const (
+	DefaultSubvolumeGroup       = "csi"
+	DefaultCephFSRadosNamespace = "csi"
+)
+
+var (
+	// ErrClusterNotFound is wrapped by the error of a lookup whose cluster ID
+	// is not in the configuration.
+	ErrClusterNotFound = errors.New("cluster ID not found in the cluster configuration")
+
+	// ErrConfig is wrapped by errors about a configuration file that cannot
+	// be read or is invalid.
+	ErrConfig = errors.New("invalid cluster configuration")
+)
+
+// Cluster is the configuration of one Ceph cluster.
+type Cluster struct {
+	// ClusterID identifies the cluster in storage classes and volume IDs.
+	ClusterID string `json:"clusterID"`
+	// Monitors are the monitor addresses, e.g. "10.0.0.1:6789".
+	Monitors []string `json:"monitors"`
+	// RBD holds the RBD driver's settings.
+	RBD RBDConfig `json:"rbd"`
+	// CephFS holds the CephFS driver's settings.
+	CephFS CephFSConfig `json:"cephFS"`
+}
+
+// RBDConfig holds a cluster's RBD settings.
+type RBDConfig struct {
+	// RadosNamespace is the RADOS namespace for images and the journal;
+	// empty means the default namespace.
+	RadosNamespace string `json:"radosNamespace"`
+}
+
+// CephFSConfig holds a cluster's CephFS settings.
+type CephFSConfig struct {
+	// SubvolumeGroup holds the subvolumes; DefaultSubvolumeGroup if unset.
+	SubvolumeGroup string `json:"subvolumeGroup"`
+	// RadosNamespace is the metadata pool namespace of the journal;
+	// DefaultCephFSRadosNamespace if unset.
+	RadosNamespace string `json:"radosNamespace"`
+}
+
+// MonitorsString returns the monitors joined by commas, as Ceph's mon_host
+// option and the kernel clients take them.
+func (c *Cluster) MonitorsString() string {
+	return strings.Join(c.Monitors, ",")
+}
+
+// clone returns a deep copy of c, so callers cannot change the store.
+func (c *Cluster) clone() *Cluster {
+	cc := *c
+	cc.Monitors = slices.Clone(c.Monitors)
+
+	return &cc
+}
+
+// Parse decodes and validates the contents of a configuration file and
+// applies the defaults. Every entry needs a cluster ID and at least one
+// non-empty monitor, and cluster IDs must be unique.
+func Parse(data []byte) ([]Cluster, error) {
+	var clusters []Cluster
+	if err := json.Unmarshal(data, &clusters); err != nil {
+		return nil, fmt.Errorf("decoding JSON: %w", err)
+	}
+
+	seen := make(map[string]int, len(clusters))
+
+	for i := range clusters {
+		c := &clusters[i]
+		if err := validate(i, c); err != nil {
+			return nil, err
+		}
+
+		if first, dup := seen[c.ClusterID]; dup {
+			return nil, fmt.Errorf("entry %d: clusterID %q already used by entry %d", i, c.ClusterID, first)
+		}
+
+		seen[c.ClusterID] = i
+
+		applyDefaults(c)
+	}
+
+	return clusters, nil
+}
+
+// validate checks entry i of the file.
+func validate(i int, c *Cluster) error {
+	if c.ClusterID == "" {
+		return fmt.Errorf("entry %d: empty clusterID", i)
+	}
+
+	if len(c.Monitors) == 0 {
+		return fmt.Errorf("entry %d (clusterID %q): no monitors", i, c.ClusterID)
+	}
+
+	for j, m := range c.Monitors {
+		if strings.TrimSpace(m) == "" {
+			return fmt.Errorf("entry %d (clusterID %q): monitor %d is empty", i, c.ClusterID, j)
+		}
+	}
+
+	return nil
+}
+
+func applyDefaults(c *Cluster) {
+	if c.CephFS.SubvolumeGroup == "" {
+		c.CephFS.SubvolumeGroup = DefaultSubvolumeGroup
+	}
+
+	if c.CephFS.RadosNamespace == "" {
+		c.CephFS.RadosNamespace = DefaultCephFSRadosNamespace
+	}
+}

@@ -1,0 +1,108 @@
+package clusterconfig
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// realFile is shaped like the files ceph-csi users have, extra fields
+// included.
+const realFile = `[
+  {
+    "clusterID": "4a9e463a-4853-4237-a5c5-9ae9d25bacda",
+    "monitors": ["10.0.0.1:6789", "10.0.0.2:6789"],
+    "rbd": {"radosNamespace": "k8s", "mirrorDaemonCount": 1},
+    "cephFS": {
+      "subvolumeGroup": "group1",
+      "radosNamespace": "ns1",
+      "netNamespaceFilePath": "/var/run/netns/x",
+      "kernelMountOptions": "ms_mode=secure"
+    },
+    "readAffinity": {"enabled": true, "crushLocationLabels": ["zone"]}
+  },
+  {"clusterID": "minimal", "monitors": ["[v2:10.0.0.3:3300/0,v1:10.0.0.3:6789/0]"]}
+]`
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		data    string
+		want    []Cluster
+		wantErr string
+	}{
+		{
+			name: "real file",
+			data: realFile,
+			want: []Cluster{
+				{
+					ClusterID: "4a9e463a-4853-4237-a5c5-9ae9d25bacda",
+					Monitors:  []string{"10.0.0.1:6789", "10.0.0.2:6789"},
+					RBD:       RBDConfig{RadosNamespace: "k8s"},
+					CephFS:    CephFSConfig{SubvolumeGroup: "group1", RadosNamespace: "ns1"},
+				},
+				{
+					ClusterID: "minimal",
+					Monitors:  []string{"[v2:10.0.0.3:3300/0,v1:10.0.0.3:6789/0]"},
+					CephFS:    CephFSConfig{SubvolumeGroup: "csi", RadosNamespace: "csi"},
+				},
+			},
+		},
+		{
+			name: "empty cephFS strings get defaults",
+			data: `[{"clusterID": "c", "monitors": ["m"], "cephFS": {"subvolumeGroup": "", "radosNamespace": ""}}]`,
+			want: []Cluster{{ClusterID: "c", Monitors: []string{"m"}, CephFS: CephFSConfig{"csi", "csi"}}},
+		},
+		{name: "empty array", data: `[]`, want: []Cluster{}},
+		{name: "not JSON", data: `[{`, wantErr: "decoding JSON"},
+		{name: "empty file", data: ``, wantErr: "decoding JSON"},
+		{name: "object instead of array", data: `{"clusterID": "c"}`, wantErr: "decoding JSON"},
+		{name: "monitors not a list", data: `[{"clusterID": "c", "monitors": "m"}]`, wantErr: "decoding JSON"},
+		{name: "trailing garbage", data: `[] x`, wantErr: "decoding JSON"},
+		{name: "empty clusterID", data: `[{"clusterID": "c", "monitors": ["m"]}, {"monitors": ["m"]}]`, wantErr: "entry 1: empty clusterID"},
+		{name: "null entry", data: `[null]`, wantErr: "entry 0: empty clusterID"},
+		{name: "no monitors", data: `[{"clusterID": "c"}]`, wantErr: `entry 0 (clusterID "c"): no monitors`},
+		{name: "empty monitor list", data: `[{"clusterID": "c", "monitors": []}]`, wantErr: `entry 0 (clusterID "c"): no monitors`},
+		{name: "blank monitor", data: `[{"clusterID": "c", "monitors": ["m", " "]}]`, wantErr: `entry 0 (clusterID "c"): monitor 1 is empty`},
+		{
+			name:    "duplicate clusterID",
+			data:    `[{"clusterID": "a", "monitors": ["m"]}, {"clusterID": "b", "monitors": ["m"]}, {"clusterID": "a", "monitors": ["n"]}]`,
+			wantErr: `entry 2: clusterID "a" already used by entry 0`,
+		},
+	}
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse([]byte(tt.data))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Parse() = %+v, %v; want error containing %q", got, err, tt.wantErr)
+				}
+
+				return
+			}
+
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("Parse() = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestMonitorsString(t *testing.T) {
+	tests := []struct {
+		monitors []string
+		want     string
+	}{
+		{nil, ""},
+		{[]string{"a:6789"}, "a:6789"},
+		{[]string{"a:6789", "b:6789", "[::1]:3300"}, "a:6789,b:6789,[::1]:3300"},
+	}
+
+	for _, tt := range tests {
+		c := &Cluster{Monitors: tt.monitors}
+		if got := c.MonitorsString(); got != tt.want {
+			t.Errorf("MonitorsString(%q) = %q; want %q", tt.monitors, got, tt.want)
+		}
+	}
+}

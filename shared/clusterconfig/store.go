@@ -1,0 +1,161 @@
+package clusterconfig
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// Store looks clusters up in a configuration file, re-reading it when it
+// changes. It is safe for concurrent use.
+//
+// A change is noticed by comparing the modification time, size, device and
+// inode that os.Stat reports for the path. Stat follows symlinks, so the
+// atomic swap of the "..data" symlink by which Kubernetes updates a mounted
+// ConfigMap is noticed as well as an in-place edit.
+type Store struct {
+	path     string
+	interval time.Duration
+	now      func() time.Time
+
+	mu        sync.Mutex
+	checked   time.Time // when the file was last stat'ed
+	stamp     fileStamp // of the file the current state was read from
+	haveStamp bool
+	clusters  map[string]*Cluster
+	err       error // the error of the last check or load, if any
+	loads     int   // number of times the file was read, for tests
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithCheckInterval makes the store stat the file at most once per d,
+// serving the configuration it last read (or the error it last got) in
+// between. The default, 0, stats the file on every lookup.
+func WithCheckInterval(d time.Duration) Option {
+	return func(s *Store) { s.interval = d }
+}
+
+// NewStore returns a store for the configuration file at path, typically
+// DefaultPath. The file is first read by the first lookup.
+func NewStore(path string, opts ...Option) *Store {
+	s := &Store{path: path, now: time.Now}
+	for _, opt := range opts {
+		opt(s)
+	}
+
+	return s
+}
+
+// Path returns the path of the configuration file.
+func (s *Store) Path() string {
+	return s.path
+}
+
+// Get returns a copy of the configuration of the cluster with the given ID.
+// The error wraps ErrClusterNotFound if the file has no such cluster, and
+// ErrConfig if the file cannot be read or is invalid.
+func (s *Store) Get(clusterID string) (*Cluster, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	s.refresh()
+
+	if s.err != nil {
+		return nil, s.err
+	}
+
+	c, ok := s.clusters[clusterID]
+	if !ok {
+		return nil, fmt.Errorf("clusterID %q: %w %s", clusterID, ErrClusterNotFound, s.path)
+	}
+
+	return c.clone(), nil
+}
+
+// refresh re-reads the file if it is due for a check and changed.
+func (s *Store) refresh() {
+	now := s.now()
+	if s.interval > 0 && !s.checked.IsZero() && now.Sub(s.checked) < s.interval {
+		return
+	}
+
+	s.checked = now
+
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		s.fail(err)
+
+		return
+	}
+
+	if s.haveStamp && stampOf(fi) == s.stamp {
+		return
+	}
+
+	s.load()
+}
+
+// load reads and parses the file. The stamp is taken from the open file, so
+// it describes exactly what was read even if the path changes meanwhile.
+func (s *Store) load() {
+	s.loads++
+
+	f, err := os.Open(s.path)
+	if err != nil {
+		s.fail(err)
+
+		return
+	}
+	defer f.Close()
+
+	fi, err := f.Stat()
+	if err != nil {
+		s.fail(err)
+
+		return
+	}
+
+	clusters, err := readClusters(f)
+
+	s.stamp, s.haveStamp = stampOf(fi), true
+	if err != nil {
+		s.clusters, s.err = nil, s.configError(err)
+
+		return
+	}
+
+	s.clusters, s.err = clusters, nil
+}
+
+// fail records an error that leaves no file to compare against, so the
+// next check reads the file again.
+func (s *Store) fail(err error) {
+	s.clusters, s.haveStamp, s.err = nil, false, s.configError(err)
+}
+
+func (s *Store) configError(err error) error {
+	return fmt.Errorf("%w %s: %w", ErrConfig, s.path, err)
+}
+
+func readClusters(r io.Reader) (map[string]*Cluster, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+
+	list, err := Parse(data)
+	if err != nil {
+		return nil, err
+	}
+
+	clusters := make(map[string]*Cluster, len(list))
+	for i := range list {
+		clusters[list[i].ClusterID] = &list[i]
+	}
+
+	return clusters, nil
+}
