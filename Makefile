@@ -86,6 +86,7 @@ lint: vet fmt-check check-liveness-deps ## vet, gofmt check, dependency check
 test-go:
 	@mkdir -p $(TEST_LOG_DIR)
 	@$(WITH_CLUSTER) export CEPH_CSI_REQUIRE_CLUSTER=1; \
+	export LIVENESS_TEST_DRIVER_BINARY=$(CURDIR)/bin/rbd-driver; \
 	for m in $(MODULES); do \
 		echo "== go test $$m"; \
 		tags=$$( [ $$m = liveness-probe ] || echo "-tags $(GOTAGS)" ); \
