@@ -20,7 +20,7 @@ TEST_FLAGS   ?= -race -count=1
 TEST_LOG_DIR ?= $(CURDIR)/.test-logs
 
 DEB_PACKAGES := ceph-mon ceph-osd ceph-mgr ceph-mds ceph-common ceph-fuse rbd-fuse rbd-nbd \
-                librados-dev librbd-dev libcephfs-dev xfsprogs e2fsprogs util-linux gcc
+                librados-dev librbd-dev libcephfs-dev xfsprogs e2fsprogs util-linux jq curl gcc
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
