@@ -26,7 +26,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
 .PHONY: help build deps cluster-up cluster-down cluster-status lint vet fmt-check \
-        test test-unit check-liveness-deps demo clean
+        test test-go test-unit fuzz check-liveness-deps demo clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -96,7 +96,14 @@ test-go:
 		if [ $$rc -ne 0 ]; then echo "go test $$m FAILED (full log: $(TEST_LOG_DIR)/$$m.log)" >&2; exit $$rc; fi; \
 	done
 
-test: cluster-up lint build test-go ## everything: vet, gofmt, unit + integration + conformance tests against the local cluster
+# A short real fuzzing run of every Go fuzz target (the seed corpora also run
+# as plain tests in test-go).
+FUZZ_TIME ?= 10s
+fuzz: ## run each fuzz target for FUZZ_TIME
+	cd shared && $(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_TIME) ./volid
+	cd shared && $(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZ_TIME) ./volid
+
+test: cluster-up lint build test-go fuzz ## everything: vet, gofmt, unit + integration + conformance tests against the local cluster
 	@echo "make test: all passed"
 
 test-unit: ## unit tests only (no cluster needed; integration tests are skipped)
