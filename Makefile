@@ -31,10 +31,19 @@ SHELL := /bin/bash
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-build: bin/rbd-driver bin/cephfs-driver bin/liveness-probe bin/csi-ping ## build every binary into bin/
+build: bin/rbd-driver bin/cephfs-driver bin/liveness-probe bin/csi-ping bin/rbd-demo bin/cephfs-demo bin/cephfs-bench ## build every binary into bin/
 
 bin/rbd-driver: FORCE
 	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/rbd-driver
+
+bin/rbd-demo: FORCE
+	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/rbd-demo
+
+bin/cephfs-demo: FORCE
+	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/cephfs-demo
+
+bin/cephfs-bench: FORCE
+	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/cephfs-bench
 
 bin/cephfs-driver: FORCE
 	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/cephfs-driver
@@ -113,6 +122,8 @@ test-unit: ## unit tests only (no cluster needed; integration tests are skipped)
 
 demo: cluster-up build ## show the drivers working against the local cluster
 	@$(WITH_CLUSTER) test/demo.sh
+	@$(WITH_CLUSTER) test/demo-rbd.sh
+	@$(WITH_CLUSTER) BIN_DIR=$(CURDIR)/bin test/demo-cephfs.sh
 
 clean: ## remove build outputs
 	rm -rf bin $(TEST_LOG_DIR)

@@ -151,3 +151,36 @@ func TestPoolUnreachableClusterHonoursDeadline(t *testing.T) {
 		t.Fatalf("unreachable cluster: %v, want ErrConnect after the connect timeout", err)
 	}
 }
+
+func TestCommandTimeout(t *testing.T) {
+	tests := []struct {
+		opts Options
+		want string
+	}{
+		{Options{OpTimeout: 30 * time.Second}, "30"},
+		{Options{OpTimeout: 30 * time.Second, CommandTimeout: 5 * time.Second}, "5"},
+		{Options{OpTimeout: 30 * time.Second, CommandTimeout: -1}, "0"},
+	}
+	for _, tc := range tests {
+		if got := commandTimeout(tc.opts); got != tc.want {
+			t.Errorf("commandTimeout(%+v) = %q, want %q", tc.opts, got, tc.want)
+		}
+	}
+}
+
+func TestPoolAppliesCommandTimeout(t *testing.T) {
+	c := testcluster.Get(t)
+	pool := NewPool(Options{CommandTimeout: -1})
+	defer pool.Close()
+	conn, err := pool.Get(context.Background(), adminTarget(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for opt, want := range map[string]string{"rados_mon_op_timeout": "0", "rados_osd_op_timeout": "30"} {
+		got, err := conn.GetConfigOption(opt)
+		if err != nil || got != want {
+			t.Errorf("%s = %q (%v), want %q", opt, got, err, want)
+		}
+	}
+}

@@ -28,6 +28,13 @@ type Options struct {
 	// OpTimeout bounds every monitor and OSD operation, so that a stopped
 	// daemon yields an error instead of a hang (default 30s).
 	OpTimeout time.Duration
+	// CommandTimeout bounds mon and mgr commands (rados_mon_op_timeout):
+	// 0 means OpTimeout, a negative value means no bound. Beware: with
+	// Pacific's librados and go-ceph, the late reply of a mgr command that
+	// timed out writes into freed memory and crashes the process, so a
+	// program whose mgr commands can legitimately block (e.g. a subvolume
+	// removal waiting for a CephFS client's caps) should disable the bound.
+	CommandTimeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -229,7 +236,7 @@ func dial(t Target, o Options) (*rados.Conn, error) {
 		{"key", t.Creds.Key},
 		{"keyring", ""},
 		{"client_mount_timeout", seconds(o.ConnectTimeout)},
-		{"rados_mon_op_timeout", seconds(o.OpTimeout)},
+		{"rados_mon_op_timeout", commandTimeout(o)},
 		{"rados_osd_op_timeout", seconds(o.OpTimeout)},
 		{"log_to_stderr", "false"},
 		{"err_to_stderr", "false"},
@@ -247,6 +254,18 @@ func dial(t Target, o Options) (*rados.Conn, error) {
 		return nil, fmt.Errorf("%w: cluster %q as %q: %v", ErrConnect, t.ClusterID, t.Creds.ID, err)
 	}
 	return conn, nil
+}
+
+// commandTimeout renders CommandTimeout: OpTimeout when 0, "0" (no
+// bound) when negative.
+func commandTimeout(o Options) string {
+	switch {
+	case o.CommandTimeout < 0:
+		return "0"
+	case o.CommandTimeout == 0:
+		return seconds(o.OpTimeout)
+	}
+	return seconds(o.CommandTimeout)
 }
 
 func seconds(d time.Duration) string {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"sync"
 	"time"
 )
@@ -74,6 +75,30 @@ func (s *Store) Get(clusterID string) (*Cluster, error) {
 	}
 
 	return c.clone(), nil
+}
+
+// Clusters returns a copy of every cluster in the configuration, sorted by
+// cluster ID, for callers that must visit them all (e.g. listing snapshots
+// without a volume ID). The error wraps ErrConfig if the file cannot be read
+// or is invalid.
+func (s *Store) Clusters() ([]*Cluster, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	s.refresh()
+
+	if s.err != nil {
+		return nil, s.err
+	}
+
+	out := make([]*Cluster, 0, len(s.clusters))
+	for _, c := range s.clusters {
+		out = append(out, c.clone())
+	}
+
+	sort.Slice(out, func(i, j int) bool { return out[i].ClusterID < out[j].ClusterID })
+
+	return out, nil
 }
 
 // refresh re-reads the file if it is due for a check and changed.

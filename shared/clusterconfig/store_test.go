@@ -317,3 +317,31 @@ func TestStoreConcurrent(t *testing.T) {
 	wg.Wait()
 	wantMonitor(t, s, "c", "v30")
 }
+
+func TestStoreClusters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	writeFile(t, path, `[{"clusterID": "b", "monitors": ["m2"]}, {"clusterID": "a", "monitors": ["m1"]}]`)
+	s := NewStore(path)
+
+	list, err := s.Clusters()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if len(list) != 2 || list[0].ClusterID != "a" || list[1].ClusterID != "b" {
+		t.Fatalf("Clusters() = %+v; want a, b in order", list)
+	}
+
+	if list[0].CephFS.SubvolumeGroup != DefaultSubvolumeGroup {
+		t.Fatalf("Clusters() did not apply the defaults: %+v", list[0].CephFS)
+	}
+
+	list[0].Monitors[0] = "changed"
+	wantMonitor(t, s, "a", "m1")
+
+	writeFile(t, path, "not json")
+
+	if _, err := s.Clusters(); !errors.Is(err, ErrConfig) {
+		t.Fatalf("Clusters() on a broken file = %v; want ErrConfig", err)
+	}
+}

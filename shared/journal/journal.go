@@ -87,6 +87,12 @@ type Options struct {
 	// StorageClass names a separate journalPool). Default: the directory's
 	// store.
 	UUIDStore ObjectStore
+	// UUIDStoreFor, when set, returns the per-UUID object store of the
+	// image pool a directory entry names (entries written with an
+	// ImagePoolID other than SamePool). Lookup uses it, so that one journal
+	// pool can serve several image pools; without it Lookup reads every
+	// UUID object from UUIDStore.
+	UUIDStoreFor func(ctx context.Context, poolID int64) (ObjectStore, error)
 }
 
 // Journal is the idempotency store that maps CSI request names to reserved
@@ -96,6 +102,7 @@ type Options struct {
 type Journal struct {
 	store      ObjectStore // the directory's pool
 	objects    ObjectStore // the per-UUID objects' pool
+	objectsFor func(ctx context.Context, poolID int64) (ObjectStore, error)
 	l          layout
 	kind       Kind
 	instance   string
@@ -116,6 +123,7 @@ func New(store ObjectStore, opts Options) *Journal {
 	return &Journal{
 		store:      store,
 		objects:    opts.UUIDStore,
+		objectsFor: opts.UUIDStoreFor,
 		l:          newLayout(opts.Kind, opts.Instance),
 		kind:       opts.Kind,
 		instance:   opts.Instance,
@@ -148,7 +156,13 @@ func (j *Journal) Lookup(ctx context.Context, requestName string) (*Record, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	rec, err := j.Get(ctx, id)
+	objects := j.objects
+	if poolID != SamePool && j.objectsFor != nil {
+		if objects, err = j.objectsFor(ctx, poolID); err != nil {
+			return nil, fmt.Errorf("journal: UUID objects of pool %d: %w", poolID, err)
+		}
+	}
+	rec, err := j.get(ctx, objects, id)
 	if errors.Is(err, ErrNotFound) {
 		if rmErr := j.store.RemoveOmapKeys(ctx, j.l.directory, []string{key}); rmErr != nil {
 			return nil, fmt.Errorf("journal: remove dangling entry %q: %w", requestName, rmErr)
@@ -266,10 +280,14 @@ func (j *Journal) derivedUUID(requestName string) string {
 //
 // Not found: ErrNotFound. Read-only. Cost: 1 round trip.
 func (j *Journal) Get(ctx context.Context, id string) (*Record, error) {
+	return j.get(ctx, j.objects, id)
+}
+
+func (j *Journal) get(ctx context.Context, objects ObjectStore, id string) (*Record, error) {
 	if err := validUUID(id); err != nil {
 		return nil, ErrNotFound
 	}
-	attrs, err := j.objects.ListOmap(ctx, j.l.uuidObject(id), "")
+	attrs, err := objects.ListOmap(ctx, j.l.uuidObject(id), "")
 	if errors.Is(err, ErrObjectNotFound) {
 		return nil, ErrNotFound
 	}

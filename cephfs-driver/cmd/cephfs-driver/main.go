@@ -1,0 +1,128 @@
+// Command cephfs-driver is the CephFS CSI driver: the Identity service
+// always, the Controller service (subvolumes, snapshots, clones, shallow
+// volumes, expansion, capacity) in controller and all modes, and the Node
+// service (kernel or ceph-fuse mounts) in node and all modes. See
+// cephfs-driver/docs/architecture.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
+	"github.com/seed-6a310834/ceph-csi/shared/csiserver"
+	"github.com/seed-6a310834/ceph-csi/shared/identity"
+	"github.com/seed-6a310834/ceph-csi/shared/logging"
+)
+
+const (
+	programName       = "cephfs-driver"
+	defaultDriverName = "cephfs.csi.ceph.com"
+)
+
+// errUsage marks a command-line error that the flag package has already
+// reported together with the usage text.
+var errUsage = errors.New("invalid command line")
+
+// version is the driver version, set at build time with
+// -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := csiserver.SignalContext(context.Background())
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "%s: %v\n", programName, err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, then serves until ctx ends. Output requested by a flag
+// (--version, --help) goes to stdout or stderr; logs go to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(programName, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	opts := cliflags.Register(fs, defaultDriverName)
+	dopts := registerDriverFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if opts.Version {
+		_, err := fmt.Fprintf(stdout, "%s %s\n", opts.DriverName, version)
+		return err
+	}
+	if err := errors.Join(opts.Validate(), dopts.validate()); err != nil {
+		return err
+	}
+	logger, err := logging.New(opts.LogFormat, opts.LogLevel, zapcore.AddSync(stderr))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = logger.Sync() }()
+	return serve(ctx, opts, dopts, logger)
+}
+
+// serve runs the CSI services of the mode, and the metrics listener when
+// configured, until ctx ends.
+func serve(ctx context.Context, opts *cliflags.Options, dopts *driverOptions, logger *zap.Logger) error {
+	ids, err := identity.New(identity.Config{
+		Name:         opts.DriverName,
+		Version:      version,
+		Capabilities: capabilities(opts.Mode),
+	})
+	if err != nil {
+		return err
+	}
+	svc, err := newServices(opts, dopts)
+	if err != nil {
+		return err
+	}
+	defer svc.close()
+	registry := csiserver.NewRegistry()
+	srv, err := csiserver.New(csiserver.Config{
+		Endpoint:   opts.Endpoint,
+		Logger:     logger,
+		Registry:   registry,
+		DriverName: opts.DriverName,
+		Identity:   ids,
+		Controller: svc.controller,
+		Node:       svc.node,
+	})
+	if err != nil {
+		return err
+	}
+	tasks := []func(context.Context) error{srv.Run}
+	if opts.MetricsAddress != "" {
+		tasks = append(tasks, func(ctx context.Context) error {
+			return csiserver.ServeMetrics(ctx, opts.MetricsAddress, registry, logger)
+		})
+	}
+	logger.Info("starting", zap.String("driver", opts.DriverName), zap.String("version", version),
+		zap.Stringer("mode", opts.Mode), zap.String("endpoint", opts.Endpoint))
+	return csiserver.RunAll(ctx, tasks...)
+}
+
+// capabilities returns the plugin capabilities announced in mode.
+func capabilities(mode cliflags.Mode) []*csi.PluginCapability {
+	if !mode.ServesController() {
+		return nil
+	}
+	return []*csi.PluginCapability{
+		identity.ServiceCapability(csi.PluginCapability_Service_CONTROLLER_SERVICE),
+	}
+}

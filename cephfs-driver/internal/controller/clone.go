@@ -1,0 +1,129 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/shared/journal"
+	"github.com/seed-6a310834/ceph-csi/shared/logging"
+)
+
+// rollbackTimeout bounds the clean-up after a failed request.
+const rollbackTimeout = 30 * time.Second
+
+// tmpSnapshotName is the temporary snapshot a clone from a volume is made
+// from; it is derived from the clone's UUID so that a retry finds it.
+func tmpSnapshotName(cloneUUID string) string { return "csi-clone-" + cloneUUID }
+
+// provisionClone clones src into the record's subvolume: it starts the
+// clone unless a previous attempt did (the journal record is the memory of
+// that attempt), waits for it within the request's deadline, then sets the
+// quota and drops a clone-from-volume's temporary snapshot.
+func (s *Server) provisionClone(ctx context.Context, sc *scope, rec *journal.Record, r *createRequest, src *source, size int64) (*result, error) {
+	target := sc.subvolume(rec.ImageName)
+	if src.fromVolume {
+		src.snap = sc.snapshot(src.subvolume, tmpSnapshotName(rec.UUID))
+	}
+	st, err := sc.be.CloneStatus(ctx, target)
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		if err := s.startClone(ctx, sc, src, target, r.params.Pool); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	default:
+		logging.FromContext(ctx).Info("resuming clone", zap.Stringer("clone", target), zap.String("state", string(st.State)))
+	}
+	if st == nil || !st.Done() {
+		if st, err = s.waitClone(ctx, sc, target); err != nil {
+			return nil, err
+		}
+	}
+	if st.State != backend.CloneComplete {
+		return nil, fmt.Errorf("%w: %s from %s is %s: %s", errCloneFailed, target, src.snap, st.State, st.Failure)
+	}
+	return s.finishClone(ctx, sc, src, target, size)
+}
+
+func (s *Server) startClone(ctx context.Context, sc *scope, src *source, target backend.SubvolumeRef, pool string) error {
+	if src.fromVolume {
+		if err := sc.be.CreateSnapshot(ctx, src.snap); err != nil {
+			return err
+		}
+	}
+	logging.FromContext(ctx).Info("starting clone", zap.Stringer("snapshot", src.snap), zap.Stringer("clone", target))
+	err := sc.be.CloneSnapshot(ctx, src.snap, target.Name, pool)
+	if errors.Is(err, backend.ErrExists) {
+		return nil
+	}
+	return err
+}
+
+// waitClone polls the clone until it is done or the wait ends: at the
+// configured CloneWait, or a little before the request's deadline so that
+// the answer (Aborted, retry to resume) reaches the caller.
+func (s *Server) waitClone(ctx context.Context, sc *scope, ref backend.SubvolumeRef) (*backend.CloneStatus, error) {
+	until := s.waitDeadline(ctx)
+	interval := s.cfg.ClonePoll
+	for {
+		st, err := sc.be.CloneStatus(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		if st.Done() {
+			return st, nil
+		}
+		if s.now().Add(interval).After(until) {
+			return nil, fmt.Errorf("%w: %s is %s; retry to resume waiting", errCloneInProgress, ref, st.State)
+		}
+		timer := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, ctx.Err()
+		case <-timer.C:
+		}
+		interval = min(interval*3/2, s.cfg.MaxClonePoll)
+	}
+}
+
+func (s *Server) waitDeadline(ctx context.Context) time.Time {
+	now := s.now()
+	until := now.Add(s.cfg.CloneWait)
+	if d, ok := ctx.Deadline(); ok {
+		margin := min(max(d.Sub(now)/10, 100*time.Millisecond), 2*time.Second)
+		if d.Add(-margin).Before(until) {
+			until = d.Add(-margin)
+		}
+	}
+	return until
+}
+
+// finishClone sets the clone's quota to size when the source's was smaller
+// and removes a clone-from-volume's temporary snapshot.
+func (s *Server) finishClone(ctx context.Context, sc *scope, src *source, target backend.SubvolumeRef, size int64) (*result, error) {
+	info, err := sc.be.SubvolumeInfo(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	quota := info.Quota
+	if size > 0 && size != quota && (quota == 0 || size > quota) {
+		if err := sc.be.ResizeSubvolume(ctx, target, size); err != nil {
+			return nil, err
+		}
+		quota = size
+	}
+	if src.fromVolume {
+		if err := sc.be.RemoveSnapshot(ctx, src.snap); err != nil {
+			logging.FromContext(ctx).Warn("temporary clone snapshot left behind; DeleteVolume retries",
+				zap.Stringer("snapshot", src.snap), zap.Error(err))
+		}
+	}
+	return &result{size: quota, path: info.Path}, nil
+}

@@ -1,0 +1,254 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/journal"
+	"github.com/seed-6a310834/ceph-csi/shared/logging"
+	"github.com/seed-6a310834/ceph-csi/shared/oplock"
+	"github.com/seed-6a310834/ceph-csi/shared/volid"
+)
+
+// Journal attributes of snapshot records. The record's Source is the
+// snapshotted subvolume's name and its ImageName the snapshot's name.
+const (
+	// attrSourceVolumeID is the CSI ID of the snapshotted volume.
+	attrSourceVolumeID = "csi.cephfs.sourcevolumeid"
+	// attrCreatedAt is the creation time (RFC 3339); set once the snapshot
+	// exists, so a record without it is an unfinished reservation.
+	attrCreatedAt = "csi.cephfs.createdat"
+	// attrSubvolumePath is the snapshotted subvolume's path, which stays
+	// valid after the subvolume is removed with retained snapshots.
+	attrSubvolumePath = "csi.cephfs.subvolumepath"
+	// attrSize (shared with volumes) is the source's quota: the snapshot's
+	// restore size.
+)
+
+// CreateSnapshot takes a subvolume snapshot of the source volume.
+func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequest) (*csi.CreateSnapshotResponse, error) {
+	switch {
+	case req.GetName() == "":
+		return nil, status.Error(codes.InvalidArgument, "name: missing")
+	case req.GetSourceVolumeId() == "":
+		return nil, status.Error(codes.InvalidArgument, "source_volume_id: missing")
+	}
+	params, err := parseSnapshotParams(req.GetParameters())
+	if err != nil {
+		return nil, err
+	}
+	creds, err := credentials.ForCephFSAdmin(req.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	id, err := volid.Decode(req.GetSourceVolumeId())
+	if err != nil {
+		return nil, status.Errorf(codes.NotFound, "source_volume_id %q: not found: %v", req.GetSourceVolumeId(), err)
+	}
+	if params.ClusterID != "" && params.ClusterID != id.ClusterID {
+		return nil, status.Errorf(codes.InvalidArgument, "parameter %q: %q is not the cluster %q of source_volume_id",
+			paramClusterID, params.ClusterID, id.ClusterID)
+	}
+	release, err := s.locks.Acquire(oplock.Key{Kind: oplock.KindSnapshotName, ID: req.GetName()},
+		oplock.Key{Kind: oplock.KindVolumeID, ID: req.GetSourceVolumeId()})
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	sc, err := s.scopeByID(ctx, id, "source_volume_id", creds, notFound)
+	if err != nil {
+		return nil, err
+	}
+	defer sc.close()
+	snap, err := s.createSnapshot(ctx, sc, req, params, id.UUID)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &csi.CreateSnapshotResponse{Snapshot: snap}, nil
+}
+
+func (s *Server) createSnapshot(ctx context.Context, sc *scope, req *csi.CreateSnapshotRequest, params *snapshotParams, volUUID string) (*csi.Snapshot, error) {
+	rec, err := sc.snaps.Lookup(ctx, req.GetName())
+	switch {
+	case err == nil:
+		if got := rec.Attributes[attrSourceVolumeID]; got != req.GetSourceVolumeId() {
+			return nil, status.Errorf(codes.AlreadyExists, "snapshot %q exists for another source volume %q", req.GetName(), got)
+		}
+		if rec.Attributes[attrCreatedAt] != "" {
+			return snapshotOf(sc, rec)
+		}
+	case !errors.Is(err, journal.ErrNotFound):
+		return nil, err
+	}
+	vol, info, err := s.snapshotSourceVolume(ctx, sc, req.GetSourceVolumeId(), volUUID)
+	if err != nil {
+		return nil, err
+	}
+	existed := rec != nil
+	if !existed {
+		rec, err = sc.snaps.Reserve(ctx, journal.Reservation{
+			RequestName: req.GetName(), NamePrefix: params.NamePrefix, ImagePoolID: journal.SamePool,
+			Source: vol.ImageName, Attributes: map[string]string{attrSourceVolumeID: req.GetSourceVolumeId()},
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := s.takeSnapshot(ctx, sc, rec, info); err != nil {
+		if !existed && isFinal(err) {
+			s.undoSnapshot(ctx, sc, rec)
+		}
+		return nil, err
+	}
+	return snapshotOf(sc, rec)
+}
+
+// snapshotSourceVolume returns the record and subvolume info of the volume
+// to snapshot: NotFound if missing, InvalidArgument for a shallow volume.
+func (s *Server) snapshotSourceVolume(ctx context.Context, sc *scope, volID, uuid string) (*journal.Record, *backend.SubvolumeInfo, error) {
+	vol, err := sc.vols.Get(ctx, uuid)
+	if errors.Is(err, journal.ErrNotFound) {
+		return nil, nil, status.Errorf(codes.NotFound, "source_volume_id %q: volume not found", volID)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if vol.Attributes[journal.KeyBackingSnapshotID] != "" {
+		return nil, nil, status.Errorf(codes.InvalidArgument,
+			"source_volume_id %q: a shallow volume cannot be snapshotted; use its backing snapshot", volID)
+	}
+	info, err := sc.be.SubvolumeInfo(ctx, sc.subvolume(vol.ImageName))
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil, nil, status.Errorf(codes.NotFound, "source_volume_id %q: subvolume %s not found", volID, vol.ImageName)
+	}
+	return vol, info, err
+}
+
+// takeSnapshot creates the snapshot and completes its record with the
+// creation time, the restore size and the subvolume path.
+func (s *Server) takeSnapshot(ctx context.Context, sc *scope, rec *journal.Record, info *backend.SubvolumeInfo) error {
+	if err := sc.be.CreateSnapshot(ctx, sc.snapshot(rec.Source, rec.ImageName)); err != nil {
+		return err
+	}
+	size := info.Quota
+	if size == 0 {
+		size = info.Used
+	}
+	attrs := map[string]string{
+		attrCreatedAt:     s.now().UTC().Format(time.RFC3339Nano),
+		attrSize:          strconv.FormatInt(size, 10),
+		attrSubvolumePath: info.Path,
+	}
+	if err := sc.snaps.SetAttributes(ctx, rec.UUID, attrs); err != nil {
+		return err
+	}
+	for k, v := range attrs {
+		rec.Attributes[k] = v
+	}
+	return nil
+}
+
+func (s *Server) undoSnapshot(ctx context.Context, sc *scope, rec *journal.Record) {
+	log := logging.FromContext(ctx).With(zap.String("snapshot", rec.ImageName))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	if err := sc.be.RemoveSnapshot(ctx, sc.snapshot(rec.Source, rec.ImageName)); err != nil {
+		log.Warn("rollback: snapshot left behind", zap.Error(err))
+		return
+	}
+	if err := sc.snaps.Undo(ctx, rec); err != nil {
+		log.Warn("rollback: reservation left behind", zap.Error(err))
+	}
+}
+
+// snapshotOf builds the CSI snapshot of a completed record.
+func snapshotOf(sc *scope, rec *journal.Record) (*csi.Snapshot, error) {
+	id, err := sc.encodeID(rec.UUID)
+	if err != nil {
+		return nil, fmt.Errorf("encode snapshot ID: %w", err)
+	}
+	created, err := time.Parse(time.RFC3339Nano, rec.Attributes[attrCreatedAt])
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: bad creation time in the journal: %w", id, err)
+	}
+	size, _ := strconv.ParseInt(rec.Attributes[attrSize], 10, 64)
+	return &csi.Snapshot{
+		SnapshotId:     id,
+		SourceVolumeId: rec.Attributes[attrSourceVolumeID],
+		SizeBytes:      size,
+		CreationTime:   timestamppb.New(created),
+		ReadyToUse:     true,
+	}, nil
+}
+
+// DeleteSnapshot removes a snapshot and its record. A malformed or unknown
+// ID is success. A snapshot backing shallow volumes is refused with
+// FailedPrecondition, as is one with clones still running. Removing the
+// last snapshot of a volume deleted with retained snapshots makes Ceph
+// remove that subvolume.
+func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequest) (*csi.DeleteSnapshotResponse, error) {
+	if req.GetSnapshotId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "snapshot_id: missing")
+	}
+	log := logging.FromContext(ctx)
+	id, err := volid.Decode(req.GetSnapshotId())
+	if err != nil {
+		log.Info("deleting a malformed snapshot ID: nothing to do", zap.Error(err))
+		return &csi.DeleteSnapshotResponse{}, nil
+	}
+	creds, err := credentials.ForCephFSAdmin(req.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	release, err := s.locks.Acquire(oplock.Key{Kind: oplock.KindSnapshotID, ID: req.GetSnapshotId()})
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	sc, err := s.scopeByID(ctx, id, "snapshot_id", creds, unknownCodes{cluster: codes.InvalidArgument, fs: codes.NotFound})
+	if status.Code(err) == codes.NotFound {
+		log.Info("file system of the snapshot is gone: nothing to do", zap.Error(err))
+		return &csi.DeleteSnapshotResponse{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer sc.close()
+	if err := s.deleteSnapshot(ctx, sc, id.UUID); err != nil {
+		return nil, toStatus(err)
+	}
+	return &csi.DeleteSnapshotResponse{}, nil
+}
+
+func (s *Server) deleteSnapshot(ctx context.Context, sc *scope, uuid string) error {
+	rec, err := sc.snaps.Get(ctx, uuid)
+	if errors.Is(err, journal.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	users, err := snapshotUsers(ctx, sc.store, rec.UUID)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return status.Errorf(codes.FailedPrecondition,
+			"snapshot backs %d shallow volume(s) (volume UUIDs %v); delete them first", len(users), users)
+	}
+	if err := sc.be.RemoveSnapshot(ctx, sc.snapshot(rec.Source, rec.ImageName)); err != nil {
+		return err
+	}
+	return sc.snaps.Undo(ctx, rec)
+}

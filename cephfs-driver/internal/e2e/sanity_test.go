@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
+
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/controller"
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
+)
+
+// TestSanity runs csi-sanity (csi-test v5.6.0) against the driver with its
+// controller and node services in-process on a unix socket, the real
+// cluster and the ceph-fuse mounter, with StorageClass and snapshot class
+// parameters as ceph-csi users write them (provisioner keys included).
+//
+// Result of the last run: 66 passed, 0 failed, 36 skipped, 1 pending, of
+// 103. The skipped specs, with the reason csi-sanity prints (the driver
+// does not advertise the capability):
+//   - ListVolumes: 3 specs. "ListVolumes not supported": LIST_VOLUMES is
+//     not implemented (ceph-csi's CephFS driver does not list either).
+//   - ControllerPublishVolume: 7 specs, ControllerUnpublishVolume: 1,
+//     "volume lifecycle": 2. "ControllerPublishVolume not supported":
+//     CephFS needs no attach step (no PUBLISH_UNPUBLISH_VOLUME).
+//   - CreateVolume with a (invalid) volume attribute class: 2 specs, and
+//     ModifyVolume: 6 specs. "Modify volume not supported": MODIFY_VOLUME
+//     is not implemented.
+//   - ControllerGetVolumeHealth: 2 specs, ControllerListVolumeHealth: 1.
+//     The controller reports no volume health; the node does
+//     (NodeGetVolumeHealth runs and passes).
+//   - CreateSnapshot with accessibility requirements: 1 spec.
+//     "SNAPSHOT_ACCESSIBILITY_CONSTRAINTS not supported": no topology.
+//   - GroupController: 6 specs. "GroupControllerService not supported": no
+//     group snapshots.
+//   - NodeExpandVolume: 4 specs. "NodeExpandVolume not supported": the
+//     controller raises the quota, node_expansion_required is false.
+//   - NodeGetStorageHealth: 1 spec. Not implemented.
+//
+// Pending (disabled in csi-test itself): ListVolumes pagination.
+//
+// Run with -args -ginkgo.v to see every spec and skip reason.
+func TestSanity(t *testing.T) {
+	c := testcluster.Get(t)
+	e := newEnv(t, func(cfg *controller.Config) {
+		// GetCapacity needs its own credentials: the request carries none.
+		cfg.CapacityCredentials = func() (*credentials.Credentials, error) {
+			return &credentials.Credentials{ID: c.AdminID, Key: c.AdminKey}, nil
+		}
+	})
+	cfg := sanity.NewTestConfig()
+	cfg.Address = "unix://" + e.socket
+	cfg.TargetPath = filepath.Join(e.tmp, "target")
+	cfg.StagingPath = filepath.Join(e.tmp, "staging")
+	cfg.TestVolumeParameters = e.params()
+	cfg.TestSnapshotParameters = map[string]string{"clusterID": e.cluster.FSID,
+		"csi.storage.k8s.io/volumesnapshot/name": "sanity"}
+	cfg.SecretsFile = e.writeSecrets()
+	sanity.Test(t, cfg)
+}
+
+// writeSecrets writes csi-sanity's secrets file: the provisioner secrets
+// everywhere, node-stage secrets as userID/userKey.
+func (e *env) writeSecrets() string {
+	admin, node := e.adminSecrets(), e.nodeSecrets()
+	secrets := map[string]map[string]string{
+		"CreateVolumeSecret": admin, "DeleteVolumeSecret": admin, "ControllerValidateVolumeCapabilitiesSecret": admin,
+		"NodeStageVolumeSecret": node, "NodePublishVolumeSecret": node, "CreateSnapshotSecret": admin,
+		"DeleteSnapshotSecret": admin, "ControllerExpandVolumeSecret": admin, "ListSnapshotsSecret": admin,
+		"GetSnapshotSecret": admin,
+	}
+	data, err := json.Marshal(secrets) // JSON is YAML
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	path := filepath.Join(e.tmp, "secrets.yaml")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return path
+}

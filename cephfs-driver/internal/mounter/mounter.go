@@ -1,0 +1,130 @@
+// Package mounter mounts CephFS directories at staging paths with the
+// kernel client (`mount -t ceph`) or ceph-fuse, through execx so that the
+// command lines can be tested with a fake, and handles the local mount
+// table: bind mounts, unmounts and health checks of mount points.
+//
+// Keys never appear on a command line: each mount writes them to a private
+// 0600 file in a private 0700 directory (shared/credentials) and removes it
+// once the mount command returned, i.e. once the mount is up.
+package mounter
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/execx"
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+)
+
+// Request is one CephFS mount.
+type Request struct {
+	// Target is the directory to mount on (the staging path).
+	Target string
+	// Monitors are the cluster's monitor addresses.
+	Monitors []string
+	// FSName is the file system to mount.
+	FSName string
+	// Path is the directory of the file system to mount, e.g. the
+	// subvolume path.
+	Path string
+	// Creds authenticate the client.
+	Creds *credentials.Credentials
+	// Options are extra mount options (kernelMountOptions or
+	// fuseMountOptions, and the capability's mount flags).
+	Options []string
+}
+
+func (r Request) validate() error {
+	switch {
+	case r.Target == "", r.FSName == "", r.Path == "", len(r.Monitors) == 0:
+		return errors.New("mount request needs a target, a file system, a path and monitors")
+	case r.Creds == nil:
+		return errors.New("mount request needs credentials")
+	}
+	return nil
+}
+
+// Mounter mounts a CephFS directory.
+type Mounter interface {
+	// Mount mounts r.Path of r.FSName on r.Target. The mount is up when it
+	// returns nil.
+	Mount(ctx context.Context, r Request) error
+}
+
+// SplitOptions splits a comma-separated option string, dropping empty
+// items.
+func SplitOptions(s string) []string {
+	var out []string
+	for _, o := range strings.Split(s, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// Kernel mounts with the kernel CephFS client:
+//
+//	mount -t ceph MON1,MON2:/path TARGET -o name=USER,secretfile=FILE,mds_namespace=FS[,options]
+type Kernel struct {
+	Exec execx.Runner
+}
+
+// Mount implements Mounter.
+func (k *Kernel) Mount(ctx context.Context, r Request) error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	secret, err := r.Creds.WriteSecretFile("cephfs-csi-secret-")
+	if err != nil {
+		return err
+	}
+	defer secret.Remove() //nolint:errcheck // best effort; the directory is private
+	opts := append([]string{"name=" + r.Creds.ID, "secretfile=" + secret.Path, "mds_namespace=" + r.FSName}, r.Options...)
+	_, err = k.Exec.Run(ctx, execx.Cmd{Name: "mount", Args: []string{
+		"-t", "ceph", strings.Join(r.Monitors, ",") + ":" + r.Path, r.Target, "-o", strings.Join(opts, ","),
+	}})
+	return err
+}
+
+// DefaultFuseBinary is the ceph-fuse program.
+const DefaultFuseBinary = "ceph-fuse"
+
+// Fuse mounts with ceph-fuse, which daemonizes once the mount is up:
+//
+//	ceph-fuse TARGET -m MONS --id USER --keyring FILE --client_mountpoint=PATH --client_fs=FS [-o options]
+//
+// The command runs detached (setsid), so the daemon does not belong to the
+// plugin's process group or session and survives a plugin restart.
+type Fuse struct {
+	Exec execx.Runner
+	// Binary is the ceph-fuse program; default DefaultFuseBinary.
+	Binary string
+}
+
+// Mount implements Mounter.
+func (f *Fuse) Mount(ctx context.Context, r Request) error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	keyring, err := r.Creds.WriteKeyring("cephfs-csi-keyring-")
+	if err != nil {
+		return err
+	}
+	defer keyring.Remove() //nolint:errcheck // best effort; the directory is private
+	args := []string{r.Target, "-m", strings.Join(r.Monitors, ","), "--id", r.Creds.ID,
+		"--keyring", keyring.Path, "--client_mountpoint=" + r.Path, "--client_fs=" + r.FSName}
+	if len(r.Options) > 0 {
+		args = append(args, "-o", strings.Join(r.Options, ","))
+	}
+	_, err = f.Exec.Run(ctx, execx.Cmd{Name: f.binary(), Args: args, Detach: true})
+	return err
+}
+
+func (f *Fuse) binary() string {
+	if f.Binary == "" {
+		return DefaultFuseBinary
+	}
+	return f.Binary
+}

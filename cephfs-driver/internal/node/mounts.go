@@ -1,0 +1,78 @@
+package node
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
+)
+
+// mountState is the state of a path in the mount table.
+type mountState int
+
+const (
+	notMounted mountState = iota
+	healthy
+	corrupted
+)
+
+// inspect returns the state of path and its top mount.
+func (s *Server) inspect(path string) (mountState, mounter.MountPoint, error) {
+	mounts, err := s.cfg.Host.Mounts()
+	if err != nil {
+		return notMounted, mounter.MountPoint{}, err
+	}
+	mp, ok := mounter.Find(mounts, path)
+	if !ok {
+		return notMounted, mp, nil
+	}
+	err = s.cfg.Host.Check(path)
+	switch {
+	case err == nil:
+		return healthy, mp, nil
+	case mounter.IsCorrupted(err):
+		return corrupted, mp, nil
+	}
+	return notMounted, mp, err
+}
+
+// unmountAll removes every mount stacked on path (a shallow volume's
+// staging path holds two).
+func (s *Server) unmountAll(path string) error {
+	path = filepath.Clean(path)
+	for range 8 {
+		mounts, err := s.cfg.Host.Mounts()
+		if err != nil {
+			return err
+		}
+		if _, ok := mounter.Find(mounts, path); !ok {
+			return nil
+		}
+		if err := s.cfg.Host.Unmount(path); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%s is still mounted after 8 unmounts", path)
+}
+
+// binds returns the mount points other than except that show the same
+// directory as mp (the bind mounts of a staging path).
+func binds(mounts []mounter.MountPoint, mp mounter.MountPoint, except ...string) []string {
+	var out []string
+	for _, m := range mounts {
+		if !m.SameFile(mp) || contains(except, m.Path) {
+			continue
+		}
+		out = append(out, m.Path)
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if filepath.Clean(x) == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,133 @@
+package node
+
+import (
+	"path"
+	"strings"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/volid"
+)
+
+// Static volume keys, as ceph-csi's static PVs write them.
+const (
+	staticVolume = "staticVolume"
+	rootPath     = "rootPath"
+)
+
+// volume is what the node needs to mount a volume, from its context.
+type volume struct {
+	clusterID string
+	fsName    string
+	// path is the directory to mount.
+	path string
+	// backingDir, for a shallow volume, is the snapshot directory under
+	// path that is bound onto the staging path.
+	backingDir string
+	mounter    string
+	options    []string
+}
+
+// parseVolume reads the volume context (and the capability's mount flags).
+// Errors are InvalidArgument and name the key.
+func (s *Server) parseVolume(volumeID string, vc map[string]string, c *csi.VolumeCapability) (*volume, error) {
+	v := &volume{clusterID: vc[volctx.ClusterID], fsName: vc[volctx.FSName], mounter: vc[volctx.Mounter]}
+	if v.clusterID == "" {
+		id, err := volid.Decode(volumeID)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "volume_context: missing %q, and volume_id is not a CSI volume ID: %v", volctx.ClusterID, err)
+		}
+		v.clusterID = id.ClusterID
+	}
+	if v.fsName == "" {
+		return nil, status.Errorf(codes.InvalidArgument, "volume_context: missing %q", volctx.FSName)
+	}
+	if err := v.setPath(vc); err != nil {
+		return nil, err
+	}
+	if err := s.setMounter(v, vc); err != nil {
+		return nil, err
+	}
+	v.options = append(v.options, c.GetMount().GetMountFlags()...)
+	return v, nil
+}
+
+func (v *volume) setPath(vc map[string]string) error {
+	switch {
+	case vc[volctx.BackingSnapshot] == "true":
+		v.path, v.backingDir = vc[volctx.BackingSnapshotRoot], path.Clean(vc[volctx.BackingSnapshotDir])
+		if v.path == "" || vc[volctx.BackingSnapshotDir] == "" {
+			return status.Errorf(codes.InvalidArgument, "volume_context: a shallow volume needs %q and %q",
+				volctx.BackingSnapshotRoot, volctx.BackingSnapshotDir)
+		}
+		if path.IsAbs(v.backingDir) || strings.HasPrefix(v.backingDir, "..") {
+			return status.Errorf(codes.InvalidArgument, "volume_context: %q must be relative and inside the root", volctx.BackingSnapshotDir)
+		}
+	case vc[staticVolume] == "true":
+		v.path = vc[rootPath]
+	default:
+		v.path = vc[volctx.SubvolumePath]
+	}
+	if !path.IsAbs(v.path) {
+		return status.Errorf(codes.InvalidArgument, "volume_context: missing or relative %q", volctx.SubvolumePath)
+	}
+	return nil
+}
+
+func (s *Server) setMounter(v *volume, vc map[string]string) error {
+	if v.mounter == "" {
+		v.mounter = s.cfg.DefaultMounter
+	}
+	if _, ok := s.cfg.Mounters[v.mounter]; !ok {
+		return status.Errorf(codes.InvalidArgument, "volume_context: unknown %q %q (want %q or %q)",
+			volctx.Mounter, v.mounter, volctx.MounterKernel, volctx.MounterFuse)
+	}
+	key := volctx.KernelMountOptions
+	if v.mounter == volctx.MounterFuse {
+		key = volctx.FuseMountOptions
+	}
+	v.options = mounter.SplitOptions(vc[key])
+	return nil
+}
+
+// nodeCredentials reads the stage secrets: userID/userKey as ceph-csi's
+// node-stage secrets hold them, or else the provisioner's adminID/adminKey.
+func nodeCredentials(secrets map[string]string) (*credentials.Credentials, error) {
+	if _, ok := secrets[credentials.UserIDField]; ok {
+		return credentials.FromSecrets(secrets, credentials.UserIDField, credentials.UserKeyField)
+	}
+	if _, ok := secrets[credentials.AdminIDField]; ok {
+		return credentials.ForCephFSAdmin(secrets)
+	}
+	return nil, status.Errorf(codes.InvalidArgument, "secrets: missing %q and %q (or %q and %q)",
+		credentials.UserIDField, credentials.UserKeyField, credentials.AdminIDField, credentials.AdminKeyField)
+}
+
+// checkCapability accepts mount capabilities only.
+func checkCapability(c *csi.VolumeCapability) error {
+	switch {
+	case c == nil:
+		return status.Error(codes.InvalidArgument, "volume_capability: missing")
+	case c.GetBlock() != nil:
+		return status.Error(codes.InvalidArgument, "volume_capability: block access type is not supported: CephFS volumes are file systems")
+	case c.GetMount() == nil:
+		return status.Error(codes.InvalidArgument, "volume_capability: access type: missing (want mount)")
+	case c.GetAccessMode() == nil || c.GetAccessMode().GetMode() == csi.VolumeCapability_AccessMode_UNKNOWN:
+		return status.Error(codes.InvalidArgument, "volume_capability: access mode: missing or unknown")
+	}
+	return nil
+}
+
+// readOnlyMode reports the reader-only access modes.
+func readOnlyMode(c *csi.VolumeCapability) bool {
+	switch c.GetAccessMode().GetMode() {
+	case csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY, csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY:
+		return true
+	}
+	return false
+}
