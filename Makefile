@@ -29,7 +29,7 @@ SHELL := /bin/bash
         test test-go test-unit fuzz check-liveness-deps demo clean
 
 help: ## show this help
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 build: bin/rbd-driver bin/cephfs-driver bin/liveness-probe bin/csi-ping bin/rbd-demo bin/cephfs-demo bin/cephfs-bench ## build every binary into bin/
 
@@ -124,6 +124,8 @@ demo: cluster-up build ## show the drivers working against the local cluster
 	@$(WITH_CLUSTER) test/demo.sh
 	@$(WITH_CLUSTER) test/demo-rbd.sh
 	@$(WITH_CLUSTER) BIN_DIR=$(CURDIR)/bin test/demo-cephfs.sh
+
+include test/e2e/e2e.mk
 
 clean: ## remove build outputs
 	rm -rf bin $(TEST_LOG_DIR)
