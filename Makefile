@@ -26,18 +26,21 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
 .PHONY: help build deps cluster-up cluster-down cluster-status lint vet fmt-check \
-        test test-go test-unit fuzz check-liveness-deps demo clean
+        test test-go test-unit fuzz check-liveness-deps demo bench bench-rbd bench-cephfs clean
 
 help: ## show this help
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-build: bin/rbd-driver bin/cephfs-driver bin/liveness-probe bin/csi-ping bin/rbd-demo bin/cephfs-demo bin/cephfs-bench ## build every binary into bin/
+build: bin/rbd-driver bin/cephfs-driver bin/liveness-probe bin/csi-ping bin/rbd-demo bin/cephfs-demo bin/cephfs-bench bin/rbd-bench ## build every binary into bin/
 
 bin/rbd-driver: FORCE
 	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/rbd-driver
 
 bin/rbd-demo: FORCE
 	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/rbd-demo
+
+bin/rbd-bench: FORCE
+	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/rbd-bench
 
 bin/cephfs-demo: FORCE
 	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/cephfs-demo
@@ -124,6 +127,18 @@ demo: cluster-up build ## show the drivers working against the local cluster
 	@$(WITH_CLUSTER) test/demo.sh
 	@$(WITH_CLUSTER) test/demo-rbd.sh
 	@$(WITH_CLUSTER) BIN_DIR=$(CURDIR)/bin test/demo-cephfs.sh
+
+# Benchmarks (not tests): driver throughput and RSS against the bare go-ceph
+# floor on the same cluster; the driver/floor ratios are the figures that count.
+BENCH_RBD_ARGS    ?= -n 200 -c 32 -size 1GiB
+BENCH_CEPHFS_ARGS ?=
+bench: bench-rbd bench-cephfs ## run both provisioning benchmarks
+
+bench-rbd: cluster-up bin/rbd-driver bin/rbd-bench ## RBD: N CreateVolume + N DeleteVolume at concurrency C vs. the go-ceph floor
+	@$(WITH_CLUSTER) bin/rbd-bench -driver bin/rbd-driver $(BENCH_RBD_ARGS)
+
+bench-cephfs: cluster-up bin/cephfs-driver bin/cephfs-bench ## CephFS: CreateVolume/DeleteVolume at C=1 and C=8 vs. the go-ceph floor
+	@$(WITH_CLUSTER) bin/cephfs-bench --driver bin/cephfs-driver $(BENCH_CEPHFS_ARGS)
 
 include test/e2e/e2e.mk
 

@@ -1,0 +1,211 @@
+package cephrbd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ceph/go-ceph/rbd"
+
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+)
+
+// defaultOrder is the default object size: 4 MiB objects.
+const defaultOrder = 22
+
+// imageOptions builds librbd options; the caller destroys them.
+func imageOptions(o backend.ImageOptions, clone bool) (*rbd.ImageOptions, error) {
+	opts := rbd.NewRbdImageOptions()
+	set := []error{
+		opts.SetUint64(rbd.ImageOptionFormat, 2),
+		opts.SetUint64(rbd.ImageOptionOrder, defaultOrder),
+		opts.SetUint64(rbd.ImageOptionFeatures, uint64(rbd.FeatureSetFromNames(o.Features))),
+	}
+	if o.DataPool != "" {
+		set = append(set, opts.SetString(rbd.ImageOptionDataPool, o.DataPool))
+	}
+	if clone {
+		set = append(set, opts.SetUint64(rbd.ImageOptionCloneFormat, 2))
+	}
+	if err := errors.Join(set...); err != nil {
+		opts.Destroy()
+		return nil, fmt.Errorf("image options: %w", err)
+	}
+	return opts, nil
+}
+
+// CreateImage implements backend.Session.
+func (s *session) CreateImage(ctx context.Context, img backend.ImageRef, o backend.ImageOptions) (string, error) {
+	io, err := s.ioctx(ctx, img.PoolRef)
+	if err != nil {
+		return "", err
+	}
+	if err := s.checkDataPool(ctx, o.DataPool); err != nil {
+		return "", err
+	}
+	opts, err := imageOptions(o, false)
+	if err != nil {
+		return "", err
+	}
+	defer opts.Destroy()
+	if err := rbd.CreateImage(io, img.Name, o.Size, opts); err != nil {
+		return "", translate("create image "+spec(img), err)
+	}
+	return s.ImageID(ctx, img)
+}
+
+func (s *session) checkDataPool(ctx context.Context, pool string) error {
+	if pool == "" {
+		return nil
+	}
+	_, err := s.PoolID(ctx, pool)
+	return err
+}
+
+// CloneImage implements backend.Session.
+func (s *session) CloneImage(ctx context.Context, parent backend.SnapRef, child backend.ImageRef, o backend.ImageOptions) (string, error) {
+	pio, err := s.ioctx(ctx, parent.Image.PoolRef)
+	if err != nil {
+		return "", err
+	}
+	cio, err := s.ioctx(ctx, child.PoolRef)
+	if err != nil {
+		return "", err
+	}
+	if err := s.checkDataPool(ctx, o.DataPool); err != nil {
+		return "", err
+	}
+	opts, err := imageOptions(o, true)
+	if err != nil {
+		return "", err
+	}
+	defer opts.Destroy()
+	if err := rbd.CloneImage(pio, parent.Image.Name, parent.Snap, cio, child.Name, opts); err != nil {
+		return "", translate(fmt.Sprintf("clone %s@%s to %s", spec(parent.Image), parent.Snap, spec(child)), err)
+	}
+	return s.ImageID(ctx, child)
+}
+
+// spec renders pool/namespace/name as the rbd CLI does.
+func spec(img backend.ImageRef) string {
+	if img.Namespace == "" {
+		return img.Pool + "/" + img.Name
+	}
+	return img.Pool + "/" + img.Namespace + "/" + img.Name
+}
+
+// openRO opens an image read-only: no watch is registered.
+func (s *session) openRO(ctx context.Context, img backend.ImageRef) (*rbd.Image, error) {
+	io, err := s.ioctx(ctx, img.PoolRef)
+	if err != nil {
+		return nil, err
+	}
+	image, err := rbd.OpenImageReadOnly(io, img.Name, rbd.NoSnapshot)
+	if err != nil {
+		return nil, translate("open image "+spec(img), err)
+	}
+	return image, nil
+}
+
+// openRW opens an image read-write, for operations that change it.
+func (s *session) openRW(ctx context.Context, img backend.ImageRef) (*rbd.Image, error) {
+	io, err := s.ioctx(ctx, img.PoolRef)
+	if err != nil {
+		return nil, err
+	}
+	image, err := rbd.OpenImage(io, img.Name, rbd.NoSnapshot)
+	if err != nil {
+		return nil, translate("open image "+spec(img), err)
+	}
+	return image, nil
+}
+
+// Stat implements backend.Session with one read-only open.
+func (s *session) Stat(ctx context.Context, img backend.ImageRef) (*backend.ImageStatus, error) {
+	image, err := s.openRO(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	defer image.Close()
+	st := &backend.ImageStatus{Name: img.Name}
+	if st.ID, err = image.GetId(); err != nil {
+		return nil, translate("image ID of "+spec(img), err)
+	}
+	if st.Size, err = image.GetSize(); err != nil {
+		return nil, translate("size of "+spec(img), err)
+	}
+	if st.Watchers, err = watchers(image); err != nil {
+		return nil, translate("watchers of "+spec(img), err)
+	}
+	if st.Snapshots, err = snapshots(image); err != nil {
+		return nil, translate("snapshots of "+spec(img), err)
+	}
+	_, perr := image.GetParent()
+	st.HasParent = perr == nil
+	return st, nil
+}
+
+func watchers(image *rbd.Image) ([]string, error) {
+	ws, err := image.ListWatchers()
+	if err != nil {
+		return nil, err
+	}
+	addrs := make([]string, 0, len(ws))
+	for _, w := range ws {
+		addrs = append(addrs, w.Addr)
+	}
+	return addrs, nil
+}
+
+// Resize implements backend.Session; it never shrinks.
+func (s *session) Resize(ctx context.Context, img backend.ImageRef, size uint64) (uint64, error) {
+	image, err := s.openRW(ctx, img)
+	if err != nil {
+		return 0, err
+	}
+	defer image.Close()
+	cur, err := image.GetSize()
+	if err != nil {
+		return 0, translate("size of "+spec(img), err)
+	}
+	if cur >= size {
+		return cur, nil
+	}
+	if err := image.Resize(size); err != nil {
+		return 0, translate("resize "+spec(img), err)
+	}
+	return size, nil
+}
+
+// Rename implements backend.Session.
+func (s *session) Rename(ctx context.Context, img backend.ImageRef, newName string) error {
+	io, err := s.ioctx(ctx, img.PoolRef)
+	if err != nil {
+		return err
+	}
+	return translate(fmt.Sprintf("rename %s to %s", spec(img), newName), rbd.GetImage(io, img.Name).Rename(newName))
+}
+
+// SetMetadata implements backend.Session.
+func (s *session) SetMetadata(ctx context.Context, img backend.ImageRef, kv map[string]string) error {
+	image, err := s.openRW(ctx, img)
+	if err != nil {
+		return err
+	}
+	defer image.Close()
+	for k, v := range kv {
+		if err := image.SetMetadata(k, v); err != nil {
+			return translate("set metadata on "+spec(img), err)
+		}
+	}
+	return nil
+}
+
+// Trash implements backend.Session: rbd_trash_move with no delay.
+func (s *session) Trash(ctx context.Context, img backend.ImageRef) error {
+	io, err := s.ioctx(ctx, img.PoolRef)
+	if err != nil {
+		return err
+	}
+	return translate("move to trash "+spec(img), rbd.GetImage(io, img.Name).Trash(0))
+}

@@ -1,0 +1,230 @@
+package controller
+
+import (
+	"context"
+	"errors"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"go.uber.org/zap"
+
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/journal"
+	"github.com/seed-6a310834/ceph-csi/shared/logging"
+	"github.com/seed-6a310834/ceph-csi/shared/oplock"
+)
+
+// createPlan is a validated CreateVolume request.
+type createPlan struct {
+	name   string
+	params *volumeParams
+	size   sizeRequest
+	source *csi.VolumeContentSource
+	// sourceKey is recorded in the journal ("snapshot:<id>", "volume:<id>")
+	// so that a retry with another source is AlreadyExists.
+	sourceKey string
+	creds     *credentials.Credentials
+}
+
+func newCreatePlan(req *csi.CreateVolumeRequest) (*createPlan, error) {
+	if req.GetName() == "" {
+		return nil, invalidArg("name", "is required")
+	}
+	p := &createPlan{name: req.GetName(), source: req.GetVolumeContentSource()}
+	key, err := sourceKey(p.source)
+	if err != nil {
+		return nil, err
+	}
+	p.sourceKey = key
+	if err := checkCapabilities("volume_capabilities", req.GetVolumeCapabilities(), p.source != nil); err != nil {
+		return nil, err
+	}
+	if p.params, err = parseParams(req.GetParameters()); err != nil {
+		return nil, err
+	}
+	if p.size, err = parseCapacity(req.GetCapacityRange()); err != nil {
+		return nil, err
+	}
+	if p.creds, err = credentials.ForRBD(req.GetSecrets()); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// sourceKey validates a content source and renders its journal form.
+func sourceKey(src *csi.VolumeContentSource) (string, error) {
+	switch {
+	case src == nil:
+		return "", nil
+	case src.GetSnapshot() != nil:
+		if src.GetSnapshot().GetSnapshotId() == "" {
+			return "", invalidArg("volume_content_source.snapshot.snapshot_id", "is required")
+		}
+		return "snapshot:" + src.GetSnapshot().GetSnapshotId(), nil
+	case src.GetVolume() != nil:
+		if src.GetVolume().GetVolumeId() == "" {
+			return "", invalidArg("volume_content_source.volume.volume_id", "is required")
+		}
+		return "volume:" + src.GetVolume().GetVolumeId(), nil
+	}
+	return "", invalidArg("volume_content_source", "must name a snapshot or a volume")
+}
+
+// lockKeys are the name and, for a clone or restore, the source ID (so that
+// the source is not deleted halfway).
+func (p *createPlan) lockKeys() []oplock.Key {
+	keys := []oplock.Key{{Kind: oplock.KindVolumeName, ID: p.name}}
+	if id := p.source.GetSnapshot().GetSnapshotId(); id != "" {
+		keys = append(keys, oplock.Key{Kind: oplock.KindSnapshotID, ID: id})
+	}
+	if id := p.source.GetVolume().GetVolumeId(); id != "" {
+		keys = append(keys, oplock.Key{Kind: oplock.KindVolumeID, ID: id})
+	}
+	return keys
+}
+
+// CreateVolume creates (or, for a known name, returns) a volume.
+func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
+	p, err := newCreatePlan(req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	release, err := s.locks.Acquire(p.lockKeys()...)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	vol, err := s.createVolume(ctx, p)
+	if err != nil {
+		logging.FromContext(ctx).Info("CreateVolume failed", zap.String("name", p.name), zap.Error(err))
+		return nil, toStatus(err)
+	}
+	return &csi.CreateVolumeResponse{Volume: vol}, nil
+}
+
+// volumeTarget is where a new volume goes.
+type volumeTarget struct {
+	poolID  int64
+	image   backend.PoolRef
+	dirPool string
+	j       *journal.Journal
+}
+
+// dirPoolID is the ImagePoolID the directory records.
+func (t *volumeTarget) dirPoolID() int64 {
+	if t.dirPool == t.image.Pool {
+		return journal.SamePool
+	}
+	return t.poolID
+}
+
+func (s *Server) createVolume(ctx context.Context, p *createPlan) (*csi.Volume, error) {
+	c, err := s.connect(ctx, fromParameters, "parameters."+paramClusterID, p.params.ClusterID, p.creds)
+	if err != nil {
+		return nil, err
+	}
+	defer c.sess.Release()
+	t, err := s.target(ctx, c, p.params)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := t.j.Lookup(ctx, p.name)
+	switch {
+	case err == nil:
+		if vol, done, err := s.existingVolume(ctx, c, t, p, rec); done {
+			return vol, err
+		}
+	case !errors.Is(err, journal.ErrNotFound):
+		return nil, err
+	}
+	src, err := s.resolveSource(ctx, c, p)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		if rec, err = t.j.Reserve(ctx, p.reservation(t)); err != nil {
+			return nil, err
+		}
+	}
+	cr := &creation{c: c, t: t, p: p, src: src, rec: rec}
+	vol, err := s.build(ctx, cr)
+	if err != nil {
+		s.abandon(ctx, cr)
+		return nil, err
+	}
+	return vol, nil
+}
+
+func (p *createPlan) reservation(t *volumeTarget) journal.Reservation {
+	r := journal.Reservation{RequestName: p.name, NamePrefix: p.params.NamePrefix,
+		ImagePoolID: t.dirPoolID(), Source: p.sourceKey}
+	if t.dirPool != t.image.Pool {
+		r.Attributes = map[string]string{attrJournalPool: t.dirPool}
+	}
+	return r
+}
+
+// target resolves the pools of a new volume and opens its journal.
+func (s *Server) target(ctx context.Context, c *cluster, p *volumeParams) (*volumeTarget, error) {
+	poolID, err := c.sess.PoolID(ctx, p.Pool)
+	if err != nil {
+		return nil, lookupError(fromParameters, "parameters."+paramPool, err)
+	}
+	t := &volumeTarget{poolID: poolID, image: c.pool(p.Pool), dirPool: p.Pool}
+	if p.DataPool != "" {
+		if _, err := c.sess.PoolID(ctx, p.DataPool); err != nil {
+			return nil, lookupError(fromParameters, "parameters."+paramDataPool, err)
+		}
+	}
+	if p.JournalPool != "" {
+		if _, err := c.sess.PoolID(ctx, p.JournalPool); err != nil {
+			return nil, lookupError(fromParameters, "parameters."+paramJournalPool, err)
+		}
+		t.dirPool = p.JournalPool
+	}
+	if t.j, err = s.journal(ctx, c, journal.Volumes, t.dirPool, p.Pool); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// existingVolume answers a retry. done is false when the reservation exists
+// but its image does not (yet): the caller builds it.
+func (s *Server) existingVolume(ctx context.Context, c *cluster, t *volumeTarget, p *createPlan, rec *journal.Record) (*csi.Volume, bool, error) {
+	if rec.ImagePoolID != t.dirPoolID() {
+		return nil, true, alreadyExists("name", "volume %q already exists in another pool", p.name)
+	}
+	if rec.Source != p.sourceKey {
+		return nil, true, alreadyExists("name", "volume %q already exists with content source %q", p.name, rec.Source)
+	}
+	if rec.ImageID == "" {
+		return nil, false, nil
+	}
+	st, err := c.sess.Stat(ctx, backend.ImageRef{PoolRef: t.image, Name: rec.ImageName})
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	if !p.size.fits(int64(st.Size)) {
+		return nil, true, alreadyExists("name",
+			"volume %q already exists with %d bytes, outside the requested capacity_range", p.name, st.Size)
+	}
+	vol, err := p.volume(c, t, rec, int64(st.Size))
+	return vol, true, err
+}
+
+// volume renders the CSI volume.
+func (p *createPlan) volume(c *cluster, t *volumeTarget, rec *journal.Record, size int64) (*csi.Volume, error) {
+	id, err := encodeID(p.params.ClusterID, t.poolID, rec.UUID)
+	if err != nil {
+		return nil, err
+	}
+	return &csi.Volume{
+		VolumeId:      id,
+		CapacityBytes: size,
+		VolumeContext: p.params.context(c.ns(), rec.ImageName),
+		ContentSource: p.source,
+	}, nil
+}

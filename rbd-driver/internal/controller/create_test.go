@@ -1,0 +1,242 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/shared/journal"
+	"github.com/seed-6a310834/ceph-csi/shared/volid"
+)
+
+func TestCreateVolumeIdempotent(t *testing.T) {
+	e := newEnv(t)
+	v1 := e.create(volReq("pvc-1", 5*mib+1))
+	if v1.GetCapacityBytes() != 6*mib {
+		t.Fatalf("capacity %d, want %d", v1.GetCapacityBytes(), 6*mib)
+	}
+	id, err := volid.Decode(v1.GetVolumeId())
+	if err != nil || id.ClusterID != testCluster || id.LocationID != 1 {
+		t.Fatalf("volume ID %q decodes to %+v, %v; want cluster %s, pool ID 1", v1.GetVolumeId(), id, err, testCluster)
+	}
+	v2 := e.create(volReq("pvc-1", 5*mib+1))
+	if v2.GetVolumeId() != v1.GetVolumeId() || v2.GetCapacityBytes() != v1.GetCapacityBytes() {
+		t.Fatalf("retry returned %v, want %v", v2, v1)
+	}
+	if n := e.be.Calls("CreateImage"); n != 1 {
+		t.Errorf("CreateImage called %d times, want 1", n)
+	}
+	_, err = e.s.CreateVolume(context.Background(), volReq("pvc-1", 10*mib))
+	wantCode(t, err, codes.AlreadyExists, "pvc-1")
+	req := volReq("pvc-1", 5*mib+1)
+	req.VolumeContentSource = volSource(v1.GetVolumeId())
+	_, err = e.s.CreateVolume(context.Background(), req)
+	wantCode(t, err, codes.AlreadyExists, "content source")
+	e.deleteVolume(v1.GetVolumeId())
+	e.assertEmpty()
+}
+
+// A crash after the image was created but before its ID was recorded
+// leaves a reservation without image ID: the retry adopts the image.
+func TestCreateVolumeResumesAfterCrash(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sess, err := e.be.Connect(ctx, backend.Target{ClusterID: testCluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sess.ObjectStore(ctx, backend.PoolRef{Pool: testPool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := journal.New(store, journal.Options{Kind: journal.Volumes, Instance: "default"})
+	rec, err := j.Reserve(ctx, journal.Reservation{RequestName: "pvc-crash", ImagePoolID: journal.SamePool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := backend.ImageRef{PoolRef: backend.PoolRef{Pool: testPool}, Name: rec.ImageName}
+	if _, err := sess.CreateImage(ctx, img, backend.ImageOptions{Size: uint64(DefaultVolumeSize)}); err != nil {
+		t.Fatal(err)
+	}
+	vol := e.create(volReq("pvc-crash", 0))
+	if id, _ := volid.Decode(vol.GetVolumeId()); id.UUID != rec.UUID {
+		t.Fatalf("retry created %s, want the reserved %s", id.UUID, rec.UUID)
+	}
+	if c := e.be.Contents(testCluster, testPool); len(c.Images) != 1 {
+		t.Fatalf("images %v, want the adopted one only", c.Images)
+	}
+	e.deleteVolume(vol.GetVolumeId())
+	e.assertEmpty()
+}
+
+// A reply lost after the cluster created the image: the failed request
+// removes the image and the reservation.
+func TestCreateVolumeLostReplyCleansUp(t *testing.T) {
+	e := newEnv(t)
+	e.be.SetAfterHook(func(op string) error {
+		if op == "CreateImage" {
+			return fmt.Errorf("reply lost: %w", backend.ErrUnavailable)
+		}
+		return nil
+	})
+	_, err := e.s.CreateVolume(context.Background(), volReq("pvc-lost", 0))
+	wantCode(t, err, codes.Unavailable, "reply lost")
+	e.be.SetAfterHook(nil)
+	e.assertEmpty()
+}
+
+func TestCreateVolumeFailureUndoesReservation(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		code codes.Code
+	}{
+		{"cluster unavailable", fmt.Errorf("op: %w", backend.ErrUnavailable), codes.Unavailable},
+		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded},
+		{"refused feature", fmt.Errorf("create: %w", backend.ErrInvalid), codes.InvalidArgument},
+		{"other", errors.New("boom"), codes.Internal},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.be.SetHook(func(op string) error {
+				if op == "CreateImage" {
+					return tc.err
+				}
+				return nil
+			})
+			_, err := e.s.CreateVolume(context.Background(), volReq("pvc-fail", 0))
+			wantCode(t, err, tc.code)
+			e.assertEmpty()
+		})
+	}
+}
+
+func TestConnectErrors(t *testing.T) {
+	e := newEnv(t)
+	e.be.SetHook(func(op string) error {
+		if op == "Connect" {
+			return fmt.Errorf("dial: %w", backend.ErrUnavailable)
+		}
+		return nil
+	})
+	_, err := e.s.CreateVolume(context.Background(), volReq("pvc-x", 0))
+	wantCode(t, err, codes.Unavailable)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	e.be.SetHook(nil)
+	_, err = e.s.CreateVolume(ctx, volReq("pvc-x", 0))
+	wantCode(t, err, codes.Canceled)
+}
+
+func TestCreateVolumeContention(t *testing.T) {
+	e := newEnv(t)
+	entered, unblock := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	e.be.SetHook(func(op string) error {
+		if op == "CreateImage" {
+			first := false
+			once.Do(func() { first = true; close(entered) })
+			if first {
+				<-unblock
+			}
+		}
+		return nil
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.s.CreateVolume(context.Background(), volReq("pvc-slow", 0))
+		done <- err
+	}()
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("first CreateVolume did not reach the backend")
+	}
+	_, err := e.s.CreateVolume(context.Background(), volReq("pvc-slow", 0))
+	wantCode(t, err, codes.Aborted, "pvc-slow")
+	// Another name is not blocked.
+	other := e.create(volReq("pvc-other", 0))
+	close(unblock)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	vol := e.create(volReq("pvc-slow", 0))
+	e.deleteVolume(vol.GetVolumeId())
+	e.deleteVolume(other.GetVolumeId())
+	e.assertEmpty()
+}
+
+func TestJournalPool(t *testing.T) {
+	e := newEnv(t)
+	req := volReq("pvc-jp", 0)
+	req.Parameters["journalPool"] = jPool
+	vol := e.create(req)
+	if got := vol.GetVolumeContext()["journalPool"]; got != jPool {
+		t.Fatalf("journalPool in context = %q", got)
+	}
+	if c := e.be.Contents(testCluster, jPool); len(c.JournalObjects) != 1 || len(c.Images) != 0 {
+		t.Fatalf("journal pool holds %+v, want only the directory", c)
+	}
+	if again := e.create(req); again.GetVolumeId() != vol.GetVolumeId() {
+		t.Fatalf("retry gave another volume")
+	}
+	// The same name in another image pool, same journal: AlreadyExists.
+	req2 := volReq("pvc-jp", 0)
+	req2.Parameters["journalPool"] = jPool
+	req2.Parameters["pool"] = otherPool
+	_, err := e.s.CreateVolume(context.Background(), req2)
+	wantCode(t, err, codes.AlreadyExists, "another pool")
+	snap := e.snapshot("snap-jp", vol.GetVolumeId())
+	e.deleteSnapshot(snap.GetSnapshotId())
+	e.deleteVolume(vol.GetVolumeId())
+	e.assertEmpty()
+}
+
+func TestSetMetadata(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.SetMetadata = true })
+	req := volReq("pvc-md", 0)
+	req.Parameters["csi.storage.k8s.io/pvc/name"] = "data"
+	req.Parameters["csi.storage.k8s.io/pvc/namespace"] = "apps"
+	req.Parameters["csi.storage.k8s.io/pv/name"] = "pvc-md"
+	vol := e.create(req)
+	md := e.be.ImageMetadata(testCluster, backend.ImageRef{
+		PoolRef: backend.PoolRef{Pool: testPool}, Name: vol.GetVolumeContext()["imageName"]})
+	if md["csi.storage.k8s.io/pvc/name"] != "data" || md["csi.storage.k8s.io/pvc/namespace"] != "apps" ||
+		md["csi.storage.k8s.io/pv/name"] != "pvc-md" {
+		t.Fatalf("metadata %v", md)
+	}
+	e.deleteVolume(vol.GetVolumeId())
+	e.assertEmpty()
+}
+
+func TestCapabilitiesAdvertised(t *testing.T) {
+	for _, withSecrets := range []bool{true, false} {
+		e := newEnv(t, func(c *Config) {
+			if !withSecrets {
+				c.DefaultSecrets = nil
+			}
+		})
+		resp, err := e.s.ControllerGetCapabilities(context.Background(), &csi.ControllerGetCapabilitiesRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[csi.ControllerServiceCapability_RPC_Type]bool{}
+		for _, c := range resp.GetCapabilities() {
+			got[c.GetRpc().GetType()] = true
+		}
+		if got[csi.ControllerServiceCapability_RPC_GET_CAPACITY] != withSecrets {
+			t.Errorf("GET_CAPACITY advertised = %v with secrets %v", !withSecrets, withSecrets)
+		}
+		if got[csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME] || got[csi.ControllerServiceCapability_RPC_LIST_VOLUMES] {
+			t.Errorf("advertises unimplemented RPCs: %v", got)
+		}
+	}
+}

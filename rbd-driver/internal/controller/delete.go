@@ -1,0 +1,174 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"go.uber.org/zap"
+
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/journal"
+	"github.com/seed-6a310834/ceph-csi/shared/logging"
+	"github.com/seed-6a310834/ceph-csi/shared/oplock"
+	"github.com/seed-6a310834/ceph-csi/shared/volid"
+)
+
+// tombPrefix names the hidden image a deleted volume with snapshots
+// becomes: csi-tomb-<image ID>. Its snapshots stay cloneable by name (a
+// trashed parent is not, on Pacific); it goes to the trash with its last
+// snapshot.
+const tombPrefix = "csi-tomb-"
+
+func tombName(imageID string) string { return tombPrefix + imageID }
+
+func isTomb(name string) bool { return strings.HasPrefix(name, tombPrefix) }
+
+// DeleteVolume deletes a volume. Unknown and malformed IDs succeed (the
+// volume does not exist); an ID naming a cluster missing from the
+// configuration fails with NotFound rather than pretending the volume is
+// gone while its image may remain.
+func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
+	id := req.GetVolumeId()
+	if id == "" {
+		return nil, toStatus(invalidArg("volume_id", "is required"))
+	}
+	log := logging.FromContext(ctx).With(zap.String("volume_id", id))
+	if _, err := volid.Decode(id); err != nil {
+		log.Info("DeleteVolume of a malformed ID: nothing to delete", zap.Error(err))
+		return &csi.DeleteVolumeResponse{}, nil
+	}
+	creds, err := credentials.ForRBD(req.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	release, err := s.locks.Acquire(oplock.Key{Kind: oplock.KindVolumeID, ID: id})
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if err := s.deleteVolume(ctx, id, creds); err != nil {
+		log.Info("DeleteVolume failed", zap.Error(err))
+		return nil, toStatus(err)
+	}
+	return &csi.DeleteVolumeResponse{}, nil
+}
+
+func (s *Server) deleteVolume(ctx context.Context, id string, creds *credentials.Credentials) error {
+	o, err := s.open(ctx, journal.Volumes, "volume_id", id, creds)
+	if err != nil {
+		if isNotFound(err) && !isUnknownCluster(err) {
+			return nil
+		}
+		return err
+	}
+	defer o.release()
+	img, err := s.currentImage(ctx, o)
+	if err != nil {
+		return err
+	}
+	if img != nil {
+		if err := s.retire(ctx, o.cluster, *img); err != nil {
+			return err
+		}
+	}
+	return o.j.Undo(ctx, o.rec)
+}
+
+// isUnknownCluster reports whether err is a lookup failure of the cluster
+// ID itself (as opposed to a missing pool or record).
+func isUnknownCluster(err error) bool {
+	return errors.Is(err, clusterconfig.ErrClusterNotFound)
+}
+
+// currentImage returns the image of a volume record, or nil when it is
+// gone (removed, trashed, or never created).
+func (s *Server) currentImage(ctx context.Context, o *object) (*backend.ImageRef, error) {
+	name := o.rec.ImageName
+	if o.rec.ImageID != "" {
+		n, err := o.sess.ImageName(ctx, o.pool(o.imagePool), o.rec.ImageID)
+		if errors.Is(err, backend.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		name = n
+	}
+	img := o.imageRef(name)
+	return &img, nil
+}
+
+// retire removes a volume's image without blocking on its data: an image
+// with snapshots becomes a tomb (its snapshots stay restorable); any other
+// goes to the RBD trash, purged by the mgr in the background. An image
+// with watchers is in use: FailedPrecondition naming them.
+func (s *Server) retire(ctx context.Context, c *cluster, img backend.ImageRef) error {
+	st, err := s.statUnwatched(ctx, c, img)
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(st.Snapshots) > 0 {
+		if isTomb(img.Name) {
+			return nil
+		}
+		return c.sess.Rename(ctx, img, tombName(st.ID))
+	}
+	return s.trash(ctx, c, img, st.ID)
+}
+
+// statUnwatched stats an image until it has no watchers, for up to
+// Config.WatcherWait: the mgr briefly opens a parent image while it removes
+// or flattens a clone, and that watch must not fail a delete. A watch that
+// outlasts the wait (a mapped image) is a WatchersError.
+func (s *Server) statUnwatched(ctx context.Context, c *cluster, img backend.ImageRef) (*backend.ImageStatus, error) {
+	deadline := time.Now().Add(s.cfg.WatcherWait)
+	pause := 50 * time.Millisecond
+	for {
+		st, err := c.sess.Stat(ctx, img)
+		if err != nil || len(st.Watchers) == 0 {
+			return st, err
+		}
+		if time.Now().Add(pause).After(deadline) {
+			return nil, &backend.WatchersError{Image: img.Name, Addrs: st.Watchers}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pause):
+		}
+		pause *= 2
+	}
+}
+
+// trash moves an image to the RBD trash and has it purged: by the
+// background purger, or here without one.
+func (s *Server) trash(ctx context.Context, c *cluster, img backend.ImageRef, id string) error {
+	if err := c.sess.Trash(ctx, img); err != nil && !errors.Is(err, backend.ErrNotFound) {
+		return err
+	}
+	if s.purger != nil {
+		s.purger.submit(c.target, img.PoolRef, id)
+		return nil
+	}
+	res, err := c.sess.PurgeTrash(ctx, img.PoolRef, id)
+	if err != nil {
+		// The image is in the trash: the volume is gone for the CO. Log
+		// and carry on; `rbd trash purge` reclaims the space.
+		logging.FromContext(ctx).Warn("cannot purge a trashed image", zap.String("image", img.Name),
+			zap.String("id", id), zap.Error(err))
+		return nil
+	}
+	if res == backend.PurgeDeferred {
+		logging.FromContext(ctx).Info("trashed image kept until its clones are gone",
+			zap.String("image", img.Name), zap.String("id", id))
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package controller
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/shared/volid"
+)
+
+func TestDeleteVolumeUnknownIDs(t *testing.T) {
+	e := newEnv(t)
+	wellFormed, _ := volid.ID{ClusterID: testCluster, LocationID: 1, UUID: "00000000-0000-0000-0000-000000000001"}.Encode()
+	missingPool, _ := volid.ID{ClusterID: testCluster, LocationID: 99, UUID: "00000000-0000-0000-0000-000000000001"}.Encode()
+	for _, id := range []string{"fake-vol-id", "0001-0004-x", wellFormed, missingPool} {
+		if _, err := e.s.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: id, Secrets: secrets()}); err != nil {
+			t.Errorf("DeleteVolume(%q) = %v, want success", id, err)
+		}
+	}
+	_, err := e.s.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{})
+	wantCode(t, err, codes.InvalidArgument, "volume_id")
+	unknownCluster, _ := volid.ID{ClusterID: "gone", LocationID: 1, UUID: "00000000-0000-0000-0000-000000000001"}.Encode()
+	_, err = e.s.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: unknownCluster, Secrets: secrets()})
+	wantCode(t, err, codes.NotFound, "gone")
+	_, err = e.s.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: wellFormed})
+	wantCode(t, err, codes.InvalidArgument, "userID")
+}
+
+func TestDeleteVolumeTrashesAndIsIdempotent(t *testing.T) {
+	e := newEnv(t)
+	vol := e.create(volReq("pvc-del", 0))
+	e.deleteVolume(vol.GetVolumeId())
+	e.waitPurges()
+	if c := e.be.Contents(testCluster, testPool); len(c.Images) != 0 || len(c.Trash) != 1 {
+		t.Fatalf("after delete: %+v, want the image in the trash", c)
+	}
+	if got := e.be.PendingTasks(); len(got) != 1 {
+		t.Fatalf("mgr tasks %v, want one trash remove", got)
+	}
+	e.deleteVolume(vol.GetVolumeId())
+	e.assertEmpty()
+}
+
+func TestDeleteVolumeWithoutMgr(t *testing.T) {
+	e := newEnv(t)
+	e.be.SetMgrDown(true)
+	vol := e.create(volReq("pvc-nomgr", 0))
+	e.deleteVolume(vol.GetVolumeId())
+	e.waitPurges()
+	if c := e.be.Contents(testCluster, testPool); !c.Empty() {
+		t.Fatalf("synchronous fallback left %+v", c)
+	}
+}
+
+func TestDeleteVolumeWithWatchers(t *testing.T) {
+	e := newEnv(t)
+	vol := e.create(volReq("pvc-mapped", 0))
+	img := backend.ImageRef{PoolRef: backend.PoolRef{Pool: testPool}, Name: vol.GetVolumeContext()["imageName"]}
+	e.be.AddWatcher(testCluster, img, "10.0.0.7:0/123456")
+	_, err := e.s.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: vol.GetVolumeId(), Secrets: secrets()})
+	wantCode(t, err, codes.FailedPrecondition, "10.0.0.7:0/123456", img.Name)
+	if _, ok := e.be.Image(testCluster, img); !ok {
+		t.Fatal("the mapped image was removed")
+	}
+}
+
+func TestDeleteVolumeContention(t *testing.T) {
+	e := newEnv(t)
+	vol := e.create(volReq("pvc-busy", 0))
+	release, err := e.s.locks.Acquire(lockKeyVolume(vol.GetVolumeId()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: vol.GetVolumeId(), Secrets: secrets()})
+	wantCode(t, err, codes.Aborted)
+	release()
+	e.deleteVolume(vol.GetVolumeId())
+	e.assertEmpty()
+}
+
+// A watch that goes away within WatcherWait (the mgr detaching a clone
+// from its parent) does not fail the delete.
+func TestDeleteVolumeWaitsForTransientWatchers(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.WatcherWait = time.Second })
+	vol := e.create(volReq("pvc-transient", 0))
+	img := backend.ImageRef{PoolRef: backend.PoolRef{Pool: testPool}, Name: vol.GetVolumeContext()["imageName"]}
+	e.be.AddWatcher(testCluster, img, "127.0.0.1:0/42")
+	stats := 0
+	e.be.SetHook(func(op string) error {
+		if op == "Stat" {
+			if stats++; stats == 2 {
+				e.be.ClearWatchers(testCluster, img)
+			}
+		}
+		return nil
+	})
+	e.deleteVolume(vol.GetVolumeId())
+	e.be.SetHook(nil)
+	e.assertEmpty()
+}
+
+func TestDeleteVolumePurgesWithinTheRequest(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.PurgeWorkers = -1 })
+	vol := e.create(volReq("pvc-sync", 0))
+	e.deleteVolume(vol.GetVolumeId())
+	if got := e.be.PendingTasks(); len(got) != 1 {
+		t.Fatalf("mgr tasks %v right after DeleteVolume, want the trash remove", got)
+	}
+	e.assertEmpty()
+}
+
+// A trashed image of ours whose purge was never queued (a crash after the
+// trash move) is swept by the first purge in its pool.
+func TestPurgerSweepsLeftovers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sess, err := e.be.Connect(ctx, backend.Target{ClusterID: testCluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := backend.PoolRef{Pool: testPool}
+	left := backend.ImageRef{PoolRef: pool, Name: "csi-vol-0e0e0e0e-0000-4000-8000-000000000001"}
+	foreign := backend.ImageRef{PoolRef: pool, Name: "someone-elses"}
+	for _, img := range []backend.ImageRef{left, foreign} {
+		if _, err := sess.CreateImage(ctx, img, backend.ImageOptions{Size: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.Trash(ctx, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vol := e.create(volReq("pvc-sweep", 0))
+	e.deleteVolume(vol.GetVolumeId())
+	e.waitPurges()
+	e.be.RunTasks()
+	c := e.be.Contents(testCluster, testPool)
+	if len(c.Trash) != 1 {
+		t.Fatalf("trash %v, want only the foreign image", c.Trash)
+	}
+}

@@ -1,0 +1,186 @@
+// Package driver wires the RBD driver's CSI services for one process: one
+// cluster-configuration store, one Ceph connection pool for the
+// controller, the node server, the Identity service, and the gRPC server
+// with its metrics listener. cmd/rbd-driver parses flags into a Config;
+// the conformance test runs the same wiring in-process.
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"go.uber.org/zap"
+
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/controller"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/node"
+	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
+	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
+	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/csiserver"
+	"github.com/seed-6a310834/ceph-csi/shared/identity"
+)
+
+// RBDOptions are the RBD driver's own settings.
+type RBDOptions struct {
+	CloneSoftDepth    int
+	CloneHardDepth    int
+	SetMetadata       bool
+	MaxVolumesPerNode int64
+	Topology          map[string]string
+	StateDir          string
+	// SecretsDir holds files userID and userKey: the credentials of RPCs
+	// that carry none. Empty disables GetCapacity.
+	SecretsDir string
+	MgrTimeout time.Duration
+}
+
+// Config is everything Run needs.
+type Config struct {
+	Shared  *cliflags.Options
+	RBD     RBDOptions
+	Version string
+	Logger  *zap.Logger
+}
+
+// Run serves the services of cfg.Shared.Mode until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Shared == nil || cfg.Logger == nil {
+		return errors.New("driver: shared options and a logger are required")
+	}
+	svc, err := build(cfg, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	defer svc.close()
+	registry := csiserver.NewRegistry()
+	srv, err := csiserver.New(csiserver.Config{
+		Endpoint: cfg.Shared.Endpoint, Logger: cfg.Logger, Registry: registry, DriverName: cfg.Shared.DriverName,
+		Identity: svc.identity, Controller: svc.controllerServer(), Node: svc.node,
+	})
+	if err != nil {
+		return err
+	}
+	tasks := []func(context.Context) error{srv.Run}
+	if addr := cfg.Shared.MetricsAddress; addr != "" {
+		tasks = append(tasks, func(ctx context.Context) error {
+			return csiserver.ServeMetrics(ctx, addr, registry, cfg.Logger)
+		})
+	}
+	cfg.Logger.Info("starting", zap.String("driver", cfg.Shared.DriverName), zap.String("version", cfg.Version),
+		zap.Stringer("mode", cfg.Shared.Mode), zap.String("endpoint", cfg.Shared.Endpoint))
+	return csiserver.RunAll(ctx, tasks...)
+}
+
+// services are the CSI services of one process and what they hold.
+type services struct {
+	identity   *identity.Server
+	controller *controller.Server
+	node       csi.NodeServer
+	pool       *cephconn.Pool
+}
+
+// close finishes the controller's background purges, then closes the
+// connections.
+func (s *services) close() {
+	if s.controller != nil {
+		s.controller.Close()
+	}
+	if s.pool != nil {
+		s.pool.Close()
+	}
+}
+
+// controllerServer returns the controller as the interface, nil when none
+// (a nil *controller.Server would not compare equal to nil).
+func (s *services) controllerServer() csi.ControllerServer {
+	if s.controller == nil {
+		return nil
+	}
+	return s.controller
+}
+
+func build(cfg Config, logger *zap.Logger) (*services, error) {
+	store := clusterconfig.NewStore(cfg.Shared.ClusterConfig)
+	svc := &services{}
+	err := errors.Join(svc.buildController(cfg, store, logger), svc.buildNode(cfg, store), svc.buildIdentity(cfg))
+	if err != nil {
+		svc.close()
+		return nil, err
+	}
+	return svc, nil
+}
+
+func (s *services) buildController(cfg Config, store *clusterconfig.Store, logger *zap.Logger) error {
+	if !cfg.Shared.Mode.ServesController() {
+		return nil
+	}
+	s.pool = cephconn.NewPool(cephconn.Options{})
+	ctrl, err := controller.New(controller.Config{
+		Backend:        cephrbd.New(s.pool, cephrbd.Options{MgrTimeout: cfg.RBD.MgrTimeout}),
+		Clusters:       store,
+		InstanceID:     cfg.Shared.InstanceID,
+		CloneSoftDepth: cfg.RBD.CloneSoftDepth,
+		CloneHardDepth: cfg.RBD.CloneHardDepth,
+		SetMetadata:    cfg.RBD.SetMetadata,
+		DefaultSecrets: SecretsReader(cfg.RBD.SecretsDir),
+		Logger:         logger.Named("controller"),
+	})
+	s.controller = ctrl
+	return err
+}
+
+func (s *services) buildNode(cfg Config, store *clusterconfig.Store) error {
+	if !cfg.Shared.Mode.ServesNode() {
+		return nil
+	}
+	n, err := node.New(node.Config{NodeID: cfg.Shared.NodeID, MaxVolumesPerNode: cfg.RBD.MaxVolumesPerNode,
+		Topology: cfg.RBD.Topology, StateDir: cfg.RBD.StateDir, ClusterConfig: store})
+	s.node = n
+	return err
+}
+
+func (s *services) buildIdentity(cfg Config) error {
+	ids, err := identity.New(identity.Config{Name: cfg.Shared.DriverName, Version: cfg.Version,
+		Capabilities: PluginCapabilities(cfg.Shared.Mode)})
+	s.identity = ids
+	return err
+}
+
+// PluginCapabilities announces the controller service and online volume
+// expansion in the modes that serve the controller.
+func PluginCapabilities(mode cliflags.Mode) []*csi.PluginCapability {
+	if !mode.ServesController() {
+		return nil
+	}
+	return []*csi.PluginCapability{
+		identity.ServiceCapability(csi.PluginCapability_Service_CONTROLLER_SERVICE),
+		{Type: &csi.PluginCapability_VolumeExpansion_{VolumeExpansion: &csi.PluginCapability_VolumeExpansion{
+			Type: csi.PluginCapability_VolumeExpansion_ONLINE}}},
+	}
+}
+
+// SecretsReader returns a function reading userID and userKey from dir on
+// every call (a mounted Secret may be rotated), or nil for an empty dir.
+func SecretsReader(dir string) func() (map[string]string, error) {
+	if dir == "" {
+		return nil
+	}
+	return func() (map[string]string, error) {
+		out := map[string]string{}
+		for _, k := range []string{"userID", "userKey"} {
+			b, err := os.ReadFile(filepath.Join(dir, k))
+			if err != nil {
+				return nil, fmt.Errorf("read the %s secret: %w", k, err)
+			}
+			out[k] = strings.TrimSpace(string(b))
+		}
+		return out, nil
+	}
+}

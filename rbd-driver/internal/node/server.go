@@ -1,0 +1,165 @@
+// Package node implements the CSI Node service of the RBD driver: it
+// attaches an image as a block device (package attach), formats it if
+// needed and mounts it at the staging path, bind-mounts it into the
+// workloads' target paths, grows it and reports its usage and health.
+//
+// What NodeStageVolume did is kept in a stage record (a small JSON file per
+// volume under Config.StateDir), so that NodeUnstageVolume,
+// NodeExpandVolume and NodeGetVolumeStats work after the plugin restarts,
+// and the rbd-fuse helpers, which outlive the plugin, are found again.
+package node
+
+import (
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"os"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"k8s.io/mount-utils"
+
+	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/oplock"
+
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/execx"
+)
+
+// Config holds what New needs.
+type Config struct {
+	// NodeID is returned by NodeGetInfo. Required.
+	NodeID string
+	// MaxVolumesPerNode is returned by NodeGetInfo; 0 means no limit.
+	MaxVolumesPerNode int64
+	// Topology is the node's accessible topology (segment key -> value).
+	Topology map[string]string
+	// StateDir holds the stage records and the rbd-fuse mountpoints. It
+	// must survive plugin restarts (a host path). Required.
+	StateDir string
+	// ClusterConfig finds the monitors of a volume's cluster. Required.
+	ClusterConfig *clusterconfig.Store
+	// Executor runs the external commands; default execx.OS{}.
+	Executor execx.Executor
+	// Mounter mounts and unmounts; default mount.New("").
+	Mounter mount.Interface
+	// Attachers attach images; default attach.New over Executor and
+	// Mounter.
+	Attachers attach.Attachers
+	// DeviceSize returns the size of a block device; default: seek to its
+	// end.
+	DeviceSize func(path string) (int64, error)
+}
+
+// Server is the CSI Node service.
+type Server struct {
+	csi.UnimplementedNodeServer
+
+	nodeID     string
+	maxVolumes int64
+	topology   map[string]string
+	clusters   *clusterconfig.Store
+	exec       execx.Executor
+	mounter    mount.Interface
+	attachers  attach.Attachers
+	deviceSize func(string) (int64, error)
+	records    recordStore
+	locks      *oplock.Locks
+}
+
+var _ csi.NodeServer = (*Server)(nil)
+
+// New validates cfg, fills in its defaults and returns the Server.
+func New(cfg Config) (*Server, error) {
+	if err := validateConfig(cfg); err != nil {
+		return nil, err
+	}
+	cfg, err := withDefaults(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		nodeID: cfg.NodeID, maxVolumes: cfg.MaxVolumesPerNode, topology: maps.Clone(cfg.Topology),
+		clusters: cfg.ClusterConfig, exec: cfg.Executor, mounter: cfg.Mounter, attachers: cfg.Attachers,
+		deviceSize: cfg.DeviceSize, records: recordStore{dir: cfg.StateDir}, locks: oplock.New(),
+	}, nil
+}
+
+func validateConfig(cfg Config) error {
+	switch {
+	case cfg.NodeID == "":
+		return errors.New("node: a node ID is required")
+	case cfg.StateDir == "":
+		return errors.New("node: a state directory is required")
+	case cfg.ClusterConfig == nil:
+		return errors.New("node: a cluster configuration is required")
+	case cfg.MaxVolumesPerNode < 0:
+		return errors.New("node: the maximum number of volumes must not be negative")
+	}
+	return nil
+}
+
+func withDefaults(cfg Config) (Config, error) {
+	if cfg.Executor == nil {
+		cfg.Executor = execx.OS{}
+	}
+	if cfg.Mounter == nil {
+		cfg.Mounter = mount.New("")
+	}
+	if cfg.DeviceSize == nil {
+		cfg.DeviceSize = seekSize
+	}
+	if cfg.Attachers == nil {
+		as, err := attach.New(attach.Config{Executor: cfg.Executor, Mounter: cfg.Mounter})
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Attachers = as
+	}
+	return cfg, nil
+}
+
+// seekSize returns the size of a block device (or file) by seeking to its
+// end, which needs no ioctl.
+func seekSize(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return f.Seek(0, io.SeekEnd)
+}
+
+// NodeGetInfo returns the node ID, the volume limit and the topology.
+func (s *Server) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.NodeGetInfoResponse, error) {
+	resp := &csi.NodeGetInfoResponse{NodeId: s.nodeID, MaxVolumesPerNode: s.maxVolumes}
+	if len(s.topology) > 0 {
+		resp.AccessibleTopology = &csi.Topology{Segments: maps.Clone(s.topology)}
+	}
+	return resp, nil
+}
+
+// nodeCapabilities are the Node service's capabilities.
+var nodeCapabilities = []csi.NodeServiceCapability_RPC_Type{
+	csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME,
+	csi.NodeServiceCapability_RPC_EXPAND_VOLUME,
+	csi.NodeServiceCapability_RPC_GET_VOLUME_STATS,
+	csi.NodeServiceCapability_RPC_GET_VOLUME_HEALTH,
+	csi.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
+}
+
+// NodeGetCapabilities returns the Node service's capabilities.
+func (s *Server) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
+	caps := make([]*csi.NodeServiceCapability, 0, len(nodeCapabilities))
+	for _, c := range nodeCapabilities {
+		caps = append(caps, &csi.NodeServiceCapability{
+			Type: &csi.NodeServiceCapability_Rpc{Rpc: &csi.NodeServiceCapability_RPC{Type: c}},
+		})
+	}
+	return &csi.NodeGetCapabilitiesResponse{Capabilities: caps}, nil
+}
+
+// lockVolume takes the per-volume operation lock, or fails with Aborted.
+func (s *Server) lockVolume(volumeID string) (func(), error) {
+	return s.locks.Acquire(oplock.Key{Kind: oplock.KindVolumeID, ID: volumeID})
+}

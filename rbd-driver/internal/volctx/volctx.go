@@ -1,0 +1,70 @@
+// Package volctx holds the volume-context keys shared by the RBD controller
+// (which writes them into CreateVolumeResponse.Volume.VolumeContext) and the
+// RBD node server (which reads them in NodeStageVolume). The names are the
+// ones ceph-csi uses so that existing StorageClasses keep working.
+package volctx
+
+// Volume-context keys written by the controller.
+const (
+	// ClusterID is the clusterID from the CSI cluster config (usually the fsid).
+	ClusterID = "clusterID"
+	// Pool is the pool holding the RBD image.
+	Pool = "pool"
+	// DataPool is the optional erasure-coded data pool of the image.
+	DataPool = "dataPool"
+	// ImageName is the RBD image name inside Pool / RadosNamespace.
+	ImageName = "imageName"
+	// JournalPool is the pool holding the volume journal, when it differs from Pool.
+	JournalPool = "journalPool"
+	// RadosNamespace is the RADOS namespace of the image (from the cluster config).
+	RadosNamespace = "radosNamespace"
+	// Mounter selects the attacher: MounterKRBD (default), MounterNBD or MounterFuse.
+	Mounter = "mounter"
+	// ImageFeatures is the comma-separated feature list the image was created with.
+	ImageFeatures = "imageFeatures"
+	// MkfsOptions are extra options passed to mkfs when formatting.
+	MkfsOptions = "mkfsOptions"
+	// MapOptions are extra options passed to the map command.
+	MapOptions = "mapOptions"
+	// UnmapOptions are extra options passed to the unmap command.
+	UnmapOptions = "unmapOptions"
+	// FsType is the filesystem type requested through the StorageClass
+	// parameter csi.storage.k8s.io/fstype. The node uses it only when the
+	// VolumeCapability carries no fs_type of its own.
+	FsType = "csi.storage.k8s.io/fstype"
+)
+
+// Mounter values.
+const (
+	MounterKRBD = "krbd"
+	MounterNBD  = "rbd-nbd"
+	MounterFuse = "fuse"
+)
+
+// DefaultMounter is used when the volume context carries no mounter.
+const DefaultMounter = MounterKRBD
+
+// DefaultFsType is used when neither the capability nor the volume context
+// names a filesystem type.
+const DefaultFsType = "ext4"
+
+// Mounters lists the accepted mounter values.
+func Mounters() []string { return []string{MounterKRBD, MounterNBD, MounterFuse} }
+
+// ValidMounter reports whether m is an accepted mounter value ("" counts as
+// the default).
+func ValidMounter(m string) bool {
+	switch m {
+	case "", MounterKRBD, MounterNBD, MounterFuse:
+		return true
+	}
+	return false
+}
+
+// MounterOf returns the mounter named in ctx, or DefaultMounter.
+func MounterOf(ctx map[string]string) string {
+	if m := ctx[Mounter]; m != "" {
+		return m
+	}
+	return DefaultMounter
+}
