@@ -88,7 +88,7 @@ func serve(ctx context.Context, opts *cliflags.Options, dopts *driverOptions, lo
 	if err != nil {
 		return err
 	}
-	svc, err := newServices(opts, dopts)
+	svc, err := newServices(opts, dopts, logger)
 	if err != nil {
 		return err
 	}

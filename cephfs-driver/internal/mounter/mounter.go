@@ -72,11 +72,16 @@ type Kernel struct {
 }
 
 // Mount implements Mounter.
+// CredentialPrefix starts the name of every private keyring or secret-file
+// directory the mounters write; the node plugin removes stale ones at start
+// (credentials.RemoveStale).
+const CredentialPrefix = "cephfs-csi-cred-"
+
 func (k *Kernel) Mount(ctx context.Context, r Request) error {
 	if err := r.validate(); err != nil {
 		return err
 	}
-	secret, err := r.Creds.WriteSecretFile("cephfs-csi-secret-")
+	secret, err := r.Creds.WriteSecretFile(CredentialPrefix)
 	if err != nil {
 		return err
 	}
@@ -108,7 +113,7 @@ func (f *Fuse) Mount(ctx context.Context, r Request) error {
 	if err := r.validate(); err != nil {
 		return err
 	}
-	keyring, err := r.Creds.WriteKeyring("cephfs-csi-keyring-")
+	keyring, err := r.Creds.WriteKeyring(CredentialPrefix)
 	if err != nil {
 		return err
 	}

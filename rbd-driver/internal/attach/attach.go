@@ -160,13 +160,18 @@ func (as Attachers) Get(mounter string) (Attacher, error) {
 		strings.Join(volctx.Mounters(), ", "))
 }
 
+// CredentialPrefix starts the name of every private keyring directory the
+// attachers write; the node plugin removes stale ones at start
+// (credentials.RemoveStale).
+const CredentialPrefix = "rbd-csi-cred-"
+
 // withKeyring writes the credentials to a private keyring file, calls fn
 // with its path and removes the file when fn returns.
 func withKeyring(creds *credentials.Credentials, fn func(keyring string) error) error {
 	if creds == nil {
 		return errors.New("no credentials")
 	}
-	kr, err := creds.WriteKeyring("rbd-node-")
+	kr, err := creds.WriteKeyring(CredentialPrefix)
 	if err != nil {
 		return err
 	}

@@ -17,12 +17,14 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"go.uber.org/zap"
 
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/node"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/csiserver"
 	"github.com/seed-6a310834/ceph-csi/shared/identity"
 )
@@ -109,7 +111,7 @@ func (s *services) controllerServer() csi.ControllerServer {
 func build(cfg Config, logger *zap.Logger) (*services, error) {
 	store := clusterconfig.NewStore(cfg.Shared.ClusterConfig)
 	svc := &services{}
-	err := errors.Join(svc.buildController(cfg, store, logger), svc.buildNode(cfg, store), svc.buildIdentity(cfg))
+	err := errors.Join(svc.buildController(cfg, store, logger), svc.buildNode(cfg, store, logger), svc.buildIdentity(cfg))
 	if err != nil {
 		svc.close()
 		return nil, err
@@ -136,14 +138,32 @@ func (s *services) buildController(cfg Config, store *clusterconfig.Store, logge
 	return err
 }
 
-func (s *services) buildNode(cfg Config, store *clusterconfig.Store) error {
+func (s *services) buildNode(cfg Config, store *clusterconfig.Store, logger *zap.Logger) error {
 	if !cfg.Shared.Mode.ServesNode() {
 		return nil
 	}
+	removeStaleCredentials(logger)
 	n, err := node.New(node.Config{NodeID: cfg.Shared.NodeID, MaxVolumesPerNode: cfg.RBD.MaxVolumesPerNode,
 		Topology: cfg.RBD.Topology, StateDir: cfg.RBD.StateDir, ClusterConfig: store})
 	s.node = n
 	return err
+}
+
+// staleCredentialAge is how old a leftover keyring directory must be before
+// the node plugin removes it at start: far longer than any map or mount
+// holds one, so a live call's file is never touched.
+const staleCredentialAge = 10 * time.Minute
+
+// removeStaleCredentials deletes the private keyrings that a plugin killed
+// in the middle of a map left behind.
+func removeStaleCredentials(logger *zap.Logger) {
+	removed, err := credentials.RemoveStale(attach.CredentialPrefix, staleCredentialAge)
+	if len(removed) > 0 {
+		logger.Info("removed stale keyring files", zap.Strings("dirs", removed))
+	}
+	if err != nil {
+		logger.Warn("could not remove stale keyring files", zap.Error(err))
+	}
 }
 
 func (s *services) buildIdentity(cfg Config) error {
