@@ -23,37 +23,60 @@ import (
 // success; an ID naming a cluster that is not configured is
 // InvalidArgument, since its subvolume cannot be reached.
 func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
-	if req.GetVolumeId() == "" {
-		return nil, status.Error(codes.InvalidArgument, "volume_id: missing")
-	}
-	log := logging.FromContext(ctx)
-	id, err := volid.Decode(req.GetVolumeId())
-	if err != nil {
-		log.Info("deleting a malformed volume ID: nothing to do", zap.Error(err))
-		return &csi.DeleteVolumeResponse{}, nil
-	}
-	creds, err := credentials.ForCephFSAdmin(req.GetSecrets())
+	err := s.deleteByID(ctx, idRequest{field: "volume_id", id: req.GetVolumeId(), lock: oplock.KindVolumeID,
+		secrets: req.GetSecrets()}, s.deleteVolume)
 	if err != nil {
 		return nil, err
-	}
-	release, err := s.locks.Acquire(oplock.Key{Kind: oplock.KindVolumeID, ID: req.GetVolumeId()})
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	sc, err := s.scopeByID(ctx, id, "volume_id", creds, unknownCodes{cluster: codes.InvalidArgument, fs: codes.NotFound})
-	if status.Code(err) == codes.NotFound {
-		log.Info("file system of the volume is gone: nothing to do", zap.Error(err))
-		return &csi.DeleteVolumeResponse{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer sc.close()
-	if err := s.deleteVolume(ctx, sc, id.UUID); err != nil {
-		return nil, toStatus(err)
 	}
 	return &csi.DeleteVolumeResponse{}, nil
+}
+
+// idRequest is the part of a DeleteVolume or DeleteSnapshot request that
+// deleteByID needs.
+type idRequest struct {
+	field   string // volume_id or snapshot_id
+	id      string
+	lock    string // oplock kind
+	secrets map[string]string
+}
+
+// deleteByID is the common path of DeleteVolume and DeleteSnapshot: it
+// validates the ID, takes the ID's lock, opens the scope and calls del with
+// the UUID. A malformed ID, or a file system that is gone, is success (the
+// object cannot exist); a cluster missing from the configuration is
+// InvalidArgument, since the object cannot be reached.
+func (s *Server) deleteByID(ctx context.Context, r idRequest, del func(context.Context, *scope, string) error) error {
+	if r.id == "" {
+		return status.Error(codes.InvalidArgument, r.field+": missing")
+	}
+	log := logging.FromContext(ctx)
+	id, err := volid.Decode(r.id)
+	if err != nil {
+		log.Info("deleting a malformed ID: nothing to do", zap.String("field", r.field), zap.Error(err))
+		return nil
+	}
+	creds, err := credentials.ForCephFSAdmin(r.secrets)
+	if err != nil {
+		return err
+	}
+	release, err := s.locks.Acquire(oplock.Key{Kind: r.lock, ID: r.id})
+	if err != nil {
+		return err
+	}
+	defer release()
+	sc, err := s.scopeByID(ctx, id, r.field, creds, unknownCodes{cluster: codes.InvalidArgument, fs: codes.NotFound})
+	if status.Code(err) == codes.NotFound {
+		log.Info("file system is gone: nothing to do", zap.String("field", r.field), zap.Error(err))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer sc.close()
+	if err := del(ctx, sc, id.UUID); err != nil {
+		return toStatus(err)
+	}
+	return nil
 }
 
 func (s *Server) deleteVolume(ctx context.Context, sc *scope, uuid string) error {

@@ -198,35 +198,10 @@ func snapshotOf(sc *scope, rec *journal.Record) (*csi.Snapshot, error) {
 // last snapshot of a volume deleted with retained snapshots makes Ceph
 // remove that subvolume.
 func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequest) (*csi.DeleteSnapshotResponse, error) {
-	if req.GetSnapshotId() == "" {
-		return nil, status.Error(codes.InvalidArgument, "snapshot_id: missing")
-	}
-	log := logging.FromContext(ctx)
-	id, err := volid.Decode(req.GetSnapshotId())
-	if err != nil {
-		log.Info("deleting a malformed snapshot ID: nothing to do", zap.Error(err))
-		return &csi.DeleteSnapshotResponse{}, nil
-	}
-	creds, err := credentials.ForCephFSAdmin(req.GetSecrets())
+	err := s.deleteByID(ctx, idRequest{field: "snapshot_id", id: req.GetSnapshotId(), lock: oplock.KindSnapshotID,
+		secrets: req.GetSecrets()}, s.deleteSnapshot)
 	if err != nil {
 		return nil, err
-	}
-	release, err := s.locks.Acquire(oplock.Key{Kind: oplock.KindSnapshotID, ID: req.GetSnapshotId()})
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	sc, err := s.scopeByID(ctx, id, "snapshot_id", creds, unknownCodes{cluster: codes.InvalidArgument, fs: codes.NotFound})
-	if status.Code(err) == codes.NotFound {
-		log.Info("file system of the snapshot is gone: nothing to do", zap.Error(err))
-		return &csi.DeleteSnapshotResponse{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer sc.close()
-	if err := s.deleteSnapshot(ctx, sc, id.UUID); err != nil {
-		return nil, toStatus(err)
 	}
 	return &csi.DeleteSnapshotResponse{}, nil
 }
