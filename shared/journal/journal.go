@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/seed-6a310834/ceph-csi/shared/crashpoint"
 )
 
 // ErrNotFound means the journal holds no record for the name or UUID asked
@@ -204,11 +206,13 @@ func (j *Journal) Reserve(ctx context.Context, r Reservation) (*Record, error) {
 	for attempt := 0; ; attempt++ {
 		rec, err := j.claimUUID(ctx, id, r)
 		if err == nil {
+			crashpoint.Hit(StepReserveUUIDCreated)
 			if err := j.store.SetOmap(ctx, j.l.directory, map[string]string{
 				j.l.nameKey(r.RequestName): encodeDirValue(r.ImagePoolID, rec.UUID),
 			}); err != nil {
 				return nil, fmt.Errorf("journal: write directory entry %q: %w", r.RequestName, err)
 			}
+			crashpoint.Hit(StepReserveDirectoryWritten)
 			rec.ImagePoolID = r.ImagePoolID
 			return rec, nil
 		}
@@ -342,6 +346,7 @@ func (j *Journal) SetAttributes(ctx context.Context, id string, attrs map[string
 	if err != nil {
 		return fmt.Errorf("journal: update %s: %w", j.l.uuidObject(id), err)
 	}
+	crashpoint.Hit(StepAttributesSet)
 	return nil
 }
 
@@ -361,10 +366,12 @@ func (j *Journal) Undo(ctx context.Context, rec *Record) error {
 		if err := j.removeDirEntry(ctx, rec.RequestName, rec.UUID); err != nil {
 			return err
 		}
+		crashpoint.Hit(StepUndoDirectoryRemoved)
 	}
 	if err := j.objects.Remove(ctx, j.l.uuidObject(rec.UUID)); err != nil {
 		return fmt.Errorf("journal: remove %s: %w", j.l.uuidObject(rec.UUID), err)
 	}
+	crashpoint.Hit(StepUndoUUIDRemoved)
 	return nil
 }
 

@@ -1,0 +1,26 @@
+package journal
+
+// Crash points after each journal write (see package crashpoint). A
+// reliability test arms one of them, repeats the request after the crash and
+// checks that the retry converges on one record.
+const (
+	// StepReserveUUIDCreated follows the exclusive create of the UUID object,
+	// before the directory entry is written.
+	StepReserveUUIDCreated = "journal.reserve.uuid-created"
+	// StepReserveDirectoryWritten follows the directory entry of a
+	// reservation.
+	StepReserveDirectoryWritten = "journal.reserve.directory-written"
+	// StepAttributesSet follows SetAttributes and SetImageID.
+	StepAttributesSet = "journal.attributes-set"
+	// StepUndoDirectoryRemoved follows the removal of the directory entry,
+	// before the UUID object goes.
+	StepUndoDirectoryRemoved = "journal.undo.directory-removed"
+	// StepUndoUUIDRemoved follows the removal of the UUID object.
+	StepUndoUUIDRemoved = "journal.undo.uuid-removed"
+)
+
+// CrashSteps lists every journal crash point in write order.
+var CrashSteps = []string{
+	StepReserveUUIDCreated, StepReserveDirectoryWritten, StepAttributesSet,
+	StepUndoDirectoryRemoved, StepUndoUUIDRemoved,
+}
