@@ -41,6 +41,8 @@
 //
 // A CreateVolume thus pays 1 + 2 + 1 = 4 round trips of journal (ceph-csi
 // pays more: separate create, name and attribute writes, and a read-back), a
-// DeleteVolume 1 + 3 = 4. The conformance suite in journaltest pins these
+// DeleteVolume 1 + 3 = 4. A caller that creates the image first, under the
+// name Planned returns, and passes its ID in Reservation.ImageID pays
+// 1 + 2 = 3: the ID goes into the UUID object's exclusive create. The conformance suite in journaltest pins these
 // numbers (RoundTrips) and runs over the in-memory store and over real RADOS.
 package journal

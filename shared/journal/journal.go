@@ -63,6 +63,11 @@ type Reservation struct {
 	// not empty.
 	Source string
 	Owner  string
+	// ImageID, when the image already exists (it was created under the
+	// planned name before the reservation, see Planned), is stored with the
+	// UUID object in the same exclusive create: the record is complete in
+	// one write and SetImageID is not needed.
+	ImageID string
 	// Attributes are stored as they are (keys must not clash with the
 	// journal's own keys).
 	Attributes map[string]string
@@ -207,6 +212,9 @@ func (j *Journal) Reserve(ctx context.Context, r Reservation) (*Record, error) {
 		rec, err := j.claimUUID(ctx, id, r)
 		if err == nil {
 			crashpoint.Hit(StepReserveUUIDCreated)
+			if err := j.adoptImageID(ctx, rec, r.ImageID); err != nil {
+				return nil, err
+			}
 			if err := j.store.SetOmap(ctx, j.l.directory, map[string]string{
 				j.l.nameKey(r.RequestName): encodeDirValue(r.ImagePoolID, rec.UUID),
 			}); err != nil {
@@ -224,6 +232,29 @@ func (j *Journal) Reserve(ctx context.Context, r Reservation) (*Record, error) {
 		}
 		id = j.randomUUID()
 	}
+}
+
+// Planned returns the UUID and image name a Reserve of r will use unless the
+// derived UUID turns out to be held by another request (then Reserve's
+// record has another UUID, which the caller must check). No round trip.
+// It lets a caller create the image before reserving, and reserve with the
+// image ID in the same write (Reservation.ImageID).
+func (j *Journal) Planned(r Reservation) (uuid, imageName string) {
+	id := j.derivedUUID(r.RequestName)
+	return id, j.attributes(id, r)[KeyImageName]
+}
+
+// adoptImageID records imageID on a record adopted from an earlier attempt
+// that did not have it (or had another one).
+func (j *Journal) adoptImageID(ctx context.Context, rec *Record, imageID string) error {
+	if imageID == "" || rec.ImageID == imageID {
+		return nil
+	}
+	if err := j.SetImageID(ctx, rec.UUID, imageID); err != nil {
+		return err
+	}
+	rec.ImageID = imageID
+	return nil
 }
 
 // errTaken means a UUID object exists and belongs to another request.
@@ -266,6 +297,9 @@ func (j *Journal) attributes(id string, r Reservation) map[string]string {
 	}
 	attrs[j.l.nameAttr] = r.RequestName
 	attrs[KeyImageName] = prefix + id
+	if r.ImageID != "" {
+		attrs[KeyImageID] = r.ImageID
+	}
 	if r.Source != "" {
 		attrs[KeySource] = r.Source
 	}

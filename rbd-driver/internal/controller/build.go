@@ -21,61 +21,125 @@ const cleanupTimeout = 30 * time.Second
 const tmpSnapPrefix = "csi-clone-"
 
 // creation is one CreateVolume in progress: the plan, where it goes, the
-// resolved source (nil without one) and the reservation.
+// resolved source (nil without one) and the reservation (for a new name, the
+// planned one until Reserve has written it).
 type creation struct {
 	c   *cluster
 	t   *volumeTarget
 	p   *createPlan
 	src *source
 	rec *journal.Record
+	// adopted is set when the image already existed (left by an earlier
+	// attempt or a twin) instead of being created by this request.
+	adopted bool
 }
 
 func (cr *creation) image() backend.ImageRef {
 	return backend.ImageRef{PoolRef: cr.t.image, Name: cr.rec.ImageName}
 }
 
-// build creates the image of a reservation (idempotently: an image left by
-// an earlier attempt is adopted), records its ID and returns the volume.
-func (s *Server) build(ctx context.Context, cr *creation) (*csi.Volume, error) {
-	c, p, src := cr.c, cr.p, cr.src
-	opts := backend.ImageOptions{Size: uint64(p.size.size), Features: p.params.Features, DataPool: p.params.DataPool}
-	var id string
-	var err error
-	size := p.size
-	switch {
-	case src == nil:
-		id, err = s.createImage(ctx, c, cr.image(), opts)
-	default:
-		if size, err = p.size.forSource(src.size); err != nil {
-			return nil, err
-		}
-		id, err = s.clone(ctx, cr, opts)
+// buildThenReserve creates a new name's volume in the order that needs the
+// fewest writes: the image first, under the name the journal plans for the
+// request (derived from it, so a retry or a twin lands on the same image),
+// then the reservation, which stores the image ID in its first write. A
+// crash before the reservation leaves an image that the retry adopts; a
+// record therefore always names a finished image.
+func (s *Server) buildThenReserve(ctx context.Context, cr *creation) (*csi.Volume, error) {
+	r := cr.p.reservation(cr.t)
+	planned, name := cr.t.j.Planned(r)
+	cr.rec = &journal.Record{UUID: planned, RequestName: r.RequestName, ImageName: name}
+	id, size, err := s.makeImage(ctx, cr)
+	if err != nil {
+		s.abandon(ctx, cr)
+		return nil, err
 	}
+	r.ImageID = id
+	rec, err := cr.t.j.Reserve(ctx, r)
+	if err != nil {
+		s.abandon(ctx, cr)
+		return nil, err
+	}
+	if rec.UUID != planned {
+		return s.collided(ctx, cr, rec)
+	}
+	return cr.p.volume(cr.c, cr.t, rec, size)
+}
+
+// collided handles a planned UUID that belongs to another request (only
+// possible with records written by other software): the image made under
+// the planned name is given up when this request created it, and the volume
+// is built under the reservation's own UUID.
+func (s *Server) collided(ctx context.Context, cr *creation, rec *journal.Record) (*csi.Volume, error) {
+	log := logging.FromContext(ctx).With(zap.String("planned_image", cr.rec.ImageName))
+	if cr.adopted {
+		log.Error("the planned image name of this request is in use by another request; left untouched")
+	} else if err := s.discard(ctx, cr.c, cr.image()); err != nil {
+		log.Warn("cannot remove the image made under a colliding name", zap.Error(err))
+	}
+	next := &creation{c: cr.c, t: cr.t, p: cr.p, src: cr.src, rec: rec}
+	vol, err := s.build(ctx, next)
+	if err != nil {
+		s.abandon(ctx, next)
+		return nil, err
+	}
+	return vol, nil
+}
+
+// build finishes a reservation that exists without its image: it makes the
+// image (adopting one left by an earlier attempt), records its ID and
+// returns the volume.
+func (s *Server) build(ctx context.Context, cr *creation) (*csi.Volume, error) {
+	id, size, err := s.makeImage(ctx, cr)
 	if err != nil {
 		return nil, err
 	}
-	if src != nil && size.size > src.size {
-		if _, err := c.sess.Resize(ctx, cr.image(), uint64(size.size)); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.finish(ctx, cr, id); err != nil {
+	if err := cr.t.j.SetImageID(ctx, cr.rec.UUID, id); err != nil {
 		return nil, err
 	}
-	return p.volume(c, cr.t, cr.rec, size.size)
+	return cr.p.volume(cr.c, cr.t, cr.rec, size)
 }
 
-func (s *Server) createImage(ctx context.Context, c *cluster, img backend.ImageRef, opts backend.ImageOptions) (string, error) {
-	id, err := c.sess.CreateImage(ctx, img, opts)
+// makeImage creates the image (or adopts one left by an earlier attempt),
+// grows a clone to the requested size, sets the metadata and queues the
+// flatten of a deep clone. It returns the image ID and size.
+func (s *Server) makeImage(ctx context.Context, cr *creation) (string, int64, error) {
+	p, src := cr.p, cr.src
+	opts := backend.ImageOptions{Size: uint64(p.size.size), Features: p.params.Features, DataPool: p.params.DataPool}
+	if src == nil {
+		id, err := s.createImage(ctx, cr, opts)
+		if err != nil {
+			return "", 0, err
+		}
+		return id, p.size.size, s.finish(ctx, cr)
+	}
+	size, err := p.size.forSource(src.size)
+	if err != nil {
+		return "", 0, err
+	}
+	id, err := s.clone(ctx, cr, opts)
+	if err != nil {
+		return "", 0, err
+	}
+	if size.size > src.size {
+		if _, err := cr.c.sess.Resize(ctx, cr.image(), uint64(size.size)); err != nil {
+			return "", 0, err
+		}
+	}
+	return id, size.size, s.finish(ctx, cr)
+}
+
+func (s *Server) createImage(ctx context.Context, cr *creation, opts backend.ImageOptions) (string, error) {
+	id, err := cr.c.sess.CreateImage(ctx, cr.image(), opts)
 	if errors.Is(err, backend.ErrExists) {
-		return c.sess.ImageID(ctx, img) // left by an earlier attempt
+		cr.adopted = true
+		return cr.c.sess.ImageID(ctx, cr.image()) // left by an earlier attempt
 	}
 	return id, err
 }
 
-// clone creates img from the source. A volume source is cloned through a
-// temporary snapshot that is removed right away: clone v2 keeps it in the
-// trash namespace until the clone is flattened or deleted.
+// clone creates the image from the source. A volume source is cloned
+// through a temporary snapshot that is removed right away: clone v2 keeps it
+// in the trash namespace until the clone is flattened or deleted.
 func (s *Server) clone(ctx context.Context, cr *creation, opts backend.ImageOptions) (string, error) {
 	c, src, img := cr.c, cr.src, cr.image()
 	parent := src.parent
@@ -83,8 +147,11 @@ func (s *Server) clone(ctx context.Context, cr *creation, opts backend.ImageOpti
 		parent.Snap = tmpSnapPrefix + cr.rec.UUID
 	}
 	id, err := c.sess.ImageID(ctx, img)
-	if errors.Is(err, backend.ErrNotFound) {
-		id, err = s.cloneFrom(ctx, c, img, parent, src.fromVolume(), opts)
+	switch {
+	case err == nil:
+		cr.adopted = true
+	case errors.Is(err, backend.ErrNotFound):
+		id, err = s.cloneFrom(ctx, cr, parent, opts)
 	}
 	if err != nil {
 		return "", err
@@ -97,26 +164,25 @@ func (s *Server) clone(ctx context.Context, cr *creation, opts backend.ImageOpti
 	return id, nil
 }
 
-func (s *Server) cloneFrom(ctx context.Context, c *cluster, img backend.ImageRef, parent backend.SnapRef, temporary bool, opts backend.ImageOptions) (string, error) {
-	if temporary {
+func (s *Server) cloneFrom(ctx context.Context, cr *creation, parent backend.SnapRef, opts backend.ImageOptions) (string, error) {
+	c, img := cr.c, cr.image()
+	if cr.src.fromVolume() {
 		if _, err := c.sess.CreateSnapshot(ctx, parent); err != nil && !errors.Is(err, backend.ErrExists) {
 			return "", err
 		}
 	}
 	id, err := c.sess.CloneImage(ctx, parent, img, opts)
 	if errors.Is(err, backend.ErrExists) {
+		cr.adopted = true
 		return c.sess.ImageID(ctx, img)
 	}
 	return id, err
 }
 
-// finish records the image ID (the reservation is then complete), sets the
-// metadata and queues the flatten of a clone at or past the soft depth.
-func (s *Server) finish(ctx context.Context, cr *creation, id string) error {
+// finish sets the metadata and queues the flatten of a clone at or past the
+// soft depth.
+func (s *Server) finish(ctx context.Context, cr *creation) error {
 	c, src, img := cr.c, cr.src, cr.image()
-	if err := cr.t.j.SetImageID(ctx, cr.rec.UUID, id); err != nil {
-		return err
-	}
 	if md := cr.p.params.Metadata; s.cfg.SetMetadata && len(md) > 0 {
 		if err := c.sess.SetMetadata(ctx, img, md); err != nil {
 			return err
@@ -134,10 +200,16 @@ func (s *Server) finish(ctx context.Context, cr *creation, id string) error {
 
 // abandon undoes a failed creation: the temporary snapshot, the image and
 // then the reservation. When the image cannot be removed the reservation
-// stays, so that a retry resumes instead of leaking an unrecorded image.
+// stays, so that a retry resumes instead of leaking an unrecorded image. An
+// adopted image is left alone: it may be a twin's finished volume, and a
+// retry adopts it again.
 func (s *Server) abandon(ctx context.Context, cr *creation) {
 	c, src, rec := cr.c, cr.src, cr.rec
 	log := logging.FromContext(ctx).With(zap.String("image", rec.ImageName))
+	if cr.adopted {
+		log.Info("keeping the adopted image of a failed creation for the retry")
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if src.fromVolume() {

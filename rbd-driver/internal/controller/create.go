@@ -142,10 +142,10 @@ func (s *Server) createVolume(ctx context.Context, p *createPlan) (*csi.Volume, 
 		return nil, err
 	}
 	if rec == nil {
-		if rec, err = t.j.Reserve(ctx, p.reservation(t)); err != nil {
-			return nil, err
-		}
+		return s.buildThenReserve(ctx, &creation{c: c, t: t, p: p, src: src})
 	}
+	// A record without its image: an attempt that reserved first (an
+	// earlier version, or a UUID collision) and did not finish.
 	cr := &creation{c: c, t: t, p: p, src: src, rec: rec}
 	vol, err := s.build(ctx, cr)
 	if err != nil {

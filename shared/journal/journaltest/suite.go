@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"CrashDuringUndo", testCrashUndo},
 		{"TwinReservations", testTwins},
 		{"RoundTrips", testRoundTrips},
+		{"ReserveWithImageID", testReserveWithImageID},
 		{"ListForAudit", testList},
 	}
 	for _, tc := range tests {
@@ -556,6 +557,46 @@ func testRoundTrips(t *testing.T, s journal.ObjectStore) {
 	step("Lookup (hit)", 2, func() error { _, err := j.Lookup(ctx, "pvc-rt"); return err })
 	step("Get", 1, func() error { _, err := j.Get(ctx, rec.UUID); return err })
 	step("Undo", 3, func() error { return j.Undo(ctx, rec) })
+	assertClean(t, s)
+}
+
+// testReserveWithImageID: the image is created first under the planned name,
+// then reserved with its ID in the same 2 round trips; a retry that adopts a
+// record without the ID (a crash of the older order) records it.
+func testReserveWithImageID(t *testing.T, s journal.ObjectStore) {
+	ctx := context.Background()
+	c := &CountingStore{ObjectStore: s}
+	j := vols(c)
+	r := journal.Reservation{RequestName: "pvc-planned", ImagePoolID: journal.SamePool, ImageID: "abc123"}
+	id, name := j.Planned(r)
+	rec, err := j.Reserve(ctx, r)
+	must(t, err)
+	if rec.UUID != id || rec.ImageName != name || name != "csi-vol-"+id {
+		t.Fatalf("Reserve = %s/%s, Planned = %s/%s", rec.UUID, rec.ImageName, id, name)
+	}
+	if got := c.Calls(); got != 2 {
+		t.Errorf("Reserve with ImageID: %d round trips, want 2", got)
+	}
+	if got := lookup(t, j, "pvc-planned"); got.ImageID != "abc123" {
+		t.Fatalf("ImageID = %q, want abc123", got.ImageID)
+	}
+	// A twin adopting the record keeps the same ID without writing.
+	c.Reset()
+	again, err := j.Reserve(ctx, r)
+	must(t, err)
+	if again.UUID != id || again.ImageID != "abc123" {
+		t.Fatalf("second Reserve = %+v", again)
+	}
+	// An earlier attempt's record without the ID gets it.
+	old, err := j.Reserve(ctx, journal.Reservation{RequestName: "pvc-old", ImagePoolID: journal.SamePool})
+	must(t, err)
+	upd, err := j.Reserve(ctx, journal.Reservation{RequestName: "pvc-old", ImagePoolID: journal.SamePool, ImageID: "def"})
+	must(t, err)
+	if upd.UUID != old.UUID || upd.ImageID != "def" || get(t, j, old.UUID).ImageID != "def" {
+		t.Fatalf("adopted record = %+v", upd)
+	}
+	must(t, j.Undo(ctx, rec))
+	must(t, j.Undo(ctx, upd))
 	assertClean(t, s)
 }
 
