@@ -99,6 +99,7 @@ test-go:
 	@mkdir -p $(TEST_LOG_DIR)
 	@$(WITH_CLUSTER) export CEPH_CSI_REQUIRE_CLUSTER=1; \
 	export LIVENESS_TEST_DRIVER_BINARY=$(CURDIR)/bin/rbd-driver; \
+	export RBD_DRIVER_BINARY=$(CURDIR)/bin/rbd-driver CEPHFS_DRIVER_BINARY=$(CURDIR)/bin/cephfs-driver; \
 	for m in $(MODULES); do \
 		echo "== go test $$m"; \
 		tags=$$( [ $$m = liveness-probe ] || echo "-tags $(GOTAGS)" ); \
