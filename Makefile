@@ -15,7 +15,7 @@ CLUSTER      := test/cluster.sh
 WITH_CLUSTER := set -a; . $(CLUSTER_DIR)/env; set +a;
 
 CGO_MODULES  := shared rbd-driver cephfs-driver
-MODULES      := $(CGO_MODULES) liveness-probe
+MODULES      := $(CGO_MODULES) liveness-probe test/faults
 TEST_FLAGS   ?= -race -count=1
 TEST_LOG_DIR ?= $(CURDIR)/.test-logs
 
@@ -26,7 +26,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
 .PHONY: help build deps cluster-up cluster-down cluster-status lint vet fmt-check \
-        test test-go test-unit fuzz check-liveness-deps demo bench bench-rbd bench-cephfs clean
+        test test-go test-churn test-unit fuzz check-liveness-deps demo bench bench-rbd bench-cephfs clean
 
 help: ## show this help
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -84,7 +84,7 @@ cluster-status: ## show the local Ceph cluster's health
 	$(CLUSTER) status
 
 vet: ## go vet every module (with the Ceph build tag)
-	@for m in $(CGO_MODULES); do (cd $$m && $(GO) vet -tags $(GOTAGS) ./...) || exit 1; done
+	@for m in $(CGO_MODULES) test/faults; do (cd $$m && $(GO) vet -tags $(GOTAGS) ./...) || exit 1; done
 	cd liveness-probe && CGO_ENABLED=0 $(GO) vet ./...
 
 fmt-check: ## fail if any Go file is not gofmt-formatted
@@ -103,10 +103,11 @@ test-go:
 	for m in $(MODULES); do \
 		echo "== go test $$m"; \
 		tags=$$( [ $$m = liveness-probe ] || echo "-tags $(GOTAGS)" ); \
-		(cd $$m && $(GO) test $$tags $(TEST_FLAGS) -v ./... 2>&1) > $(TEST_LOG_DIR)/$$m.log \
+		log=$(TEST_LOG_DIR)/$$(tr / - <<<"$$m").log; \
+		(cd $$m && $(GO) test $$tags $(TEST_FLAGS) -v ./... 2>&1) > $$log \
 			&& rc=0 || rc=$$?; \
-		grep -E '^\s*--- (PASS|FAIL|SKIP)|^(ok|FAIL|panic:)|^\s+\S+_test.go:[0-9]+:' $(TEST_LOG_DIR)/$$m.log || true; \
-		if [ $$rc -ne 0 ]; then echo "go test $$m FAILED (full log: $(TEST_LOG_DIR)/$$m.log)" >&2; exit $$rc; fi; \
+		grep -E '^\s*--- (PASS|FAIL|SKIP)|^(ok|FAIL|panic:)|^\s+\S+_test.go:[0-9]+:' $$log || true; \
+		if [ $$rc -ne 0 ]; then echo "go test $$m FAILED (full log: $$log)" >&2; exit $$rc; fi; \
 	done
 
 # A short real fuzzing run of every Go fuzz target (the seed corpora also run
@@ -115,9 +116,22 @@ FUZZ_TIME ?= 10s
 fuzz: ## run each fuzz target for FUZZ_TIME
 	cd shared && $(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_TIME) ./volid
 	cd shared && $(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZ_TIME) ./volid
+	cd rbd-driver && $(GO) test -tags $(GOTAGS) -run '^$$' -fuzz '^FuzzControllerRequests$$' -fuzztime $(FUZZ_TIME) ./internal/controller
+	cd rbd-driver && $(GO) test -tags $(GOTAGS) -run '^$$' -fuzz '^FuzzNodeRequests$$' -fuzztime $(FUZZ_TIME) ./internal/node
+	cd cephfs-driver && $(GO) test -tags $(GOTAGS) -run '^$$' -fuzz '^FuzzControllerRequests$$' -fuzztime $(FUZZ_TIME) ./internal/controller
+	cd cephfs-driver && $(GO) test -tags $(GOTAGS) -run '^$$' -fuzz '^FuzzNodeRequests$$' -fuzztime $(FUZZ_TIME) ./internal/node
 
 test: cluster-up lint build test-go fuzz ## everything: vet, gofmt, unit + integration + conformance tests against the local cluster
 	@echo "make test: all passed"
+
+# The full CephFS churn: 1,000 create/delete cycles at concurrency 8 (`make
+# test` runs 100). Pacific's mgr purges removed subvolumes at about one per
+# second, so this takes about 20 minutes; CI runs it after the e2e tests.
+# (The RBD churn runs its 1,000 cycles inside `make test`.)
+test-churn: cluster-up build ## the 1,000-cycle CephFS churn (about 20 min)
+	@$(WITH_CLUSTER) export CEPH_CSI_REQUIRE_CLUSTER=1 CEPHFS_DRIVER_BINARY=$(CURDIR)/bin/cephfs-driver \
+		CEPHFS_CHURN_CYCLES=1000; \
+	cd cephfs-driver && $(GO) test -tags $(GOTAGS) -count=1 -timeout 45m -run '^TestChurn$$' -v ./internal/reliability/
 
 test-unit: ## unit tests only (no cluster needed; integration tests are skipped)
 	@for m in $(MODULES); do \

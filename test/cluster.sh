@@ -6,6 +6,11 @@
 #   test/cluster.sh status        daemons alive, health, `ceph -s`; non-zero if not running
 #   test/cluster.sh env           print the export lines for tests: eval "$(test/cluster.sh env)"
 #   test/cluster.sh wait          wait until the cluster is healthy
+#   test/cluster.sh stop NAME...  stop the named daemons of a running cluster (fault tests); data kept
+#   test/cluster.sh start NAME... start the named daemons again; return once the cluster is healthy
+#
+# NAME is mon.a, mgr.x, osd.0 or mds.a. `stop` terminates like `down` (TERM, KILL after 15 s);
+# `up` and `start` bring stopped daemons back.
 #
 # Daemons: mon.a, mgr.x, osd.0 (bluestore on a sparse file), mds.a. Pool `rbd`, CephFS volume
 # `cephfs`. Everything lives under CLUSTER_DIR and listens on 127.0.0.1 only. Daemons run in
@@ -386,8 +391,10 @@ start_daemon() {
 	fi
 	# setsid execs the daemon directly (a background job is no process group leader), so $!
 	# is the daemon's PID; the new session keeps it alive when the caller's terminal goes away.
-	# 9<&-: the daemon must not inherit the lock taken by take_lock.
-	setsid "ceph-$type" --conf "$CONF" -f -i "$id" \
+	# 9<&-: the daemon must not inherit the lock taken by take_lock. A test environment's
+	# CEPH_KEYRING (the admin keyring) would replace the daemon's own key: the daemon then
+	# fails to authenticate and exits.
+	env -u CEPH_KEYRING -u CEPH_ARGS setsid "ceph-$type" --conf "$CONF" -f -i "$id" \
 		</dev/null >>"$LOG_DIR/$name.out" 2>&1 9<&- &
 	echo $! >"$(pid_file "$name")"
 }
@@ -671,6 +678,41 @@ cmd_status() {
 	return "$rc"
 }
 
+# Fail unless every argument names a daemon of DAEMONS.
+check_daemon_names() {
+	local name d
+	(($# > 0)) || die "name at least one daemon: ${DAEMONS[*]}"
+	for name in "$@"; do
+		for d in "${DAEMONS[@]}"; do
+			[[ $name == "$d" ]] && continue 2
+		done
+		die "unknown daemon $name (want one of: ${DAEMONS[*]})"
+	done
+}
+
+# Stop the named daemons; forgetting their PID files keeps `status`, `wait` and `start` from
+# taking them for daemons that died.
+cmd_stop() {
+	check_daemon_names "$@"
+	[[ -e $DONE_MARK ]] || die "no cluster in $CLUSTER_DIR"
+	terminate "$@"
+	local d
+	for d in "$@"; do
+		rm -f "$(pid_file "$d")"
+	done
+}
+
+cmd_start() {
+	check_daemon_names "$@"
+	[[ -e $DONE_MARK ]] || die "no cluster in $CLUSTER_DIR"
+	local d
+	for d in "$@"; do
+		start_daemon "$d"
+	done
+	wait_healthy
+	log "cluster is healthy"
+}
+
 cmd_env() {
 	[[ -r $ENV_FILE ]] || die "no env file in $CLUSTER_DIR; run '$0 up' first"
 	cat "$ENV_FILE"
@@ -709,6 +751,14 @@ main() {
 	status) cmd_status || exit 1 ;;
 	env) cmd_env ;;
 	wait) cmd_wait ;;
+	stop)
+		take_lock
+		cmd_stop "$@"
+		;;
+	start)
+		take_lock
+		cmd_start "$@"
+		;;
 	*) usage ;;
 	esac
 }

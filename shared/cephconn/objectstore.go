@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/ceph/go-ceph/rados"
 
@@ -66,8 +68,25 @@ func translateSimple(err error) error {
 		return journal.ErrObjectNotFound
 	case errors.Is(err, rados.ErrObjectExists):
 		return journal.ErrObjectExists
+	case unanswered(err):
+		return fmt.Errorf("%w: %w", journal.ErrStoreUnavailable, err)
 	}
 	return err
+}
+
+// unanswered reports whether err means the cluster did not answer: an
+// operation timed out (rados_osd_op_timeout, rados_mon_op_timeout) or the
+// connection is gone.
+func unanswered(err error) bool {
+	var coded interface{ ErrorCode() int }
+	if !errors.As(err, &coded) {
+		return false
+	}
+	switch syscall.Errno(-coded.ErrorCode()) {
+	case syscall.ETIMEDOUT, syscall.ENOTCONN, syscall.ESHUTDOWN, syscall.ECONNREFUSED:
+		return true
+	}
+	return false
 }
 
 // cancelled returns the context's error, so that a request whose deadline
@@ -202,4 +221,18 @@ func (s *ObjectStore) ListObjects(ctx context.Context, prefix string) ([]string,
 		return nil, translate(err)
 	}
 	return names, nil
+}
+
+// ModTime returns the time oid was last written (second resolution), for
+// audits that must leave young objects alone. A missing object returns
+// journal.ErrObjectNotFound.
+func (s *ObjectStore) ModTime(ctx context.Context, oid string) (time.Time, error) {
+	if err := cancelled(ctx); err != nil {
+		return time.Time{}, err
+	}
+	st, err := s.ioctx.Stat(oid)
+	if err != nil {
+		return time.Time{}, translate(err)
+	}
+	return st.ModTime, nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"go.uber.org/zap/zapcore"
 
@@ -25,6 +26,10 @@ const (
 	DefaultClusterConfig = "/etc/ceph-csi-config/config.json"
 	DefaultLogFormat     = logging.FormatJSON
 	DefaultLogLevel      = zapcore.InfoLevel
+	// DefaultCephConnectTimeout and DefaultCephOpTimeout are the bounds
+	// shared/cephconn applies by default.
+	DefaultCephConnectTimeout = 10 * time.Second
+	DefaultCephOpTimeout      = 30 * time.Second
 )
 
 // Mode selects which CSI services a driver process serves.
@@ -92,6 +97,12 @@ type Options struct {
 	LogLevel zapcore.Level
 	// Version asks the driver to print its version and exit.
 	Version bool
+	// CephConnectTimeout bounds connecting to a cluster's monitors.
+	CephConnectTimeout time.Duration
+	// CephOpTimeout bounds each OSD operation and each monitor command
+	// that librados bounds: a stopped daemon makes a request fail
+	// Unavailable after it instead of hanging.
+	CephOpTimeout time.Duration
 }
 
 // Register defines the shared flags on fs and returns the Options that
@@ -108,6 +119,7 @@ func Register(fs *flag.FlagSet, defaultDriverName string) *Options {
 	fs.StringVar(&o.LogFormat, "log-format", DefaultLogFormat, `log format: "json" or "console"`)
 	fs.Var(&o.LogLevel, "log-level", `minimum log level: "debug", "info" (default), "warn" or "error"`)
 	fs.BoolVar(&o.Version, "version", false, "print the version and exit")
+	o.registerCeph(fs)
 	return o
 }
 
@@ -123,7 +135,26 @@ func (o *Options) Validate() error {
 		flagError("cluster-config", required(o.ClusterConfig)),
 		flagError("metrics-address", validateMetricsAddress(o.MetricsAddress)),
 		flagError("log-format", logging.ValidateFormat(o.LogFormat)),
+		flagError("ceph-connect-timeout", validateCephTimeout(o.CephConnectTimeout)),
+		flagError("ceph-op-timeout", validateCephTimeout(o.CephOpTimeout)),
 	)
+}
+
+// registerCeph defines the bounds on Ceph calls.
+func (o *Options) registerCeph(fs *flag.FlagSet) {
+	fs.DurationVar(&o.CephConnectTimeout, "ceph-connect-timeout", DefaultCephConnectTimeout,
+		"bound on connecting to a Ceph cluster's monitors")
+	fs.DurationVar(&o.CephOpTimeout, "ceph-op-timeout", DefaultCephOpTimeout,
+		"bound on each Ceph OSD operation and monitor command; a stopped daemon fails requests with Unavailable after it")
+}
+
+// validateCephTimeout accepts whole seconds from 1 s: librados counts its
+// timeouts in seconds.
+func validateCephTimeout(d time.Duration) error {
+	if d < time.Second || d%time.Second != 0 {
+		return fmt.Errorf("%v: want a whole number of seconds, at least 1s", d)
+	}
+	return nil
 }
 
 // flagError prefixes err with the flag name, or returns nil for a nil err.

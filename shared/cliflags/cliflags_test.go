@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zapcore"
 )
@@ -32,6 +33,9 @@ func TestDefaults(t *testing.T) {
 		ClusterConfig: "/etc/ceph-csi-config/config.json",
 		LogFormat:     "json",
 		LogLevel:      zapcore.InfoLevel,
+
+		CephConnectTimeout: 10 * time.Second,
+		CephOpTimeout:      30 * time.Second,
 	}
 	if *o != want {
 		t.Fatalf("defaults = %+v, want %+v", *o, want)
@@ -47,7 +51,7 @@ func TestParse(t *testing.T) {
 	}{
 		{
 			name:  "all flags",
-			args:  []string{"--endpoint=tcp://127.0.0.1:9000", "--mode=controller", "--node-id=n1", "--driver-name=x.example.com", "--instance-id=i2", "--cluster-config=/c.json", "--metrics-address=:8080", "--log-format=console", "--log-level=debug", "--version"},
+			args:  []string{"--endpoint=tcp://127.0.0.1:9000", "--mode=controller", "--node-id=n1", "--driver-name=x.example.com", "--instance-id=i2", "--cluster-config=/c.json", "--metrics-address=:8080", "--log-format=console", "--log-level=debug", "--version", "--ceph-connect-timeout=5s", "--ceph-op-timeout=1m"},
 			check: func(o *Options) bool { return *o == allFlags },
 		},
 		{name: "mode node", args: []string{"-mode", "node"}, check: func(o *Options) bool { return o.Mode == ModeNode }},
@@ -86,6 +90,9 @@ var allFlags = Options{
 	LogFormat:      "console",
 	LogLevel:       zapcore.DebugLevel,
 	Version:        true,
+
+	CephConnectTimeout: 5 * time.Second,
+	CephOpTimeout:      time.Minute,
 }
 
 func TestDriverFlagsOnSameFlagSet(t *testing.T) {
@@ -123,6 +130,10 @@ func TestValidate(t *testing.T) {
 		{name: "metrics address without port", args: []string{"--node-id=n1", "--metrics-address=localhost"}, wantErrs: []string{"--metrics-address:"}},
 		{name: "metrics address empty port", args: []string{"--node-id=n1", "--metrics-address=localhost:"}, wantErrs: []string{"--metrics-address:", "missing port"}},
 		{name: "bad log format", args: []string{"--node-id=n1", "--log-format=text"}, wantErrs: []string{"--log-format:"}},
+		{name: "short ceph timeouts", args: []string{"--node-id=n1", "--ceph-connect-timeout=1s", "--ceph-op-timeout=2s"}},
+		{name: "ceph connect timeout under a second", args: []string{"--node-id=n1", "--ceph-connect-timeout=500ms"}, wantErrs: []string{"--ceph-connect-timeout:", "at least 1s"}},
+		{name: "ceph op timeout not whole seconds", args: []string{"--node-id=n1", "--ceph-op-timeout=1500ms"}, wantErrs: []string{"--ceph-op-timeout:", "whole number of seconds"}},
+		{name: "ceph op timeout zero", args: []string{"--node-id=n1", "--ceph-op-timeout=0s"}, wantErrs: []string{"--ceph-op-timeout:"}},
 		{
 			name:     "every problem reported",
 			args:     []string{"--endpoint=x", "--log-format=text", "--instance-id="},

@@ -26,12 +26,15 @@ const identityServicePrefix = "/csi.v1.Identity/"
 const internalErrorMessage = "internal error"
 
 // interceptors returns the server's unary interceptors, outermost first:
-// request context, metrics, logging, panic recovery.
+// request context, metrics, logging, answer before the deadline, panic
+// recovery (inside, so that it also guards a handler that outlives its
+// answer).
 func interceptors(base *zap.Logger, m *rpcMetrics) []grpc.UnaryServerInterceptor {
 	return []grpc.UnaryServerInterceptor{
 		requestContextInterceptor(base),
 		metricsInterceptor(m),
 		loggingInterceptor,
+		deadlineInterceptor,
 		recoveryInterceptor,
 	}
 }

@@ -1,8 +1,10 @@
 // Package csiserver runs the CSI gRPC services of a driver: it parses CSI
 // endpoints, listens on them, and wraps every call in one interceptor chain
 // that adds a request-scoped logger, logs requests with secrets stripped,
-// records Prometheus metrics and turns handler panics into Internal errors.
-// It also serves the metrics over HTTP and stops cleanly on SIGTERM.
+// records Prometheus metrics, answers DeadlineExceeded shortly before the
+// caller's deadline for a handler still blocked in the backend, and turns
+// handler panics into Internal errors. It also serves the metrics over
+// HTTP and stops cleanly on SIGTERM.
 package csiserver
 
 import (

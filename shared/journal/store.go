@@ -13,6 +13,10 @@ var (
 	ErrObjectNotFound = errors.New("object not found")
 	// ErrObjectExists means an exclusive create found the object present.
 	ErrObjectExists = errors.New("object already exists")
+	// ErrStoreUnavailable means the store did not answer in time (a stopped
+	// OSD or monitor). The operation may or may not have taken effect, so
+	// callers report it as retryable and never undo work because of it.
+	ErrStoreUnavailable = errors.New("object store unavailable")
 )
 
 // ObjectStore is the narrow view of one RADOS pool and namespace that the

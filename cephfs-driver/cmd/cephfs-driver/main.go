@@ -2,7 +2,9 @@
 // always, the Controller service (subvolumes, snapshots, clones, shallow
 // volumes, expansion, capacity) in controller and all modes, and the Node
 // service (kernel or ceph-fuse mounts) in node and all modes. See
-// cephfs-driver/docs/architecture.md.
+// cephfs-driver/docs/architecture.md. `cephfs-driver audit [flags]` instead
+// lists (and with --delete removes) the driver's orphans: see
+// internal/audit and docs/audit.md.
 package main
 
 import (
@@ -17,6 +19,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/audit"
+	sharedaudit "github.com/seed-6a310834/ceph-csi/shared/audit"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
 	"github.com/seed-6a310834/ceph-csi/shared/csiserver"
 	"github.com/seed-6a310834/ceph-csi/shared/identity"
@@ -38,6 +42,11 @@ var version = "dev"
 
 func main() {
 	ctx, stop := csiserver.SignalContext(context.Background())
+	if len(os.Args) > 1 && os.Args[1] == sharedaudit.Command {
+		code := audit.Main(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	switch {

@@ -61,9 +61,11 @@ func (o *driverOptions) validate() error {
 // poolOptions disables librados' bound on mon and mgr commands: a
 // subvolume removal can legitimately wait for a CephFS client to release
 // its capabilities, and the late reply of a command that timed out crashes
-// the process (see cephconn.Options.CommandTimeout). OSD operations keep
-// their bound.
-var poolOptions = cephconn.Options{CommandTimeout: -1}
+// the process (see cephconn.Options.CommandTimeout). Connecting and OSD
+// operations keep the bounds of the flags.
+func poolOptions(opts *cliflags.Options) cephconn.Options {
+	return cephconn.Options{ConnectTimeout: opts.CephConnectTimeout, OpTimeout: opts.CephOpTimeout, CommandTimeout: -1}
+}
 
 // services are the Controller and Node services of a mode (nil when not
 // served) and what must be closed after serving.
@@ -77,7 +79,7 @@ func newServices(opts *cliflags.Options, dopts *driverOptions, logger *zap.Logge
 	clusters := clusterconfig.NewStore(opts.ClusterConfig)
 	svc := &services{close: func() {}}
 	if opts.Mode.ServesController() {
-		pool := cephconn.NewPool(poolOptions)
+		pool := cephconn.NewPool(poolOptions(opts))
 		svc.close = pool.Close
 		cfg := controller.Config{
 			Connector:  cephfsadmin.NewConnector(pool),

@@ -30,7 +30,8 @@ var (
 	ErrBusy = errors.New("busy")
 	// ErrInvalid: Ceph rejected an argument (e.g. an unknown pool layout).
 	ErrInvalid = errors.New("invalid argument")
-	// ErrNoSpace: out of space or over quota.
+	// ErrNoSpace: out of space, over quota or over a count limit (such as
+	// snapshots per subvolume).
 	ErrNoSpace = errors.New("no space")
 	// ErrPermission: the credentials lack the capabilities.
 	ErrPermission = errors.New("permission denied")

@@ -107,7 +107,8 @@ func (a *Admin) CreateGroup(ctx context.Context, fs, group string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return classify("create subvolume group", fs+"/"+group, a.fsa.CreateSubVolumeGroup(fs, group, nil))
+	return hitIfDone(StepGroupCreated,
+		classify("create subvolume group", fs+"/"+group, a.fsa.CreateSubVolumeGroup(fs, group, nil)))
 }
 
 // RemoveGroup implements backend.Backend.
@@ -115,7 +116,8 @@ func (a *Admin) RemoveGroup(ctx context.Context, fs, group string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return ignoreNotFound(classify("remove subvolume group", fs+"/"+group, a.fsa.RemoveSubVolumeGroup(fs, group)))
+	return hitIfDone(StepGroupRemoved,
+		ignoreNotFound(classify("remove subvolume group", fs+"/"+group, a.fsa.RemoveSubVolumeGroup(fs, group))))
 }
 
 // CreateSubvolume implements backend.Backend.
@@ -124,7 +126,8 @@ func (a *Admin) CreateSubvolume(ctx context.Context, ref backend.SubvolumeRef, o
 		return err
 	}
 	o := &admin.SubVolumeOptions{Size: admin.ByteCount(opts.Size), PoolLayout: opts.Pool}
-	return classify("create subvolume", ref.String(), a.fsa.CreateSubVolume(ref.FS, ref.Group, ref.Name, o))
+	return hitIfDone(StepSubvolumeCreated,
+		classify("create subvolume", ref.String(), a.fsa.CreateSubVolume(ref.FS, ref.Group, ref.Name, o)))
 }
 
 // SubvolumePath implements backend.Backend.
@@ -165,7 +168,7 @@ func (a *Admin) ResizeSubvolume(ctx context.Context, ref backend.SubvolumeRef, s
 		return err
 	}
 	_, err := a.fsa.ResizeSubVolume(ref.FS, ref.Group, ref.Name, admin.ByteCount(size), true)
-	return classify("subvolume resize", ref.String(), err)
+	return hitIfDone(StepSubvolumeResized, classify("subvolume resize", ref.String(), err))
 }
 
 // RemoveSubvolume implements backend.Backend, always with
@@ -176,7 +179,7 @@ func (a *Admin) RemoveSubvolume(ctx context.Context, ref backend.SubvolumeRef, f
 	}
 	err := a.fsa.RemoveSubVolumeWithFlags(ref.FS, ref.Group, ref.Name,
 		admin.SubVolRmFlags{Force: force, RetainSnapshots: true})
-	return ignoreNotFound(classify("subvolume rm", ref.String(), err))
+	return hitIfDone(StepSubvolumeRemoved, ignoreNotFound(classify("subvolume rm", ref.String(), err)))
 }
 
 // ListSubvolumes implements backend.Backend.
@@ -196,9 +199,9 @@ func (a *Admin) CreateSnapshot(ctx context.Context, ref backend.SnapshotRef) err
 	err := classify("snapshot create", ref.String(),
 		a.fsa.CreateSubVolumeSnapshot(ref.FS, ref.Group, ref.Name, ref.Snapshot))
 	if errors.Is(err, backend.ErrExists) {
-		return nil
+		err = nil
 	}
-	return err
+	return hitIfDone(StepSnapshotCreated, err)
 }
 
 // SnapshotInfo implements backend.Backend.
@@ -219,7 +222,7 @@ func (a *Admin) RemoveSnapshot(ctx context.Context, ref backend.SnapshotRef) err
 		return err
 	}
 	err := a.fsa.RemoveSubVolumeSnapshot(ref.FS, ref.Group, ref.Name, ref.Snapshot)
-	return ignoreNotFound(classify("snapshot rm", ref.String(), err))
+	return hitIfDone(StepSnapshotRemoved, ignoreNotFound(classify("snapshot rm", ref.String(), err)))
 }
 
 // ListSnapshots implements backend.Backend.
@@ -241,7 +244,7 @@ func (a *Admin) CloneSnapshot(ctx context.Context, src backend.SnapshotRef, targ
 	}
 	o := &admin.CloneOptions{TargetGroup: src.Group, PoolLayout: pool}
 	err := a.fsa.CloneSubVolumeSnapshot(src.FS, src.Group, src.Name, src.Snapshot, target, o)
-	return classify("snapshot clone", src.String()+" -> "+target, err)
+	return hitIfDone(StepCloneStarted, classify("snapshot clone", src.String()+" -> "+target, err))
 }
 
 // CloneStatus implements backend.Backend.
@@ -271,9 +274,9 @@ func (a *Admin) CancelClone(ctx context.Context, ref backend.SubvolumeRef) error
 	err := a.fsa.CancelClone(ref.FS, ref.Group, ref.Name)
 	switch errno(err) {
 	case errNotSupported, errInvalid: // not a clone, or already finished
-		return nil
+		err = nil
 	}
-	return ignoreNotFound(classify("clone cancel", ref.String(), err))
+	return hitIfDone(StepCloneCancelled, ignoreNotFound(classify("clone cancel", ref.String(), err)))
 }
 
 // PoolUsage implements backend.Backend with `fs volume info`.
@@ -292,4 +295,19 @@ func (a *Admin) PoolUsage(ctx context.Context, fs, pool string) (*backend.PoolUs
 	}
 	return nil, &backend.Error{Op: "fs volume info", Object: fs + "/" + pool, Kind: backend.ErrNotFound,
 		Err: errors.New("no such data pool")}
+}
+
+// PendingDeletions returns how many removed subvolumes of file system fs
+// Ceph has yet to purge from its trash (`fs volume info`), for audits:
+// the mgr's purge threads empty the trash in the background, slowly (on
+// the test cluster, about one subvolume a second).
+func (a *Admin) PendingDeletions(ctx context.Context, fs string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	info, err := a.fsa.FetchVolumeInfo(fs)
+	if err != nil {
+		return 0, classify("fs volume info", fs, err)
+	}
+	return info.PendingSubvolDels, nil
 }

@@ -16,6 +16,7 @@ const (
 	errInvalid      = -int(syscall.EINVAL)
 	errNoSpace      = -int(syscall.ENOSPC)
 	errQuota        = -int(syscall.EDQUOT)
+	errTooMany      = -int(syscall.EMLINK) // e.g. the snapshots-per-directory limit
 	errPerm         = -int(syscall.EPERM)
 	errAccess       = -int(syscall.EACCES)
 	errNotSupported = -int(syscall.EOPNOTSUPP)
@@ -53,7 +54,7 @@ func kindOf(code int) error {
 		return backend.ErrBusy
 	case errInvalid:
 		return backend.ErrInvalid
-	case errNoSpace, errQuota:
+	case errNoSpace, errQuota, errTooMany:
 		return backend.ErrNoSpace
 	case errPerm, errAccess:
 		return backend.ErrPermission

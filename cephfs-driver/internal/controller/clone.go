@@ -48,7 +48,45 @@ func (s *Server) provisionClone(ctx context.Context, sc *scope, rec *journal.Rec
 	if st.State != backend.CloneComplete {
 		return nil, fmt.Errorf("%w: %s from %s is %s: %s", errCloneFailed, target, src.snap, st.State, st.Failure)
 	}
+	if err := s.waitDetached(ctx, sc, src.snap); err != nil {
+		return nil, err
+	}
 	return s.finishClone(ctx, sc, src, target, size)
+}
+
+// waitDetached waits until the source snapshot lists no pending clone.
+// Pacific reports a clone complete a moment before it detaches the clone
+// from its source snapshot; a clone removed in between is never detached,
+// which leaves the snapshot undeletable and the mgr's cloner retrying the
+// vanished clone for good. The answer therefore waits for the detach (go-ceph
+// only tells whether any clone of the snapshot is pending, so a concurrent
+// clone of the same snapshot is waited for too, within the same bound).
+func (s *Server) waitDetached(ctx context.Context, sc *scope, snap backend.SnapshotRef) error {
+	until := s.waitDeadline(ctx)
+	interval := s.cfg.ClonePoll
+	for {
+		info, err := sc.be.SnapshotInfo(ctx, snap)
+		if errors.Is(err, backend.ErrNotFound) {
+			return nil // a temporary snapshot removed by an earlier attempt
+		}
+		if err != nil {
+			return err
+		}
+		if !info.HasPendingClones {
+			return nil
+		}
+		if s.now().Add(interval).After(until) {
+			return fmt.Errorf("%w: %s still lists a pending clone; retry to resume waiting", errCloneInProgress, snap)
+		}
+		timer := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+		interval = min(interval*3/2, s.cfg.MaxClonePoll)
+	}
 }
 
 func (s *Server) startClone(ctx context.Context, sc *scope, src *source, target backend.SubvolumeRef, pool string) error {

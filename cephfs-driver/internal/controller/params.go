@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -183,8 +184,11 @@ func capabilityError(c *csi.VolumeCapability, readOnly bool) string {
 	return ""
 }
 
-// Capacity rounding.
-const mib = 1 << 20
+// Capacity rounding: sizes are whole MiB, at most maxRequired bytes.
+const (
+	mib         = 1 << 20
+	maxRequired = math.MaxInt64 / mib * mib
+)
 
 // volumeSize picks the quota for a capacity range: the required bytes
 // rounded up to a whole MiB, capped at the limit; the limit when only a
@@ -197,6 +201,8 @@ func volumeSize(r *csi.CapacityRange) (int64, error) {
 		return 0, status.Errorf(codes.InvalidArgument, "capacity_range: negative bytes (required %d, limit %d)", required, limit)
 	case limit > 0 && required > limit:
 		return 0, status.Errorf(codes.OutOfRange, "capacity_range: required_bytes %d exceeds limit_bytes %d", required, limit)
+	case required > maxRequired:
+		return 0, status.Errorf(codes.OutOfRange, "capacity_range: required_bytes %d cannot be rounded up to a whole MiB", required)
 	case required == 0:
 		return limit, nil
 	}

@@ -138,7 +138,14 @@ func (s *Server) snapshotSourceVolume(ctx context.Context, sc *scope, volID, uui
 // takeSnapshot creates the snapshot and completes its record with the
 // creation time, the restore size and the subvolume path.
 func (s *Server) takeSnapshot(ctx context.Context, sc *scope, rec *journal.Record, info *backend.SubvolumeInfo) error {
-	if err := sc.be.CreateSnapshot(ctx, sc.snapshot(rec.Source, rec.ImageName)); err != nil {
+	ref := sc.snapshot(rec.Source, rec.ImageName)
+	if err := sc.be.CreateSnapshot(ctx, ref); err != nil {
+		return err
+	}
+	// Ceph's own creation time, so that twin requests in two processes
+	// (and a retry) record and answer the same time.
+	snap, err := sc.be.SnapshotInfo(ctx, ref)
+	if err != nil {
 		return err
 	}
 	size := info.Quota
@@ -146,7 +153,7 @@ func (s *Server) takeSnapshot(ctx context.Context, sc *scope, rec *journal.Recor
 		size = info.Used
 	}
 	attrs := map[string]string{
-		attrCreatedAt:     s.now().UTC().Format(time.RFC3339Nano),
+		attrCreatedAt:     snap.CreatedAt.UTC().Format(time.RFC3339Nano),
 		attrSize:          strconv.FormatInt(size, 10),
 		attrSubvolumePath: info.Path,
 	}

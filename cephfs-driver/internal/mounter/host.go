@@ -106,10 +106,18 @@ func (System) Check(path string) error {
 		return nil
 	case errors.Is(err, fs.ErrNotExist):
 		return err
-	case mountutils.IsCorruptedMnt(err):
+	case deadMount(err):
 		return fmt.Errorf("%w: %s: %w", ErrCorrupted, path, err)
 	}
 	return err
+}
+
+// deadMount reports whether err, from a call on a mount, means that its
+// file system cannot be reached. Beside mount-utils' list: the calls in
+// flight when a FUSE daemon dies fail with ECONNABORTED (later ones with
+// ENOTCONN).
+func deadMount(err error) bool {
+	return mountutils.IsCorruptedMnt(err) || errors.Is(err, syscall.ECONNABORTED)
 }
 
 // Find returns the top mount at path (the last one mounted), if any. path
@@ -128,5 +136,5 @@ func Find(mounts []MountPoint, path string) (MountPoint, bool) {
 
 // IsCorrupted reports whether err says a mount is dead.
 func IsCorrupted(err error) bool {
-	return errors.Is(err, ErrCorrupted) || errors.Is(err, syscall.ENOTCONN)
+	return errors.Is(err, ErrCorrupted) || errors.Is(err, syscall.ENOTCONN) || errors.Is(err, syscall.ECONNABORTED)
 }

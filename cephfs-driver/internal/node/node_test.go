@@ -344,3 +344,23 @@ func TestStatsAndHealthBadInput(t *testing.T) {
 	_, err = f.srv.NodeGetVolumeHealth(ctx, &csi.NodeGetVolumeHealthRequest{VolumeId: "v", VolumePublishPath: filepath.Join(f.dir, "nope")})
 	wantCode(t, err, codes.NotFound, "nope")
 }
+
+// TestStageRefusesAnotherVolumesStagingPath: a staging path that holds
+// volume A's healthy mount is not handed to volume B.
+func TestStageRefusesAnotherVolumesStagingPath(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.srv.NodeStageVolume(ctx, f.stageReq()); err != nil {
+		t.Fatal(err)
+	}
+	other := f.stageReq()
+	other.VolumeId = "vol-2"
+	_, err := f.srv.NodeStageVolume(ctx, other)
+	wantCode(t, err, codes.AlreadyExists, "staging_target_path", "vol-1")
+	if len(f.fuse.calls) != 1 {
+		t.Fatalf("mounted %d times, want once", len(f.fuse.calls))
+	}
+	if _, err := f.srv.NodeStageVolume(ctx, f.stageReq()); err != nil {
+		t.Fatalf("restage of the same volume: %v", err)
+	}
+}

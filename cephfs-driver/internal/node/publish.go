@@ -31,6 +31,12 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	case req.GetStagingTargetPath() == "":
 		return nil, status.Error(codes.InvalidArgument, "staging_target_path: missing")
 	}
+	if err := checkPath("staging_target_path", req.GetStagingTargetPath()); err != nil {
+		return nil, err
+	}
+	if err := checkPath("target_path", req.GetTargetPath()); err != nil {
+		return nil, err
+	}
 	if err := checkCapability(req.GetVolumeCapability()); err != nil {
 		return nil, err
 	}
@@ -138,6 +144,9 @@ func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublish
 		return nil, status.Error(codes.InvalidArgument, "volume_id: missing")
 	case req.GetTargetPath() == "":
 		return nil, status.Error(codes.InvalidArgument, "target_path: missing")
+	}
+	if err := checkPath("target_path", req.GetTargetPath()); err != nil {
+		return nil, err
 	}
 	release, err := s.locks.Acquire(oplock.Key{Kind: oplock.KindVolumeID, ID: req.GetVolumeId()},
 		oplock.Key{Kind: oplock.KindTargetPath, ID: req.GetTargetPath()})

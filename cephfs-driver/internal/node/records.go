@@ -77,3 +77,29 @@ func (r *records) remove(volumeID string) error {
 	}
 	return err
 }
+
+// atStaging returns the record of the volume staged at staging, or nil when
+// no record names that path.
+func (r *records) atStaging(staging string) (*stageRecord, error) {
+	ents, err := os.ReadDir(r.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if e.IsDir() || filepath.Ext(e.Name()) != ".json" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(r.dir, e.Name()))
+		if err != nil {
+			continue // removed meanwhile
+		}
+		rec := &stageRecord{}
+		if json.Unmarshal(data, rec) == nil && rec.StagingPath == staging {
+			return rec, nil
+		}
+	}
+	return nil, nil
+}

@@ -1,7 +1,9 @@
 package node
 
 import (
+	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -130,4 +132,38 @@ func readOnlyMode(c *csi.VolumeCapability) bool {
 		return true
 	}
 	return false
+}
+
+// Linux's PATH_MAX (with its NUL) and NAME_MAX.
+const (
+	maxPathLen = 4095
+	maxNameLen = 255
+)
+
+// pathProblem says why the kernel cannot take p (a NUL byte, longer than
+// PATH_MAX, an element longer than NAME_MAX), or "".
+func pathProblem(p string) string {
+	switch {
+	case strings.ContainsRune(p, 0):
+		return "contains a NUL byte"
+	case len(p) > maxPathLen:
+		return fmt.Sprintf("is longer than %d bytes", maxPathLen)
+	case slices.ContainsFunc(strings.Split(p, "/"), func(e string) bool { return len(e) > maxNameLen }):
+		return fmt.Sprintf("has an element longer than %d bytes", maxNameLen)
+	}
+	return ""
+}
+
+// checkPath returns an InvalidArgument error naming field unless p is an
+// absolute path the kernel can take: such a path is the caller's mistake,
+// not a failure of the node. Callers check for an empty p first.
+func checkPath(field, p string) error {
+	problem := pathProblem(p)
+	if problem == "" && !path.IsAbs(p) {
+		problem = "is not an absolute path"
+	}
+	if problem != "" {
+		return status.Errorf(codes.InvalidArgument, "%s %s", field, problem)
+	}
+	return nil
 }

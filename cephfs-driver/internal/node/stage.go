@@ -32,6 +32,9 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	case req.GetStagingTargetPath() == "":
 		return nil, status.Error(codes.InvalidArgument, "staging_target_path: missing")
 	}
+	if err := checkPath("staging_target_path", req.GetStagingTargetPath()); err != nil {
+		return nil, err
+	}
 	if err := checkCapability(req.GetVolumeCapability()); err != nil {
 		return nil, err
 	}
@@ -64,6 +67,9 @@ func (s *Server) stage(ctx context.Context, volumeID, staging string, vol *volum
 	}
 	switch state {
 	case healthy:
+		if err := s.checkStagedHere(volumeID, staging); err != nil {
+			return err
+		}
 		log.Debug("already staged")
 		return s.saveRecord(volumeID, staging, vol)
 	case corrupted:
@@ -84,6 +90,20 @@ func (s *Server) stage(ctx context.Context, volumeID, staging string, vol *volum
 	}
 	log.Info("staged", zap.String("mounter", vol.mounter), zap.String("path", vol.path))
 	return s.saveRecord(volumeID, staging, vol)
+}
+
+// checkStagedHere refuses a staging path that holds another volume's
+// mount, so that one volume's pods never see another's data.
+func (s *Server) checkStagedHere(volumeID, staging string) error {
+	rec, err := s.records.atStaging(staging)
+	if err != nil {
+		return status.Errorf(codes.Internal, "read stage records: %v", err)
+	}
+	if rec != nil && rec.VolumeID != volumeID {
+		return status.Errorf(codes.AlreadyExists,
+			"staging_target_path: %s already holds volume %q", staging, rec.VolumeID)
+	}
+	return nil
 }
 
 func clusterError(err error) error {
@@ -132,6 +152,9 @@ func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 		return nil, status.Error(codes.InvalidArgument, "volume_id: missing")
 	case req.GetStagingTargetPath() == "":
 		return nil, status.Error(codes.InvalidArgument, "staging_target_path: missing")
+	}
+	if err := checkPath("staging_target_path", req.GetStagingTargetPath()); err != nil {
+		return nil, err
 	}
 	release, err := s.locks.Acquire(oplock.Key{Kind: oplock.KindVolumeID, ID: req.GetVolumeId()})
 	if err != nil {

@@ -34,6 +34,9 @@ func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 		return nil, status.Error(codes.InvalidArgument, "volume_path: missing")
 	}
 	path := req.GetVolumePath()
+	if problem := pathProblem(path); problem != "" {
+		return nil, status.Errorf(codes.InvalidArgument, "volume_path %s", problem)
+	}
 	if err := s.cfg.Host.Check(path); err != nil {
 		return nil, pathError(req.GetVolumeId(), path, err)
 	}

@@ -1,5 +1,7 @@
 // Command rbd-driver is the Ceph RBD CSI driver: the Identity service, and
-// the Controller and/or Node services depending on --mode.
+// the Controller and/or Node services depending on --mode. `rbd-driver
+// audit [flags]` instead lists (and with --delete removes) the driver's
+// orphans in a pool; see internal/audit and docs/audit.md.
 package main
 
 import (
@@ -13,7 +15,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/audit"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/driver"
+	sharedaudit "github.com/seed-6a310834/ceph-csi/shared/audit"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
 	"github.com/seed-6a310834/ceph-csi/shared/csiserver"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
@@ -34,6 +38,11 @@ var version = "dev"
 
 func main() {
 	ctx, stop := csiserver.SignalContext(context.Background())
+	if len(os.Args) > 1 && os.Args[1] == sharedaudit.Command {
+		code := audit.Main(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	switch {

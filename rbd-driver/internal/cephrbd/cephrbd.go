@@ -30,6 +30,14 @@ const DefaultMgrTimeout = 10 * time.Second
 type Options struct {
 	// MgrTimeout bounds mgr commands; DefaultMgrTimeout when zero.
 	MgrTimeout time.Duration
+	// Commands lends the connections that send mgr commands. Their
+	// commands must have no librados bound (cephconn.Options.CommandTimeout
+	// < 0): with Pacific's librados, the late reply of a mgr command that
+	// timed out writes into freed memory and crashes the process. The wait
+	// is bounded by MgrTimeout instead, and an abandoned command keeps its
+	// connection until Ceph answers. Nil sends mgr commands on the session's
+	// connection (tests).
+	Commands *cephconn.Pool
 }
 
 // Backend implements backend.Backend over a connection pool.
@@ -50,19 +58,26 @@ func New(pool *cephconn.Pool, opts Options) *Backend {
 
 // Connect implements backend.Backend.
 func (b *Backend) Connect(ctx context.Context, t backend.Target) (backend.Session, error) {
-	conn, err := b.pool.Get(ctx, cephconn.Target{ClusterID: t.ClusterID, Monitors: t.Monitors, Creds: t.Creds})
+	target := cephconn.Target{ClusterID: t.ClusterID, Monitors: t.Monitors, Creds: t.Creds}
+	conn, err := b.pool.Get(ctx, target)
 	if err != nil {
-		if errors.Is(err, cephconn.ErrConnect) {
-			return nil, fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
-		}
-		return nil, err
+		return nil, unavailable(err)
 	}
-	return &session{conn: conn, opts: b.opts, ioctxs: map[backend.PoolRef]*rados.IOContext{}}, nil
+	return &session{conn: conn, target: target, opts: b.opts, ioctxs: map[backend.PoolRef]*rados.IOContext{}}, nil
+}
+
+// unavailable marks a failure to connect as backend.ErrUnavailable.
+func unavailable(err error) error {
+	if errors.Is(err, cephconn.ErrConnect) {
+		return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
+	}
+	return err
 }
 
 // session is one request's view of a cluster.
 type session struct {
 	conn   *cephconn.Conn
+	target cephconn.Target
 	opts   Options
 	ioctxs map[backend.PoolRef]*rados.IOContext
 	stores []*cephconn.ObjectStore

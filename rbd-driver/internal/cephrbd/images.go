@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/ceph/go-ceph/rbd"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/shared/crashpoint"
 )
 
 // defaultOrder is the default object size: 4 MiB objects.
@@ -51,6 +53,7 @@ func (s *session) CreateImage(ctx context.Context, img backend.ImageRef, o backe
 	if err := rbd.CreateImage(io, img.Name, o.Size, opts); err != nil {
 		return "", translate("create image "+spec(img), err)
 	}
+	crashpoint.Hit(StepImageCreated)
 	return s.ImageID(ctx, img)
 }
 
@@ -83,6 +86,7 @@ func (s *session) CloneImage(ctx context.Context, parent backend.SnapRef, child 
 	if err := rbd.CloneImage(pio, parent.Image.Name, parent.Snap, cio, child.Name, opts); err != nil {
 		return "", translate(fmt.Sprintf("clone %s@%s to %s", spec(parent.Image), parent.Snap, spec(child)), err)
 	}
+	crashpoint.Hit(StepImageCloned)
 	return s.ImageID(ctx, child)
 }
 
@@ -163,6 +167,8 @@ func (s *session) Resize(ctx context.Context, img backend.ImageRef, size uint64)
 	if err != nil {
 		return 0, err
 	}
+	grown := false
+	defer hitAfterClose(StepImageResized, &grown)
 	defer image.Close()
 	cur, err := image.GetSize()
 	if err != nil {
@@ -174,6 +180,7 @@ func (s *session) Resize(ctx context.Context, img backend.ImageRef, size uint64)
 	if err := image.Resize(size); err != nil {
 		return 0, translate("resize "+spec(img), err)
 	}
+	grown = true
 	return size, nil
 }
 
@@ -183,7 +190,11 @@ func (s *session) Rename(ctx context.Context, img backend.ImageRef, newName stri
 	if err != nil {
 		return err
 	}
-	return translate(fmt.Sprintf("rename %s to %s", spec(img), newName), rbd.GetImage(io, img.Name).Rename(newName))
+	if err := rbd.GetImage(io, img.Name).Rename(newName); err != nil {
+		return translate(fmt.Sprintf("rename %s to %s", spec(img), newName), err)
+	}
+	crashpoint.Hit(StepImageRenamed)
+	return nil
 }
 
 // SetMetadata implements backend.Session.
@@ -192,12 +203,15 @@ func (s *session) SetMetadata(ctx context.Context, img backend.ImageRef, kv map[
 	if err != nil {
 		return err
 	}
+	set := false
+	defer hitAfterClose(StepMetadataSet, &set)
 	defer image.Close()
 	for k, v := range kv {
 		if err := image.SetMetadata(k, v); err != nil {
 			return translate("set metadata on "+spec(img), err)
 		}
 	}
+	set = true
 	return nil
 }
 
@@ -207,5 +221,21 @@ func (s *session) Trash(ctx context.Context, img backend.ImageRef) error {
 	if err != nil {
 		return err
 	}
-	return translate("move to trash "+spec(img), rbd.GetImage(io, img.Name).Trash(0))
+	if err := rbd.GetImage(io, img.Name).Trash(0); err != nil {
+		return trashError(img, err)
+	}
+	crashpoint.Hit(StepImageTrashed)
+	return nil
+}
+
+// trashError translates a failed rbd_trash_move. ESTALE means that a
+// concurrent move of the same image (a twin request in another process)
+// finished first: librbd found the trash entry already past the state it
+// expected. The image is then in the trash and no longer under this name,
+// which is what not found means to the callers.
+func trashError(img backend.ImageRef, err error) error {
+	if errno(err) == syscall.ESTALE {
+		return fmt.Errorf("move to trash %s: moved concurrently: %w: %w", spec(img), backend.ErrNotFound, err)
+	}
+	return translate("move to trash "+spec(img), err)
 }

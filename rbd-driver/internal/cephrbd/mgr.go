@@ -11,6 +11,7 @@ import (
 	"github.com/ceph/go-ceph/rbd"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/shared/crashpoint"
 )
 
 // idSpec renders pool[/namespace]/x as the rbd_support module expects.
@@ -19,8 +20,8 @@ func idSpec(p backend.PoolRef, x string) string {
 }
 
 // mgrCommand sends a mgr command, giving up after the timeout or when ctx
-// ends (librados itself waits for an active mgr without limit; the
-// abandoned call finishes in the background).
+// ends. librados waits for the mgr without limit (see Options.Commands);
+// the abandoned call finishes in the background when the mgr answers.
 func (s *session) mgrCommand(ctx context.Context, cmd map[string]string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -30,13 +31,7 @@ func (s *session) mgrCommand(ctx context.Context, cmd map[string]string) error {
 		return err
 	}
 	done := make(chan error, 1)
-	go func() {
-		_, info, err := s.conn.MgrCommand([][]byte{body})
-		if err != nil && info != "" {
-			err = fmt.Errorf("%w: %s", err, info)
-		}
-		done <- err
-	}()
+	go func() { done <- s.sendMgrCommand(ctx, body) }()
 	timer := time.NewTimer(s.opts.MgrTimeout)
 	defer timer.Stop()
 	select {
@@ -49,11 +44,31 @@ func (s *session) mgrCommand(ctx context.Context, cmd map[string]string) error {
 	}
 }
 
+// sendMgrCommand sends body on a connection of Options.Commands (kept until
+// the mgr answers), or on the session's own connection when there is none.
+func (s *session) sendMgrCommand(ctx context.Context, body []byte) error {
+	conn := s.conn.Conn
+	if s.opts.Commands != nil {
+		c, err := s.opts.Commands.Get(ctx, s.target)
+		if err != nil {
+			return unavailable(err)
+		}
+		defer c.Release()
+		conn = c.Conn
+	}
+	_, info, err := conn.MgrCommand([][]byte{body})
+	if err != nil && info != "" {
+		err = fmt.Errorf("%w: %s", err, info)
+	}
+	return err
+}
+
 // PurgeTrash implements backend.Session.
 func (s *session) PurgeTrash(ctx context.Context, p backend.PoolRef, id string) (backend.PurgeResult, error) {
 	err := s.mgrCommand(ctx, map[string]string{"prefix": "rbd task add trash remove", "image_id_spec": idSpec(p, id)})
 	switch {
 	case err == nil:
+		crashpoint.Hit(StepPurgeQueued)
 		return backend.PurgeQueued, nil
 	case errno(err) == syscall.ENOENT:
 		return backend.PurgeRemoved, nil // no longer in the trash
@@ -72,7 +87,10 @@ func (s *session) removeFromTrash(ctx context.Context, p backend.PoolRef, id str
 	}
 	err = translate("remove trashed image "+idSpec(p, id), rbd.TrashRemove(io, id, false))
 	switch {
-	case err == nil, errors.Is(err, backend.ErrNotFound):
+	case err == nil:
+		crashpoint.Hit(StepTrashRemoved)
+		return backend.PurgeRemoved, nil
+	case errors.Is(err, backend.ErrNotFound):
 		return backend.PurgeRemoved, nil
 	case errors.Is(err, backend.ErrHasSnapshots), errors.Is(err, backend.ErrHasChildren):
 		return backend.PurgeDeferred, nil
@@ -101,6 +119,7 @@ func (s *session) TrashList(ctx context.Context, p backend.PoolRef) ([]backend.T
 func (s *session) QueueFlatten(ctx context.Context, img backend.ImageRef) error {
 	err := s.mgrCommand(ctx, map[string]string{"prefix": "rbd task add flatten", "image_spec": spec(img)})
 	if err == nil {
+		crashpoint.Hit(StepFlattenQueued)
 		return nil
 	}
 	if errno(err) == syscall.ENOENT {

@@ -57,11 +57,22 @@ func (s *session) CreateSnapshot(ctx context.Context, ref backend.SnapRef) (*bac
 	if err != nil {
 		return nil, err
 	}
+	created := false
+	defer hitAfterClose(StepSnapshotCreated, &created)
 	defer image.Close()
 	if _, err := image.CreateSnapshot(ref.Snap); err != nil {
 		return nil, translate(fmt.Sprintf("create snapshot %s@%s", spec(ref.Image), ref.Snap), err)
 	}
-	return findSnapshot(image, ref)
+	snap, err := findSnapshot(image, ref)
+	if errors.Is(err, backend.ErrNotFound) {
+		// librbd answers success when another client made the snapshot
+		// between this open and the create (it turns the header's EEXIST
+		// into 0), without adding it to this handle.
+		return nil, fmt.Errorf("create snapshot %s@%s: made by another client: %w", spec(ref.Image), ref.Snap,
+			backend.ErrExists)
+	}
+	created = err == nil
+	return snap, err
 }
 
 // SnapshotInfo implements backend.Session.
@@ -84,11 +95,14 @@ func (s *session) RemoveSnapshot(ctx context.Context, ref backend.SnapRef) error
 	if err != nil {
 		return err
 	}
+	removed := false
+	defer hitAfterClose(StepSnapshotRemoved, &removed)
 	defer image.Close()
 	err = translate(fmt.Sprintf("remove snapshot %s@%s", spec(ref.Image), ref.Snap), image.GetSnapshot(ref.Snap).Remove())
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil
 	}
+	removed = err == nil
 	return err
 }
 

@@ -7,6 +7,8 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
@@ -131,10 +133,28 @@ func (s *Server) makeImage(ctx context.Context, cr *creation) (string, int64, er
 func (s *Server) createImage(ctx context.Context, cr *creation, opts backend.ImageOptions) (string, error) {
 	id, err := cr.c.sess.CreateImage(ctx, cr.image(), opts)
 	if errors.Is(err, backend.ErrExists) {
-		cr.adopted = true
-		return cr.c.sess.ImageID(ctx, cr.image()) // left by an earlier attempt
+		return s.adopt(ctx, cr) // left by an earlier attempt, or a twin's
 	}
 	return id, err
+}
+
+// adopt takes over the image that already exists under the planned name:
+// left by an earlier attempt, or being made right now by a twin request in
+// another process (per-name locks are per process). librbd writes the
+// directory entry first, then rbd_id, then the header: until the image
+// opens, the twin is not done and the request answers Aborted (retry)
+// rather than NotFound.
+func (s *Server) adopt(ctx context.Context, cr *creation) (string, error) {
+	cr.adopted = true
+	st, err := cr.c.sess.Stat(ctx, cr.image())
+	if errors.Is(err, backend.ErrNotFound) {
+		return "", status.Errorf(codes.Aborted, "name: image %s is being created by a concurrent request, retry",
+			cr.rec.ImageName)
+	}
+	if err != nil {
+		return "", err
+	}
+	return st.ID, nil
 }
 
 // clone creates the image from the source. A volume source is cloned
@@ -149,7 +169,7 @@ func (s *Server) clone(ctx context.Context, cr *creation, opts backend.ImageOpti
 	id, err := c.sess.ImageID(ctx, img)
 	switch {
 	case err == nil:
-		cr.adopted = true
+		id, err = s.adopt(ctx, cr)
 	case errors.Is(err, backend.ErrNotFound):
 		id, err = s.cloneFrom(ctx, cr, parent, opts)
 	}
@@ -173,8 +193,7 @@ func (s *Server) cloneFrom(ctx context.Context, cr *creation, parent backend.Sna
 	}
 	id, err := c.sess.CloneImage(ctx, parent, img, opts)
 	if errors.Is(err, backend.ErrExists) {
-		cr.adopted = true
-		return c.sess.ImageID(ctx, img)
+		return s.adopt(ctx, cr)
 	}
 	return id, err
 }

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"math"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 )
 
@@ -9,6 +11,9 @@ const (
 	// DefaultVolumeSize is the size of a volume created without a capacity
 	// range.
 	DefaultVolumeSize = int64(1) << 30
+	// maxRequired is the largest required_bytes whose rounding up to whole
+	// MiB still fits an int64.
+	maxRequired = math.MaxInt64 / mib * mib
 )
 
 // sizeRequest is a validated capacity range.
@@ -36,6 +41,8 @@ func parseCapacity(cr *csi.CapacityRange) (sizeRequest, error) {
 		return sizeRequest{}, invalidArg("capacity_range.limit_bytes", "%d is negative", lim)
 	case lim > 0 && req > lim:
 		return sizeRequest{}, invalidArg("capacity_range", "required_bytes %d exceeds limit_bytes %d", req, lim)
+	case req > maxRequired:
+		return sizeRequest{}, outOfRange("capacity_range.required_bytes", "no whole number of MiB that large is representable")
 	}
 	r := sizeRequest{limit: lim, explicit: req > 0 || lim > 0}
 	if req == 0 {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
@@ -62,6 +64,7 @@ func (s *Server) deleteVolume(ctx context.Context, id string, creds *credentials
 	o, err := s.open(ctx, journal.Volumes, "volume_id", id, creds)
 	if err != nil {
 		if isNotFound(err) && !isUnknownCluster(err) {
+			s.sweepAfterRetry(ctx, id, creds)
 			return nil
 		}
 		return err
@@ -75,8 +78,31 @@ func (s *Server) deleteVolume(ctx context.Context, id string, creds *credentials
 		if err := s.retire(ctx, o.cluster, *img); err != nil {
 			return err
 		}
+	} else if o.rec.ImageID != "" {
+		// An earlier attempt may have moved the image to the trash and
+		// failed (a lost reply) before its purge was asked for.
+		s.purge(ctx, o.cluster, o.pool(o.imagePool), o.rec.ImageName, o.rec.ImageID)
 	}
 	return o.j.Undo(ctx, o.rec)
+}
+
+// sweepAfterRetry has the purger sweep the trash of the pool an ID names,
+// once per process: a delete whose record is already gone may be the retry
+// of an attempt that died with its purge still queued in memory, after the
+// trash move and the record's removal.
+func (s *Server) sweepAfterRetry(ctx context.Context, id string, creds *credentials.Credentials) {
+	vid, err := volid.Decode(id)
+	if s.purger == nil || err != nil {
+		return
+	}
+	c, err := s.connect(ctx, fromID, "id", vid.ClusterID, creds)
+	if err != nil {
+		return
+	}
+	defer c.sess.Release()
+	if pool, err := c.sess.PoolName(ctx, vid.LocationID); err == nil {
+		s.purger.sweepOnce(c.target, c.pool(pool))
+	}
 }
 
 // isUnknownCluster reports whether err is a lookup failure of the cluster
@@ -119,9 +145,26 @@ func (s *Server) retire(ctx context.Context, c *cluster, img backend.ImageRef) e
 		if isTomb(img.Name) {
 			return nil
 		}
-		return c.sess.Rename(ctx, img, tombName(st.ID))
+		return s.entomb(ctx, c, img, st.ID)
 	}
 	return s.trash(ctx, c, img, st.ID)
+}
+
+// entomb renames the image of a deleted volume with snapshots to its tomb.
+// A twin request in another process may be renaming it too: the rename
+// then finds the name gone or the tomb's rbd_id taken. Done when the
+// directory names the image by its tomb; otherwise the twin's rename is
+// under way (librbd writes the new rbd_id before the directory): Aborted.
+func (s *Server) entomb(ctx context.Context, c *cluster, img backend.ImageRef, id string) error {
+	err := c.sess.Rename(ctx, img, tombName(id))
+	if !errors.Is(err, backend.ErrNotFound) && !errors.Is(err, backend.ErrExists) {
+		return err
+	}
+	if name, nerr := c.sess.ImageName(ctx, img.PoolRef, id); nerr == nil && name == tombName(id) {
+		return nil
+	}
+	return status.Errorf(codes.Aborted, "volume_id: image %s is being renamed by a concurrent request, retry: %v",
+		img.Name, err)
 }
 
 // statUnwatched stats an image until it has no watchers, for up to
@@ -154,21 +197,27 @@ func (s *Server) trash(ctx context.Context, c *cluster, img backend.ImageRef, id
 	if err := c.sess.Trash(ctx, img); err != nil && !errors.Is(err, backend.ErrNotFound) {
 		return err
 	}
+	s.purge(ctx, c, img.PoolRef, img.Name, id)
+	return nil
+}
+
+// purge has the trashed image id removed: by the background purger, or
+// here without one. An ID that is not in the trash is fine.
+func (s *Server) purge(ctx context.Context, c *cluster, pool backend.PoolRef, name, id string) {
 	if s.purger != nil {
-		s.purger.submit(c.target, img.PoolRef, id)
-		return nil
+		s.purger.submit(c.target, pool, id)
+		return
 	}
-	res, err := c.sess.PurgeTrash(ctx, img.PoolRef, id)
+	res, err := c.sess.PurgeTrash(ctx, pool, id)
 	if err != nil {
 		// The image is in the trash: the volume is gone for the CO. Log
 		// and carry on; `rbd trash purge` reclaims the space.
-		logging.FromContext(ctx).Warn("cannot purge a trashed image", zap.String("image", img.Name),
+		logging.FromContext(ctx).Warn("cannot purge a trashed image", zap.String("image", name),
 			zap.String("id", id), zap.Error(err))
-		return nil
+		return
 	}
 	if res == backend.PurgeDeferred {
 		logging.FromContext(ctx).Info("trashed image kept until its clones are gone",
-			zap.String("image", img.Name), zap.String("id", id))
+			zap.String("image", name), zap.String("id", id))
 	}
-	return nil
 }

@@ -142,3 +142,88 @@ func TestPurgerSweepsLeftovers(t *testing.T) {
 		t.Fatalf("trash %v, want only the foreign image", c.Trash)
 	}
 }
+
+// TestDeleteVolumeRetryPurgesInterruptedTrashMove: the trash move took
+// effect but its reply was lost (an OSD stopped mid-way); the retry finds
+// no image in the pool's directory and must still have the trashed image
+// purged rather than forget it.
+func TestDeleteVolumeRetryPurgesInterruptedTrashMove(t *testing.T) {
+	e := newEnv(t)
+	vol := e.create(volReq("pvc-lost-reply", 0))
+	e.be.SetAfterHook(func(op string) error {
+		if op == "Trash" {
+			return backend.ErrUnavailable
+		}
+		return nil
+	})
+	_, err := e.s.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: vol.GetVolumeId(), Secrets: secrets()})
+	wantCode(t, err, codes.Unavailable)
+	e.be.SetAfterHook(nil)
+	e.deleteVolume(vol.GetVolumeId())
+	e.assertEmpty()
+}
+
+// TestFailedPurgeIsSweptLater: a purge that fails (mgr and OSD unavailable)
+// leaves the image in the trash; a later deletion in the same pool sweeps
+// it up, without a driver restart.
+func TestFailedPurgeIsSweptLater(t *testing.T) {
+	e := newEnv(t)
+	first := e.create(volReq("pvc-purge-fails", 0))
+	second := e.create(volReq("pvc-purge-works", 0))
+	e.be.SetHook(func(op string) error {
+		if op == "PurgeTrash" {
+			return backend.ErrUnavailable
+		}
+		return nil
+	})
+	e.deleteVolume(first.GetVolumeId())
+	e.waitPurges()
+	if c := e.be.Contents(testCluster, testPool); len(c.Trash) != 1 {
+		t.Fatalf("after a failed purge: %+v, want the image in the trash", c)
+	}
+	e.be.SetHook(nil)
+	e.deleteVolume(second.GetVolumeId())
+	e.assertEmpty()
+}
+
+// TestFailedPurgeIsSweptAtClose: a purge that failed is swept when the
+// controller closes (the driver stops) once the cluster is back, even
+// without a later deletion.
+func TestFailedPurgeIsSweptAtClose(t *testing.T) {
+	e := newEnv(t)
+	vol := e.create(volReq("pvc-purge-fails", 0))
+	e.be.SetHook(func(op string) error {
+		if op == "PurgeTrash" {
+			return backend.ErrUnavailable
+		}
+		return nil
+	})
+	e.deleteVolume(vol.GetVolumeId())
+	e.waitPurges()
+	e.be.SetHook(nil)
+	e.s.Close()
+	e.assertEmpty()
+}
+
+// TestDeferredPurgeIsSweptLater: without the mgr, a trashed image that a
+// clone still needs cannot be removed (the purge is deferred); once the
+// clone is deleted, a later sweep removes it (at the latest when the
+// controller closes).
+func TestDeferredPurgeIsSweptLater(t *testing.T) {
+	e := newEnv(t)
+	e.be.SetMgrDown(true)
+	parent := e.create(volReq("pvc-parent", 0))
+	snap := e.snapshot("snap-parent", parent.GetVolumeId())
+	req := volReq("pvc-clone", 0)
+	req.VolumeContentSource = snapSource(snap.GetSnapshotId())
+	clone := e.create(req)
+	e.deleteVolume(parent.GetVolumeId())
+	e.deleteSnapshot(snap.GetSnapshotId())
+	e.waitPurges()
+	e.deleteVolume(clone.GetVolumeId())
+	e.waitPurges()
+	e.s.Close()
+	if c := e.be.Contents(testCluster, testPool); !c.Empty() {
+		t.Fatalf("after deleting the clone: %+v, want the deferred parent purged too", c)
+	}
+}

@@ -125,6 +125,7 @@ var codeTable = []struct {
 }{
 	{cephconn.ErrConnect, codes.Unavailable},
 	{backend.ErrUnavailable, codes.Unavailable},
+	{journal.ErrStoreUnavailable, codes.Unavailable},
 	{clusterconfig.ErrConfig, codes.Unavailable},
 	{clusterconfig.ErrClusterNotFound, codes.NotFound},
 	{backend.ErrHasSnapshots, codes.FailedPrecondition},

@@ -23,6 +23,7 @@ func TestToStatus(t *testing.T) {
 	}{
 		{wrap(cephconn.ErrConnect), codes.Unavailable},
 		{wrap(backend.ErrUnavailable), codes.Unavailable},
+		{wrap(journal.ErrStoreUnavailable), codes.Unavailable},
 		{wrap(clusterconfig.ErrConfig), codes.Unavailable},
 		{wrap(context.DeadlineExceeded), codes.DeadlineExceeded},
 		{wrap(context.Canceled), codes.Canceled},

@@ -38,7 +38,9 @@ type purgeJob struct {
 // load, which DeleteVolume need not wait for once the image is in the
 // trash. The first purge of a pool in a process also sweeps the pool's
 // trash for images of ours left behind by a crash between the trash move
-// and the queueing.
+// and the queueing; so do the next purge of a pool after a purge or a
+// sweep there failed or was deferred (the cluster or the mgr was
+// unavailable), and closing the purger.
 type purger struct {
 	be      backend.Backend
 	log     *zap.Logger
@@ -47,11 +49,15 @@ type purger struct {
 	pending sync.WaitGroup
 	mu      sync.Mutex
 	swept   map[string]bool
-	closed  bool
+	// failed are the sweeps of pools where a purge failed, to run at the
+	// next submission there or at close.
+	failed map[string]purgeJob
+	closed bool
 }
 
 func newPurger(be backend.Backend, workers int, log *zap.Logger) *purger {
-	p := &purger{be: be, log: log, jobs: make(chan purgeJob, purgeQueueLen), swept: map[string]bool{}}
+	p := &purger{be: be, log: log, jobs: make(chan purgeJob, purgeQueueLen), swept: map[string]bool{},
+		failed: map[string]purgeJob{}}
 	for i := 0; i < workers; i++ {
 		p.workers.Add(1)
 		go func() {
@@ -70,14 +76,47 @@ func newPurger(be backend.Backend, workers int, log *zap.Logger) *purger {
 // caller.
 func (p *purger) submit(t backend.Target, pool backend.PoolRef, id string) {
 	p.enqueue(purgeJob{target: t, pool: pool, id: id})
-	key := t.ClusterID + "/" + pool.Pool + "/" + pool.Namespace
+	p.sweepOnce(t, pool)
+}
+
+// sweepOnce queues a sweep of the pool's trash unless one is done or
+// queued already.
+func (p *purger) sweepOnce(t backend.Target, pool backend.PoolRef) {
+	key := sweepKey(t, pool)
 	p.mu.Lock()
 	sweep := !p.swept[key]
 	p.swept[key] = true
+	delete(p.failed, key)
 	p.mu.Unlock()
 	if sweep {
 		p.enqueue(purgeJob{target: t, pool: pool})
 	}
+}
+
+func sweepKey(t backend.Target, pool backend.PoolRef) string {
+	return t.ClusterID + "/" + pool.Pool + "/" + pool.Namespace
+}
+
+// unswept has the next submission for the job's pool, or close, sweep
+// its trash again, after a purge there failed.
+func (p *purger) unswept(job purgeJob) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := sweepKey(job.target, job.pool)
+	delete(p.swept, key)
+	p.failed[key] = purgeJob{target: job.target, pool: job.pool}
+}
+
+// takeFailed returns the sweeps owed to pools where a purge failed.
+func (p *purger) takeFailed() []purgeJob {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	jobs := make([]purgeJob, 0, len(p.failed))
+	for key, job := range p.failed {
+		jobs = append(jobs, job)
+		delete(p.failed, key)
+	}
+	return jobs
 }
 
 func (p *purger) enqueue(job purgeJob) {
@@ -111,44 +150,60 @@ func (p *purger) run(job purgeJob) {
 	sess, err := p.be.Connect(ctx, job.target)
 	if err != nil {
 		log.Warn("cannot purge the trash: no connection", zap.Error(err))
+		p.unswept(job)
 		return
 	}
 	defer sess.Release()
 	if job.id == "" {
-		p.sweep(ctx, sess, job.pool, log)
+		if !p.sweep(ctx, sess, job.pool, log) {
+			p.unswept(job)
+		}
 		return
 	}
 	res, err := sess.PurgeTrash(ctx, job.pool, job.id)
 	switch {
 	case err != nil:
-		log.Warn("cannot purge a trashed image; `rbd trash purge` reclaims it", zap.Error(err))
+		log.Warn("cannot purge a trashed image; the next purge in the pool sweeps it", zap.Error(err))
+		p.unswept(job)
 	case res == backend.PurgeDeferred:
-		log.Info("trashed image kept until its clones are gone")
+		// Only without the mgr, whose tasks retry by themselves: the image
+		// is still needed (clones) or busy; sweep again later.
+		log.Info("trashed image kept until its clones are gone; the next purge in the pool sweeps it")
+		p.unswept(job)
 	}
 }
 
-// sweep purges the trashed images of ours in a pool.
-func (p *purger) sweep(ctx context.Context, sess backend.Session, pool backend.PoolRef, log *zap.Logger) {
+// sweep purges the trashed images of ours in a pool and reports whether
+// it purged (or had the mgr queue) them all.
+func (p *purger) sweep(ctx context.Context, sess backend.Session, pool backend.PoolRef, log *zap.Logger) bool {
 	entries, err := sess.TrashList(ctx, pool)
 	if err != nil {
 		log.Warn("cannot list the trash", zap.Error(err))
-		return
+		return false
 	}
+	ok := true
 	for _, e := range entries {
 		if ourTrashName.MatchString(e.Name) {
-			if _, err := sess.PurgeTrash(ctx, pool, e.ID); err != nil {
+			res, err := sess.PurgeTrash(ctx, pool, e.ID)
+			if err != nil {
 				log.Warn("cannot purge a trashed image", zap.String("image", e.Name), zap.Error(err))
 			}
+			ok = ok && err == nil && res != backend.PurgeDeferred
 		}
 	}
+	return ok
 }
 
 // wait blocks until every queued job has run.
 func (p *purger) wait() { p.pending.Wait() }
 
-// close runs the queued jobs and stops the workers; later submissions
-// purge in the caller.
+// close runs the queued jobs, then sweeps the pools where a purge failed,
+// and stops the workers; later submissions purge in the caller.
 func (p *purger) close() {
+	p.wait()
+	for _, job := range p.takeFailed() {
+		p.enqueue(job)
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()

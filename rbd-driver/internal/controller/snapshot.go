@@ -150,7 +150,10 @@ func (s *Server) reserveSnapshot(ctx context.Context, src *object, j *journal.Jo
 func (s *Server) takeSnapshot(ctx context.Context, src *object, j *journal.Journal, rec *journal.Record) (*csi.Snapshot, error) {
 	ref := backend.SnapRef{Image: src.imageRef(src.rec.ImageName), Snap: rec.ImageName}
 	snap, err := src.sess.CreateSnapshot(ctx, ref)
-	if errors.Is(err, backend.ErrExists) {
+	// An existing snapshot was left by an earlier attempt, or is a twin
+	// request's in another process: a failure below must not remove it.
+	adopted := errors.Is(err, backend.ErrExists)
+	if adopted {
 		snap, err = src.sess.SnapshotInfo(ctx, ref)
 	}
 	if err == nil {
@@ -161,7 +164,9 @@ func (s *Server) takeSnapshot(ctx context.Context, src *object, j *journal.Journ
 			attrSnapSize: rec.Attributes[attrSnapSize], attrSnapCreated: rec.Attributes[attrSnapCreated]})
 	}
 	if err != nil {
-		s.abandonSnapshot(ctx, src, j, ref, rec)
+		if !adopted {
+			s.abandonSnapshot(ctx, src, j, ref, rec)
+		}
 		return nil, err
 	}
 	return snapshotOf(src.id.ClusterID, src.id.LocationID, rec)
@@ -227,6 +232,7 @@ func (s *Server) deleteSnapshot(ctx context.Context, id string, creds *credentia
 	o, err := s.open(ctx, journal.Snapshots, "snapshot_id", id, creds)
 	if err != nil {
 		if isNotFound(err) && !isUnknownCluster(err) {
+			s.sweepAfterRetry(ctx, id, creds) // a tomb may be in the trash
 			return nil
 		}
 		return err
@@ -235,7 +241,11 @@ func (s *Server) deleteSnapshot(ctx context.Context, id string, creds *credentia
 	name, err := o.sess.ImageName(ctx, o.pool(o.imagePool), o.rec.Attributes[attrParentImageID])
 	switch {
 	case errors.Is(err, backend.ErrNotFound):
-		// The image (a tomb, necessarily) is already gone.
+		// The image (a tomb, necessarily) is gone, or in the trash where an
+		// attempt that failed before asking for its purge left it.
+		if id := o.rec.Attributes[attrParentImageID]; id != "" {
+			s.purge(ctx, o.cluster, o.pool(o.imagePool), tombName(id), id)
+		}
 	case err != nil:
 		return err
 	default:

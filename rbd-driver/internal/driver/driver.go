@@ -86,6 +86,8 @@ type services struct {
 	controller *controller.Server
 	node       csi.NodeServer
 	pool       *cephconn.Pool
+	// commands lends the connections of mgr commands (cephrbd.Options).
+	commands *cephconn.Pool
 }
 
 // close finishes the controller's background purges, then closes the
@@ -96,6 +98,9 @@ func (s *services) close() {
 	}
 	if s.pool != nil {
 		s.pool.Close()
+	}
+	if s.commands != nil {
+		s.commands.Close()
 	}
 }
 
@@ -123,9 +128,12 @@ func (s *services) buildController(cfg Config, store *clusterconfig.Store, logge
 	if !cfg.Shared.Mode.ServesController() {
 		return nil
 	}
-	s.pool = cephconn.NewPool(cephconn.Options{})
+	opts := cephconn.Options{ConnectTimeout: cfg.Shared.CephConnectTimeout, OpTimeout: cfg.Shared.CephOpTimeout}
+	s.pool = cephconn.NewPool(opts)
+	opts.CommandTimeout = -1 // mgr commands must not time out in librados: see cephrbd.Options.Commands
+	s.commands = cephconn.NewPool(opts)
 	ctrl, err := controller.New(controller.Config{
-		Backend:        cephrbd.New(s.pool, cephrbd.Options{MgrTimeout: cfg.RBD.MgrTimeout}),
+		Backend:        cephrbd.New(s.pool, cephrbd.Options{MgrTimeout: cfg.RBD.MgrTimeout, Commands: s.commands}),
 		Clusters:       store,
 		InstanceID:     cfg.Shared.InstanceID,
 		CloneSoftDepth: cfg.RBD.CloneSoftDepth,

@@ -119,6 +119,11 @@ func TestStats(t *testing.T) {
 	checkCode(t, stats("v", ""), codes.InvalidArgument, "volume_path")
 	checkCode(t, stats("unknown", "some/path"), codes.NotFound)
 	checkCode(t, stats(testVolume, "some/path"), codes.NotFound, "neither staged nor published")
+	r.att.checkErr = errors.New("image file: stat x: transport endpoint is not connected")
+	for _, path := range []string{r.path("staging"), r.path("t")} {
+		checkCode(t, stats(testVolume, path), codes.FailedPrecondition, reasonDeviceUnavailable, "transport endpoint is not connected")
+	}
+	r.att.checkErr = nil
 	if err := os.Remove(r.path("t")); err != nil {
 		t.Fatal(err)
 	}

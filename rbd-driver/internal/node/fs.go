@@ -49,12 +49,9 @@ func (s *Server) formatter(ctx context.Context) *mount.SafeFormatAndMount {
 // mountStaging formats the device if it has no filesystem, grows an ext3/4
 // filesystem smaller than the device (offline, before mounting: online
 // growth of ext4 needs CAP_SYS_RESOURCE) and mounts it at the staging path.
-// An xfs filesystem is grown after mounting.
+// An xfs filesystem is grown after mounting. The caller has checked that
+// nothing is mounted at the staging path.
 func (s *Server) mountStaging(ctx context.Context, rec *stageRecord, p *stageParams) error {
-	mounted, err := s.isMounted(rec.StagingPath)
-	if err != nil || mounted {
-		return status.Errorf(codes.FailedPrecondition, "staging path %s is already a mount point (%v)", rec.StagingPath, err)
-	}
 	sfm := s.formatter(ctx)
 	dev := rec.Attachment.Device
 	if err := s.growExtOffline(ctx, sfm, rec); err != nil {
@@ -64,7 +61,7 @@ func (s *Server) mountStaging(ctx context.Context, rec *stageRecord, p *stagePar
 	if len(mkfs) == 0 {
 		mkfs = defaultMkfsOptions[rec.FsType]
 	}
-	err = sfm.FormatAndMountSensitiveWithFormatOptions(dev, rec.StagingPath, rec.FsType,
+	err := sfm.FormatAndMountSensitiveWithFormatOptions(dev, rec.StagingPath, rec.FsType,
 		stagingMountOptions(rec, p.cap.mountFlags), nil, mkfs)
 	if err != nil {
 		return mountError(dev, rec.StagingPath, err)

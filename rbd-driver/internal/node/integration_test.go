@@ -300,6 +300,12 @@ func TestIntegrationHelperKilled(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The filesystem still answers statfs from memory; the stats must
+	// report the volume abnormal all the same.
+	for _, path := range []string{target, l.path("staging")} {
+		_, err := l.srv.NodeGetVolumeStats(context.Background(), &csi.NodeGetVolumeStatsRequest{VolumeId: l.volID, VolumePath: path})
+		checkCode(t, err, codes.FailedPrecondition, reasonDeviceUnavailable, "transport endpoint is not connected")
+	}
 	// Staging again would redo the broken staging, but its first write
 	// waits ~30 s for the dead client's watch to expire before the image's
 	// exclusive lock can be broken; the unit tests cover the redo.

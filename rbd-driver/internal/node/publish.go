@@ -23,7 +23,7 @@ import (
 // that is not staged (at this path) is a success.
 func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolumeRequest) (*csi.NodeUnstageVolumeResponse, error) {
 	if err := firstError(required("volume_id", req.GetVolumeId()),
-		required("staging_target_path", req.GetStagingTargetPath())); err != nil {
+		requiredPath("staging_target_path", req.GetStagingTargetPath())); err != nil {
 		return nil, err
 	}
 	release, err := s.lockVolume(req.GetVolumeId())
@@ -71,8 +71,8 @@ type publishParams struct {
 
 func publishParamsFrom(req *csi.NodePublishVolumeRequest) (*publishParams, error) {
 	if err := firstError(required("volume_id", req.GetVolumeId()),
-		required("staging_target_path", req.GetStagingTargetPath()),
-		required("target_path", req.GetTargetPath())); err != nil {
+		requiredPath("staging_target_path", req.GetStagingTargetPath()),
+		requiredPath("target_path", req.GetTargetPath())); err != nil {
 		return nil, err
 	}
 	c, err := checkCapability(req.GetVolumeCapability())
@@ -222,7 +222,7 @@ func createTarget(path string, file bool) (bool, error) {
 // that is already gone is a success.
 func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
 	if err := firstError(required("volume_id", req.GetVolumeId()),
-		required("target_path", req.GetTargetPath())); err != nil {
+		requiredPath("target_path", req.GetTargetPath())); err != nil {
 		return nil, err
 	}
 	release, err := s.lockVolume(req.GetVolumeId())

@@ -101,6 +101,9 @@ func (s *Server) stage(ctx context.Context, p *stageParams) error {
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "volume_context[%q]: %v", volctx.Mounter, err)
 	}
+	if err := s.checkStagingFree(p); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(p.stagingPath, 0o750); err != nil {
 		return status.Errorf(codes.Internal, "creating staging path: %v", err)
 	}
@@ -124,6 +127,19 @@ func (s *Server) stage(ctx context.Context, p *stageParams) error {
 	}
 	logging.FromContext(ctx).Info("volume staged", zap.String("volumeID", p.volumeID),
 		zap.String("device", a.Device), zap.String("mounter", a.Mounter), zap.String("stagingPath", p.stagingPath))
+	return nil
+}
+
+// checkStagingFree refuses, before anything is attached, a filesystem
+// staging path that already holds a mount (another volume's, or a stranger's).
+func (s *Server) checkStagingFree(p *stageParams) error {
+	if p.cap.block {
+		return nil
+	}
+	mounted, err := s.isMounted(p.stagingPath)
+	if err != nil || mounted {
+		return status.Errorf(codes.FailedPrecondition, "staging path %s is already a mount point (%v)", p.stagingPath, err)
+	}
 	return nil
 }
 

@@ -12,9 +12,11 @@ import (
 )
 
 // NodeGetVolumeStats reports the bytes and inodes of a filesystem volume
-// (statfs) or the size of a block volume. Its health is reported by
-// NodeGetVolumeHealth: CSI 1.13 removed the volume condition from this RPC.
-func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
+// (statfs) or the size of a block volume. A volume whose device or helper
+// is gone is FailedPrecondition with the reason NodeGetVolumeHealth
+// reports (CSI 1.13 removed the volume condition from this RPC): a
+// filesystem over a dead rbd-fuse still answers statfs from memory.
+func (s *Server) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
 	if err := firstError(required("volume_id", req.GetVolumeId()),
 		required("volume_path", req.GetVolumePath())); err != nil {
 		return nil, err
@@ -29,6 +31,9 @@ func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 	}
 	if err := checkPathExists(path); err != nil {
 		return nil, err
+	}
+	if err := s.checkDevice(ctx, rec); err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "volume %q: %s: %v", rec.VolumeID, reasonDeviceUnavailable, err)
 	}
 	usage, err := s.usage(rec, path)
 	if err != nil {

@@ -1,6 +1,9 @@
 package node
 
 import (
+	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -33,6 +36,36 @@ func required(field, value string) error {
 		return status.Errorf(codes.InvalidArgument, "%s is required", field)
 	}
 	return nil
+}
+
+// Linux's PATH_MAX (with its NUL) and NAME_MAX.
+const (
+	maxPathLen = 4095
+	maxNameLen = 255
+)
+
+// requiredPath returns an InvalidArgument error naming field unless path is
+// an absolute path the kernel accepts: no NUL byte, at most PATH_MAX bytes,
+// no element longer than NAME_MAX. Such a path is the caller's mistake, not
+// a failure of the node.
+func requiredPath(field, path string) error {
+	if err := required(field, path); err != nil {
+		return err
+	}
+	var problem string
+	switch {
+	case !filepath.IsAbs(path):
+		problem = "is not an absolute path"
+	case strings.ContainsRune(path, 0):
+		problem = "contains a NUL byte"
+	case len(path) > maxPathLen:
+		problem = fmt.Sprintf("is longer than %d bytes", maxPathLen)
+	case slices.ContainsFunc(strings.Split(path, "/"), func(e string) bool { return len(e) > maxNameLen }):
+		problem = fmt.Sprintf("has an element longer than %d bytes", maxNameLen)
+	default:
+		return nil
+	}
+	return status.Errorf(codes.InvalidArgument, "%s %s", field, problem)
 }
 
 // firstError returns the first non-nil error.
@@ -123,7 +156,7 @@ type stageParams struct {
 // stageParamsFrom validates a NodeStageVolumeRequest.
 func stageParamsFrom(req *csi.NodeStageVolumeRequest) (*stageParams, error) {
 	if err := firstError(required("volume_id", req.GetVolumeId()),
-		required("staging_target_path", req.GetStagingTargetPath())); err != nil {
+		requiredPath("staging_target_path", req.GetStagingTargetPath())); err != nil {
 		return nil, err
 	}
 	c, err := checkCapability(req.GetVolumeCapability())

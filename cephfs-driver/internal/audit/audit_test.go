@@ -1,0 +1,413 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/google/uuid"
+
+	fsaudit "github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/audit"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfsadmin"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/controller"
+	"github.com/seed-6a310834/ceph-csi/shared/audit"
+	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
+	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/journal"
+	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
+)
+
+const (
+	fsName   = "cephfs"
+	instance = "audit-it"
+	mib      = int64(1) << 20
+)
+
+// rig is a controller on a subvolume group and RADOS namespace of the
+// test's own (other tests share the cluster's csi namespace), an admin view
+// for making orphans behind the driver's back, and a secrets directory for
+// the command.
+type rig struct {
+	t          *testing.T
+	cl         *testcluster.Cluster
+	group, ns  string
+	config     string
+	ctrl       *controller.Server
+	admin      backend.Backend
+	store      *cephconn.ObjectStore
+	meta       string
+	secrets    map[string]string
+	secretsDir string
+}
+
+func newRig(t *testing.T) *rig {
+	cl := testcluster.Get(t)
+	suffix := randomHex(t)
+	r := &rig{t: t, cl: cl, group: "csi-audit-" + suffix, ns: "csi-audit-" + suffix, secretsDir: t.TempDir(),
+		secrets: map[string]string{credentials.AdminIDField: cl.AdminID, credentials.AdminKeyField: cl.AdminKey}}
+	r.writeConfig()
+	for k, v := range r.secrets {
+		if err := os.WriteFile(filepath.Join(r.secretsDir, k), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conns := cephconn.NewPool(cephconn.Options{CommandTimeout: -1})
+	t.Cleanup(conns.Close)
+	conn, err := conns.Get(ctx(t), cephconn.Target{ClusterID: cl.FSID, Monitors: cl.Monitors,
+		Creds: &credentials.Credentials{ID: cl.AdminID, Key: cl.AdminKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Release)
+	r.admin = cephfsadmin.New(conn.Conn)
+	fss, err := r.admin.FileSystems(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(fss, func(f backend.FileSystem) bool { return f.Name == fsName })
+	if i < 0 {
+		t.Fatalf("no file system %s", fsName)
+	}
+	r.meta = fss[i].MetadataPool
+	if r.store, err = cephconn.NewObjectStore(conn.Conn, r.meta, r.ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.store.Destroy)
+	t.Cleanup(r.audit)
+	r.ctrl, err = controller.New(controller.Config{Connector: cephfsadmin.NewConnector(conns),
+		Clusters: clusterconfig.NewStore(r.config), InstanceID: instance,
+		ClonePoll: 100 * time.Millisecond, MaxClonePoll: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func randomHex(t *testing.T) string {
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func (r *rig) writeConfig() {
+	data, err := json.Marshal([]clusterconfig.Cluster{{ClusterID: r.cl.FSID, Monitors: r.cl.Monitors,
+		CephFS: clusterconfig.CephFSConfig{SubvolumeGroup: r.group, RadosNamespace: r.ns}}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.config = filepath.Join(r.t.TempDir(), "config.json")
+	if err := os.WriteFile(r.config, data, 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// audit runs at the end: the group must be empty (retained subvolumes go
+// once Ceph purged them), the namespace must hold nothing but the two empty
+// journal directories, which it removes with the group.
+func (r *rig) audit() {
+	t := r.t
+	c := context.Background()
+	var subs []string
+	wait := time.Minute // retained subvolumes go once Ceph purged them
+	if t.Failed() {
+		wait = 0 // leftovers are expected; report them
+	}
+	for deadline := time.Now().Add(wait); ; time.Sleep(500 * time.Millisecond) {
+		var err error
+		subs, err = r.admin.ListSubvolumes(c, fsName, r.group)
+		if errors.Is(err, backend.ErrNotFound) || (err == nil && len(subs) == 0) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(subs) > 0 {
+		t.Errorf("subvolume group %s is not empty: %v", r.group, subs)
+	}
+	objects, err := r.store.ListObjects(c, "")
+	if err != nil {
+		t.Errorf("list %s/%s: %v", r.meta, r.ns, err)
+	}
+	for _, o := range objects {
+		keys, err := r.store.ListOmap(c, o, "")
+		if !strings.HasPrefix(o, "csi.volumes.") && !strings.HasPrefix(o, "csi.snaps.") || err != nil || len(keys) > 0 {
+			t.Errorf("left in %s/%s: %s %v %v", r.meta, r.ns, o, keys, err)
+		}
+	}
+	if t.Failed() {
+		t.Logf("keeping group %s and namespace %s for inspection", r.group, r.ns)
+		return
+	}
+	for _, o := range objects {
+		if err := r.store.Remove(c, o); err != nil {
+			t.Errorf("remove %s: %v", o, err)
+		}
+	}
+	if err := r.admin.RemoveGroup(c, fsName, r.group); err != nil {
+		t.Errorf("remove group %s: %v", r.group, err)
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+func capability(mode csi.VolumeCapability_AccessMode_Mode) []*csi.VolumeCapability {
+	return []*csi.VolumeCapability{{
+		AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{}},
+		AccessMode: &csi.VolumeCapability_AccessMode{Mode: mode},
+	}}
+}
+
+func snapshotSource(id string) *csi.VolumeContentSource {
+	return &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
+		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: id}}}
+}
+
+func (r *rig) createVolume(name string, src *csi.VolumeContentSource, shallow bool) *csi.Volume {
+	r.t.Helper()
+	params := map[string]string{"clusterID": r.cl.FSID, "fsName": fsName}
+	caps := capability(csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER)
+	if shallow {
+		params["backingSnapshot"] = "true"
+		caps = capability(csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY)
+	}
+	resp, err := r.ctrl.CreateVolume(ctx(r.t), &csi.CreateVolumeRequest{Name: name, VolumeContentSource: src,
+		CapacityRange: &csi.CapacityRange{RequiredBytes: 8 * mib}, VolumeCapabilities: caps,
+		Parameters: params, Secrets: r.secrets})
+	if err != nil {
+		r.t.Fatalf("CreateVolume(%s): %v", name, err)
+	}
+	return resp.GetVolume()
+}
+
+func (r *rig) snapshot(name, volID string) *csi.Snapshot {
+	r.t.Helper()
+	resp, err := r.ctrl.CreateSnapshot(ctx(r.t), &csi.CreateSnapshotRequest{Name: name, SourceVolumeId: volID, Secrets: r.secrets})
+	if err != nil {
+		r.t.Fatalf("CreateSnapshot(%s): %v", name, err)
+	}
+	return resp.GetSnapshot()
+}
+
+func (r *rig) deleteVolume(id string) {
+	r.t.Helper()
+	if _, err := r.ctrl.DeleteVolume(ctx(r.t), &csi.DeleteVolumeRequest{VolumeId: id, Secrets: r.secrets}); err != nil {
+		r.t.Fatalf("DeleteVolume: %v", err)
+	}
+}
+
+func (r *rig) deleteSnapshot(id string) {
+	r.t.Helper()
+	if _, err := r.ctrl.DeleteSnapshot(ctx(r.t), &csi.DeleteSnapshotRequest{SnapshotId: id, Secrets: r.secrets}); err != nil {
+		r.t.Fatalf("DeleteSnapshot: %v", err)
+	}
+}
+
+func (r *rig) journal(kind journal.Kind) *journal.Journal {
+	return journal.New(r.store, journal.Options{Kind: kind, Instance: instance})
+}
+
+func (r *rig) reserve(kind journal.Kind, name, source string) *journal.Record {
+	r.t.Helper()
+	rec, err := r.journal(kind).Reserve(ctx(r.t), journal.Reservation{RequestName: name, ImagePoolID: journal.SamePool, Source: source})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return rec
+}
+
+func (r *rig) sub(name string) backend.SubvolumeRef {
+	return backend.SubvolumeRef{FS: fsName, Group: r.group, Name: name}
+}
+
+func (r *rig) snap(sub, snap string) backend.SnapshotRef {
+	return backend.SnapshotRef{SubvolumeRef: r.sub(sub), Snapshot: snap}
+}
+
+func (r *rig) must(err error) {
+	r.t.Helper()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// retained makes a subvolume removed with its snapshot retained.
+func (r *rig) retained(name, snap string) {
+	r.t.Helper()
+	c := ctx(r.t)
+	r.must(r.admin.CreateSubvolume(c, r.sub(name), backend.CreateOptions{}))
+	r.must(r.admin.CreateSnapshot(c, r.snap(name, snap)))
+	r.must(r.admin.RemoveSubvolume(c, r.sub(name), false))
+}
+
+func (r *rig) scan() []string {
+	r.t.Helper()
+	findings, err := fsaudit.Scan(ctx(r.t), fsaudit.Config{Backend: r.admin, Store: r.store, StoreWhere: r.where(),
+		FS: fsName, Group: r.group, Instance: instance,
+		VolumePrefixes: audit.NewPrefixes(audit.VolumePrefix), SnapshotPrefixes: audit.NewPrefixes(audit.SnapshotPrefix)})
+	if err != nil {
+		r.t.Fatalf("scan: %v", err)
+	}
+	var out []string
+	for _, f := range findings {
+		out = append(out, f.Kind.String()+" "+f.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (r *rig) where() string { return r.meta + "/" + r.ns }
+
+func (r *rig) run(extra ...string) (int, string) {
+	var out, errs bytes.Buffer
+	args := append([]string{"--cluster-config", r.config, "--secrets-dir", r.secretsDir, "--fs-name", fsName,
+		"--instance-id", instance}, extra...)
+	code := fsaudit.Main(ctx(r.t), args, &out, &errs)
+	if strings.Contains(out.String()+errs.String(), r.secrets[credentials.AdminKeyField]) {
+		r.t.Errorf("the audit printed the key")
+	}
+	r.t.Logf("cephfs-driver audit %s: exit %d\n%s%s", strings.Join(extra, " "), code, out.String(), errs.String())
+	return code, out.String()
+}
+
+func equal(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s:\n got  %q\n want %q", what, got, want)
+	}
+}
+
+// TestAuditFindsAndDeletesEachOrphanKind makes every kind of orphan on
+// purpose next to healthy volumes, snapshots, a shallow volume and a
+// retained subvolume made by the controller, and checks that the audit
+// reports exactly the orphans, that --delete with the default grace
+// deletes nothing, that --delete --grace=0s deletes exactly the eligible
+// orphans (not a subvolume holding a foreign snapshot, nor anything without
+// our prefix), and that the healthy objects still work afterwards.
+func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
+	r := newRig(t)
+	w := r.where() + "/"
+	dirVols, dirSnaps := w+"csi.volumes."+instance, w+"csi.snaps."+instance
+	sv := func(name string) string { return r.sub(name).String() }
+
+	// Healthy: a volume, a volume with a snapshot and a shallow volume on
+	// it, and a deleted volume whose snapshot is retained.
+	volA := r.createVolume("pvc-a", nil, false)
+	subA := volA.GetVolumeContext()["subvolumeName"]
+	volB := r.createVolume("pvc-b", nil, false)
+	snapB := r.snapshot("snap-b", volB.GetVolumeId())
+	shallow := r.createVolume("pvc-shallow", snapshotSource(snapB.GetSnapshotId()), true)
+	volC := r.createVolume("pvc-c", nil, false)
+	snapC := r.snapshot("snap-c", volC.GetVolumeId())
+	r.deleteVolume(volC.GetVolumeId())
+
+	// 1. A directory entry whose UUID object is gone.
+	dangling := r.reserve(journal.Volumes, "pvc-dangling", "")
+	r.must(r.store.Remove(ctx(t), r.journal(journal.Volumes).UUIDObject(dangling.UUID)))
+	// 2. A snapshot UUID object without its directory entry.
+	unlisted := r.reserve(journal.Snapshots, "snap-unlisted", subA)
+	r.must(r.store.RemoveOmapKeys(ctx(t), "csi.snaps."+instance, []string{"csi.snap.snap-unlisted"}))
+	// 3. Records without their object: a reservation that never got its
+	// subvolume, one whose subvolume was removed with a snapshot retained
+	// (that snapshot is itself unrecorded), a snapshot record whose
+	// snapshot was never taken.
+	r.reserve(journal.Volumes, "pvc-nosubvolume", "")
+	halfDeleted := r.reserve(journal.Volumes, "pvc-halfdeleted", "")
+	halfDeletedSnap := "csi-snap-" + uuid.NewString()
+	r.retained(halfDeleted.ImageName, halfDeletedSnap)
+	r.reserve(journal.Snapshots, "snap-missing", subA)
+	// 4. A snapshot taken whose record was never completed.
+	incomplete := r.reserve(journal.Snapshots, "snap-incomplete", subA)
+	r.must(r.admin.CreateSnapshot(ctx(t), r.snap(subA, incomplete.ImageName)))
+	// 5. Unrecorded: a subvolume, a snapshot on a healthy volume, a
+	// retained subvolume with its orphan snapshot, and a subvolume
+	// holding a snapshot not made by the driver (kept even at grace 0).
+	lostSub := "csi-vol-" + uuid.NewString()
+	r.must(r.admin.CreateSubvolume(ctx(t), r.sub(lostSub), backend.CreateOptions{}))
+	lostSnap := "csi-snap-" + uuid.NewString()
+	r.must(r.admin.CreateSnapshot(ctx(t), r.snap(subA, lostSnap)))
+	lostRetained, lostRetainedSnap := "csi-vol-"+uuid.NewString(), "csi-snap-"+uuid.NewString()
+	r.retained(lostRetained, lostRetainedSnap)
+	busySub := "csi-vol-" + uuid.NewString()
+	r.must(r.admin.CreateSubvolume(ctx(t), r.sub(busySub), backend.CreateOptions{}))
+	r.must(r.admin.CreateSnapshot(ctx(t), r.snap(busySub, "manual")))
+	// Not ours: never reported, never touched.
+	foreignSub := "keep-" + uuid.NewString()
+	r.must(r.admin.CreateSubvolume(ctx(t), r.sub(foreignSub), backend.CreateOptions{}))
+	r.must(r.admin.CreateSnapshot(ctx(t), r.snap(subA, "manual")))
+
+	orphans := []string{
+		"dangling-entry " + dirVols + "[pvc-dangling]",
+		"unreferenced-record " + w + "csi.snap." + unlisted.UUID,
+		"missing-object " + dirVols + "[pvc-nosubvolume]",
+		"missing-object " + dirVols + "[pvc-halfdeleted]",
+		"unrecorded " + sv(halfDeleted.ImageName) + "@" + halfDeletedSnap,
+		"missing-object " + dirSnaps + "[snap-missing]",
+		"incomplete " + dirSnaps + "[snap-incomplete]",
+		"unrecorded " + sv(lostSub),
+		"unrecorded " + sv(subA) + "@" + lostSnap,
+		"unrecorded " + sv(lostRetained),
+		"unrecorded " + sv(lostRetained) + "@" + lostRetainedSnap,
+		"unrecorded " + sv(busySub),
+	}
+	equal(t, "findings", r.scan(), orphans)
+
+	code, out := r.run()
+	if code != audit.ExitOrphans || !strings.Contains(out, "run with --delete") {
+		t.Fatalf("report mode: exit %d, want %d", code, audit.ExitOrphans)
+	}
+	code, out = r.run("--delete")
+	if code != audit.ExitOrphans || strings.Contains(out, "\ndeleted ") || !strings.Contains(out, "kept: too young") {
+		t.Fatalf("--delete with the default grace: exit %d, want %d and nothing deleted", code, audit.ExitOrphans)
+	}
+	equal(t, "findings after --delete with the default grace", r.scan(), orphans)
+
+	code, out = r.run("--delete", "--grace=0s")
+	if code != audit.ExitOrphans || !strings.Contains(out, "kept: in use: snapshots not made by the driver: manual") {
+		t.Fatalf("--delete --grace=0s: exit %d, want %d", code, audit.ExitOrphans)
+	}
+	equal(t, "findings after --delete --grace=0s", r.scan(), []string{"unrecorded " + sv(busySub)})
+	r.must(r.admin.RemoveSnapshot(ctx(t), r.snap(busySub, "manual")))
+	if code, _ = r.run("--delete", "--grace=0s"); code != audit.ExitClean {
+		t.Fatalf("--delete --grace=0s once the foreign snapshot is gone: exit %d, want %d", code, audit.ExitClean)
+	}
+	equal(t, "findings at the end", r.scan(), nil)
+
+	// What is not ours is untouched; the healthy objects still work.
+	if snaps, err := r.admin.ListSnapshots(ctx(t), r.sub(subA)); err != nil || !slices.Equal(snaps, []string{"manual"}) {
+		t.Fatalf("volume A's snapshots: %v, %v; want only the manual one left", snaps, err)
+	}
+	if _, err := r.admin.SubvolumeInfo(ctx(t), r.sub(foreignSub)); err != nil {
+		t.Fatalf("subvolume %s is not ours, but: %v", foreignSub, err)
+	}
+	restored := r.createVolume("pvc-restored", snapshotSource(snapC.GetSnapshotId()), false)
+	snapB2 := r.snapshot("snap-b2", volB.GetVolumeId())
+
+	// Clean up through the driver (and by hand for what is not ours).
+	r.deleteVolume(restored.GetVolumeId())
+	r.deleteVolume(shallow.GetVolumeId())
+	r.deleteSnapshot(snapB2.GetSnapshotId())
+	r.deleteSnapshot(snapB.GetSnapshotId())
+	r.deleteSnapshot(snapC.GetSnapshotId())
+	r.deleteVolume(volB.GetVolumeId())
+	r.must(r.admin.RemoveSnapshot(ctx(t), r.snap(subA, "manual")))
+	r.deleteVolume(volA.GetVolumeId())
+	r.must(r.admin.RemoveSubvolume(ctx(t), r.sub(foreignSub), false))
+}

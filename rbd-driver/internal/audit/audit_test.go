@@ -1,0 +1,439 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/google/uuid"
+
+	rbdaudit "github.com/seed-6a310834/ceph-csi/rbd-driver/internal/audit"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd/cephrbdtest"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/controller"
+	"github.com/seed-6a310834/ceph-csi/shared/audit"
+	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
+	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/journal"
+	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
+)
+
+const (
+	pool     = "csi-rbd-audit"
+	instance = "audit-it"
+	mib      = int64(1) << 20
+)
+
+// rig is the test's pool, a controller on it, a session for making orphans
+// behind the driver's back, and a secrets directory for the command.
+type rig struct {
+	t          *testing.T
+	cl         *testcluster.Cluster
+	admin      *cephrbdtest.Admin
+	ctrl       *controller.Server
+	sess       backend.Inventory
+	store      *cephconn.ObjectStore
+	secrets    map[string]string
+	secretsDir string
+}
+
+func newRig(t *testing.T) *rig {
+	cl := testcluster.Get(t)
+	r := &rig{t: t, cl: cl, admin: cephrbdtest.Conn(t, cl),
+		secrets: map[string]string{credentials.UserIDField: cl.AdminID, credentials.UserKeyField: cl.AdminKey}}
+	r.admin.CreatePool(t, pool)
+	conns := cephconn.NewPool(cephconn.Options{})
+	t.Cleanup(func() {
+		c, err := r.admin.WaitEmpty(pool, "", drainWait(t))
+		if err != nil || !c.Empty() {
+			t.Errorf("pool %s is not back to its initial state: %v (%v)", pool, c, err)
+		}
+		if err := r.admin.DeletePool(pool); err != nil {
+			t.Errorf("delete pool %s: %v", pool, err)
+		}
+	})
+	t.Cleanup(conns.Close)
+	ctrl, err := controller.New(controller.Config{Backend: cephrbd.New(conns, cephrbd.Options{}),
+		Clusters: clusterconfig.NewStore(cl.CSIConfig), InstanceID: instance, PurgeWorkers: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ctrl.Close)
+	r.ctrl = ctrl
+	sess, err := cephrbd.New(conns, cephrbd.Options{}).Connect(ctx(t),
+		backend.Target{ClusterID: cl.FSID, Monitors: cl.Monitors, Creds: &credentials.Credentials{ID: cl.AdminID, Key: cl.AdminKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sess.Release)
+	r.sess = sess.(backend.Inventory)
+	st, err := sess.ObjectStore(ctx(t), backend.PoolRef{Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.store = st.(*cephconn.ObjectStore)
+	r.secretsDir = t.TempDir()
+	for k, v := range r.secrets {
+		if err := os.WriteFile(filepath.Join(r.secretsDir, k), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+// drainWait is how long the cleanup waits for the mgr to purge the trash:
+// no wait after a failure, whose leftovers are expected and reported.
+func drainWait(t *testing.T) time.Duration {
+	if t.Failed() {
+		return 0
+	}
+	return time.Minute
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+func (r *rig) createVolume(name string, src *csi.VolumeContentSource, extra ...string) *csi.Volume {
+	r.t.Helper()
+	params := map[string]string{"clusterID": r.cl.FSID, "pool": pool}
+	for i := 0; i+1 < len(extra); i += 2 {
+		params[extra[i]] = extra[i+1]
+	}
+	resp, err := r.ctrl.CreateVolume(ctx(r.t), &csi.CreateVolumeRequest{
+		Name: name, CapacityRange: &csi.CapacityRange{RequiredBytes: 8 * mib}, VolumeContentSource: src,
+		VolumeCapabilities: []*csi.VolumeCapability{{
+			AccessType: &csi.VolumeCapability_Block{Block: &csi.VolumeCapability_BlockVolume{}},
+			AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER},
+		}},
+		Parameters: params,
+		Secrets:    r.secrets,
+	})
+	if err != nil {
+		r.t.Fatalf("CreateVolume(%s): %v", name, err)
+	}
+	return resp.GetVolume()
+}
+
+func (r *rig) snapshot(name, volID string) *csi.Snapshot {
+	r.t.Helper()
+	resp, err := r.ctrl.CreateSnapshot(ctx(r.t), &csi.CreateSnapshotRequest{Name: name, SourceVolumeId: volID, Secrets: r.secrets})
+	if err != nil {
+		r.t.Fatalf("CreateSnapshot(%s): %v", name, err)
+	}
+	return resp.GetSnapshot()
+}
+
+func (r *rig) deleteVolume(id string) {
+	r.t.Helper()
+	if _, err := r.ctrl.DeleteVolume(ctx(r.t), &csi.DeleteVolumeRequest{VolumeId: id, Secrets: r.secrets}); err != nil {
+		r.t.Fatalf("DeleteVolume: %v", err)
+	}
+}
+
+func (r *rig) deleteSnapshot(id string) {
+	r.t.Helper()
+	if _, err := r.ctrl.DeleteSnapshot(ctx(r.t), &csi.DeleteSnapshotRequest{SnapshotId: id, Secrets: r.secrets}); err != nil {
+		r.t.Fatalf("DeleteSnapshot: %v", err)
+	}
+}
+
+func (r *rig) journal(kind journal.Kind) *journal.Journal {
+	return journal.New(r.store, journal.Options{Kind: kind, Instance: instance})
+}
+
+func (r *rig) reserve(kind journal.Kind, name string, attrs map[string]string) *journal.Record {
+	r.t.Helper()
+	rec, err := r.journal(kind).Reserve(ctx(r.t), journal.Reservation{RequestName: name, ImagePoolID: journal.SamePool, Attributes: attrs})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return rec
+}
+
+func (r *rig) ref(name string) backend.ImageRef {
+	return backend.ImageRef{PoolRef: backend.PoolRef{Pool: pool}, Name: name}
+}
+
+func (r *rig) createImage(name string) string {
+	r.t.Helper()
+	id, err := r.sess.CreateImage(ctx(r.t), r.ref(name), backend.ImageOptions{Size: uint64(4 * mib), Features: []string{"layering"}})
+	if err != nil {
+		r.t.Fatalf("create image %s: %v", name, err)
+	}
+	return id
+}
+
+func (r *rig) createSnap(image, snap string) {
+	r.t.Helper()
+	if _, err := r.sess.CreateSnapshot(ctx(r.t), backend.SnapRef{Image: r.ref(image), Snap: snap}); err != nil {
+		r.t.Fatalf("snapshot %s@%s: %v", image, snap, err)
+	}
+}
+
+func (r *rig) imageID(name string) string {
+	r.t.Helper()
+	id, err := r.sess.ImageID(ctx(r.t), r.ref(name))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return id
+}
+
+// scan returns the findings as "kind name" lines, sorted.
+func (r *rig) scan() []string { return r.scanWith("") }
+
+// scanWith scans with the journal directories in journalPool.
+func (r *rig) scanWith(journalPool string) []string {
+	r.t.Helper()
+	findings, err := rbdaudit.Scan(ctx(r.t), rbdaudit.Config{Session: r.sess, Pool: pool, JournalPool: journalPool, Instance: instance,
+		VolumePrefixes: audit.NewPrefixes(audit.VolumePrefix), SnapshotPrefixes: audit.NewPrefixes(audit.SnapshotPrefix)})
+	if err != nil {
+		r.t.Fatalf("scan: %v", err)
+	}
+	var out []string
+	for _, f := range findings {
+		out = append(out, f.Kind.String()+" "+f.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// run runs `rbd-driver audit` with the test's cluster, pool and secrets.
+func (r *rig) run(extra ...string) (int, string) {
+	var out, errs bytes.Buffer
+	args := append([]string{"--cluster-config", r.cl.CSIConfig, "--cluster-id", r.cl.FSID, "--secrets-dir", r.secretsDir,
+		"--pool", pool, "--instance-id", instance}, extra...)
+	code := rbdaudit.Main(ctx(r.t), args, &out, &errs)
+	if strings.Contains(out.String()+errs.String(), r.secrets[credentials.UserKeyField]) {
+		r.t.Errorf("the audit printed the key")
+	}
+	r.t.Logf("rbd-driver audit %s: exit %d\n%s%s", strings.Join(extra, " "), code, out.String(), errs.String())
+	return code, out.String()
+}
+
+func equal(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s:\n got  %q\n want %q", what, got, want)
+	}
+}
+
+// TestAuditFindsAndDeletesEachOrphanKind makes every kind of orphan on
+// purpose next to healthy volumes, snapshots and a tomb made by the
+// controller, and checks that the audit reports exactly the orphans, that
+// --delete with the default grace deletes nothing, that --delete
+// --grace=0s deletes exactly the eligible orphans (not an image in use,
+// nor anything without our prefix), and that the healthy objects still
+// work afterwards.
+func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
+	r := newRig(t)
+	p := pool + "/"
+	dirVols, dirSnaps := p+"csi.volumes."+instance, p+"csi.snaps."+instance
+
+	// Healthy: a volume, a volume with a snapshot, a tomb holding a
+	// snapshot of a deleted volume.
+	volA := r.createVolume("pvc-a", nil)
+	volB := r.createVolume("pvc-b", nil)
+	snapB := r.snapshot("snap-b", volB.GetVolumeId())
+	volC := r.createVolume("pvc-c", nil)
+	snapC := r.snapshot("snap-c", volC.GetVolumeId())
+	tombC := "csi-tomb-" + r.imageID(volC.GetVolumeContext()["imageName"])
+	r.deleteVolume(volC.GetVolumeId())
+	imageA := volA.GetVolumeContext()["imageName"]
+
+	// 1. A directory entry whose UUID object is gone.
+	dangling := r.reserve(journal.Volumes, "pvc-dangling", nil)
+	if err := r.store.Remove(ctx(t), r.journal(journal.Volumes).UUIDObject(dangling.UUID)); err != nil {
+		t.Fatal(err)
+	}
+	// 2. A UUID object without its directory entry.
+	unlisted := r.reserve(journal.Volumes, "pvc-unlisted", nil)
+	if err := r.store.RemoveOmapKeys(ctx(t), "csi.volumes."+instance, []string{"csi.volume.pvc-unlisted"}); err != nil {
+		t.Fatal(err)
+	}
+	// 3. Records without their object: a reservation that never got its
+	// image, a snapshot record whose RBD snapshot was never taken.
+	r.reserve(journal.Volumes, "pvc-noimage", nil)
+	r.reserve(journal.Snapshots, "snap-missing", map[string]string{"csi.rbd.parentimageid": r.imageID(imageA)})
+	// 4. A half-finished creation: the image exists, the record has no ID.
+	incomplete := r.reserve(journal.Volumes, "pvc-incomplete", nil)
+	r.createImage(incomplete.ImageName)
+	// 5. Unrecorded: an image, a snapshot on a healthy volume, a tomb with
+	// an orphan snapshot, and an image in use (kept even at grace 0).
+	lostImage := "csi-vol-" + uuid.NewString()
+	r.createImage(lostImage)
+	lostSnap := "csi-snap-" + uuid.NewString()
+	r.createSnap(imageA, lostSnap)
+	tmp := "audit-tmp-" + uuid.NewString()
+	lostTomb := "csi-tomb-" + r.createImage(tmp)
+	lostTombSnap := "csi-snap-" + uuid.NewString()
+	r.createSnap(tmp, lostTombSnap)
+	if err := r.sess.Rename(ctx(t), r.ref(tmp), lostTomb); err != nil {
+		t.Fatal(err)
+	}
+	busyImage := "csi-vol-" + uuid.NewString()
+	r.createImage(busyImage)
+	releaseBusy := r.admin.HoldImage(t, pool, "", busyImage)
+	// Not ours: never reported, never touched.
+	foreignImage := "keep-" + uuid.NewString()
+	r.createImage(foreignImage)
+	r.createImage("csi-vol-not-a-uuid")
+	r.createImage("csi-tomb-not-its-id")
+	r.createSnap(imageA, "manual-backup")
+
+	orphans := []string{
+		"dangling-entry " + dirVols + "[pvc-dangling]",
+		"unreferenced-record " + p + "csi.volume." + unlisted.UUID,
+		"missing-object " + dirVols + "[pvc-noimage]",
+		"missing-object " + dirSnaps + "[snap-missing]",
+		"incomplete " + dirVols + "[pvc-incomplete]",
+		"unrecorded " + p + lostImage,
+		"unrecorded " + p + imageA + "@" + lostSnap,
+		"unrecorded " + p + lostTomb,
+		"unrecorded " + p + lostTomb + "@" + lostTombSnap,
+		"unrecorded " + p + busyImage,
+	}
+	equal(t, "findings", r.scan(), orphans)
+
+	code, out := r.run()
+	if code != audit.ExitOrphans || !strings.Contains(out, "run with --delete") {
+		t.Fatalf("report mode: exit %d, want %d", code, audit.ExitOrphans)
+	}
+	code, out = r.run("--delete")
+	if code != audit.ExitOrphans || strings.Contains(out, "\ndeleted ") || !strings.Contains(out, "kept: too young") {
+		t.Fatalf("--delete with the default grace: exit %d, want %d and nothing deleted", code, audit.ExitOrphans)
+	}
+	equal(t, "findings after --delete with the default grace", r.scan(), orphans)
+
+	code, out = r.run("--delete", "--grace=0s")
+	if code != audit.ExitOrphans || !strings.Contains(out, "kept: in use: watchers") {
+		t.Fatalf("--delete --grace=0s with an image in use: exit %d, want %d", code, audit.ExitOrphans)
+	}
+	equal(t, "findings after --delete --grace=0s", r.scan(), []string{"unrecorded " + p + busyImage})
+	releaseBusy()
+	if code, _ = r.run("--delete", "--grace=0s"); code != audit.ExitClean {
+		t.Fatalf("--delete --grace=0s once the image is free: exit %d, want %d", code, audit.ExitClean)
+	}
+	equal(t, "findings at the end", r.scan(), nil)
+
+	// What is not ours is untouched; the healthy objects still work.
+	if img, err := r.admin.Describe(pool, "", imageA); err != nil || !slices.Equal(img.Snapshots, []string{"manual-backup"}) {
+		t.Fatalf("volume A: %+v, %v; want only its manual snapshot left", img, err)
+	}
+	for _, name := range []string{foreignImage, "csi-vol-not-a-uuid", "csi-tomb-not-its-id"} {
+		if _, err := r.admin.Describe(pool, "", name); err != nil {
+			t.Fatalf("image %s not ours, but gone: %v", name, err)
+		}
+	}
+	restored := r.createVolume("pvc-restored", &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
+		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snapC.GetSnapshotId()}}})
+	snapB2 := r.snapshot("snap-b2", volB.GetVolumeId())
+
+	// Clean up through the driver (and by hand for what is not ours).
+	r.deleteVolume(restored.GetVolumeId())
+	r.deleteSnapshot(snapB2.GetSnapshotId())
+	r.deleteSnapshot(snapB.GetSnapshotId())
+	r.deleteVolume(volB.GetVolumeId())
+	r.waitTrashEmpty()
+	r.deleteSnapshot(snapC.GetSnapshotId())
+	if err := r.sess.RemoveSnapshot(ctx(t), backend.SnapRef{Image: r.ref(imageA), Snap: "manual-backup"}); err != nil {
+		t.Fatal(err)
+	}
+	r.deleteVolume(volA.GetVolumeId())
+	for _, name := range []string{foreignImage, "csi-vol-not-a-uuid", "csi-tomb-not-its-id"} {
+		r.discard(name)
+	}
+	if _, err := r.admin.Describe(pool, "", tombC); err == nil {
+		t.Errorf("tomb %s still exists after its last snapshot was deleted", tombC)
+	}
+}
+
+// waitTrashEmpty waits until the mgr purged the restored clone, so that
+// deleting the tomb's snapshot does not wait for the mgr's retry backoff.
+func (r *rig) waitTrashEmpty() {
+	r.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		c, err := r.admin.Audit(pool, "")
+		if err == nil && len(c.Trash) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("trash not purged: %v %v", c, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (r *rig) discard(name string) {
+	r.t.Helper()
+	id := r.imageID(name)
+	if err := r.sess.Trash(ctx(r.t), r.ref(name)); err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.sess.PurgeTrash(ctx(r.t), backend.PoolRef{Pool: pool}, id); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// TestAuditWithJournalPool: with the directories in a separate journal
+// pool, the audit of the image pool with --journal-pool finds the orphans
+// of both; the audit of the image pool alone leaves the records of that
+// journal pool alone (they are not unreferenced: their directory is
+// elsewhere).
+func TestAuditWithJournalPool(t *testing.T) {
+	r := newRig(t)
+	const jpool = pool + "-jrn"
+	r.admin.CreatePool(t, jpool)
+	t.Cleanup(func() {
+		if c, err := r.admin.WaitEmpty(jpool, "", drainWait(t)); err != nil || !c.Empty() {
+			t.Errorf("pool %s is not back to its initial state: %v (%v)", jpool, c, err)
+		}
+		if err := r.admin.DeletePool(jpool); err != nil {
+			t.Errorf("delete pool %s: %v", jpool, err)
+		}
+	})
+	vol := r.createVolume("pvc-jp", nil, "journalPool", jpool)
+	snap := r.snapshot("snap-jp", vol.GetVolumeId())
+
+	dir, err := r.sess.ObjectStore(ctx(t), backend.PoolRef{Pool: jpool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poolID, err := r.sess.PoolID(ctx(t), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := journal.New(dir, journal.Options{Kind: journal.Volumes, Instance: instance, UUIDStore: r.store})
+	if _, err := j.Reserve(ctx(t), journal.Reservation{RequestName: "pvc-half", ImagePoolID: poolID,
+		Attributes: map[string]string{"csi.journalpool": jpool}}); err != nil {
+		t.Fatal(err)
+	}
+	lost := "csi-vol-" + uuid.NewString()
+	r.createImage(lost)
+
+	equal(t, "findings with --journal-pool", r.scanWith(jpool), []string{
+		"missing-object " + jpool + "/csi.volumes." + instance + "[pvc-half]",
+		"unrecorded " + pool + "/" + lost,
+	})
+	equal(t, "findings of the image pool alone", r.scan(), []string{"unrecorded " + pool + "/" + lost})
+	if code, _ := r.run("--journal-pool", jpool, "--delete", "--grace=0s"); code != audit.ExitClean {
+		t.Fatalf("--delete --grace=0s: exit %d, want %d", code, audit.ExitClean)
+	}
+	equal(t, "findings at the end", r.scanWith(jpool), nil)
+	r.deleteSnapshot(snap.GetSnapshotId())
+	r.deleteVolume(vol.GetVolumeId())
+}
