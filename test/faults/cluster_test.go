@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -125,10 +126,28 @@ func runScriptIn(dir string, monPort int, timeout time.Duration, args ...string)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, clusterScript, args...)
-	cmd.Env = append(os.Environ(), "CLUSTER_DIR="+dir, "MON_PORT="+strconv.Itoa(monPort),
+	cmd.Env = append(withoutClusterEnv(os.Environ()), "CLUSTER_DIR="+dir, "MON_PORT="+strconv.Itoa(monPort),
 		"MON_V2_PORT="+strconv.Itoa(monPort+1))
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// clusterEnv are the variables of test/cluster.sh's env file: exported by
+// `make test` for the shared cluster, they must not reach the script that
+// bootstraps the private one (its ceph commands would read the shared
+// cluster's configuration and keyring).
+var clusterEnv = []string{"CEPH_CONF", "CEPH_KEYRING", "CEPH_ARGS", "CEPH_ADMIN_ID", "CEPH_ADMIN_KEY",
+	"CEPH_MONITORS", "CEPH_CLUSTER_FSID", "CEPH_CSI_CONFIG"}
+
+func withoutClusterEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(clusterEnv, k) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // loadEnv exports the variables of the cluster's env file into this
