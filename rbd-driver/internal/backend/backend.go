@@ -149,7 +149,10 @@ type Session interface {
 	Stat(ctx context.Context, img ImageRef) (*ImageStatus, error)
 	// Depth returns the number of ancestors of the image (snap == "") or
 	// of one of its snapshots: 0 for an image that is no clone. Missing
-	// image or snapshot: ErrNotFound. Read-only; one open per ancestor.
+	// image or snapshot: ErrNotFound. A flatten that ends during the walk
+	// restarts it (the answer is the depth before or after the flatten); a
+	// chain that keeps changing: ErrUnavailable. Read-only; one open per
+	// ancestor.
 	Depth(ctx context.Context, img ImageRef, snap string) (int, error)
 	// Resize grows the image to size bytes and returns its size after
 	// the call; an image already at least that large is left alone.

@@ -106,10 +106,34 @@ func (s *session) RemoveSnapshot(ctx context.Context, ref backend.SnapRef) error
 	return err
 }
 
+// depthAttempts bounds how often Depth restarts a walk whose chain changed
+// under it.
+const depthAttempts = 5
+
+// errChainChanged marks a walk that read a parent link and then found the
+// parent (or its snapshot) gone: a flatten finished in between, and clone v2
+// removed the trashed snapshot the link named.
+var errChainChanged = errors.New("clone chain changed while it was read")
+
 // Depth implements backend.Session: it follows the parent links, opening
 // each ancestor read-only by ID (trashed parents included) at the snapshot
-// the child references.
+// the child references. A flatten finishing during the walk makes a link
+// just read point at nothing; the walk then starts again from the image,
+// whose fresh header no longer names that parent.
 func (s *session) Depth(ctx context.Context, img backend.ImageRef, snap string) (int, error) {
+	for attempt := 1; ; attempt++ {
+		depth, err := s.walkDepth(ctx, img, snap)
+		if !errors.Is(err, errChainChanged) {
+			return depth, err
+		}
+		if attempt == depthAttempts {
+			return 0, fmt.Errorf("depth of %s: %w (%d attempts): %w", spec(img), errChainChanged, attempt, backend.ErrUnavailable)
+		}
+	}
+}
+
+// walkDepth counts the ancestors of img (at snap, if given) once.
+func (s *session) walkDepth(ctx context.Context, img backend.ImageRef, snap string) (int, error) {
 	image, err := s.openRO(ctx, img)
 	if err != nil {
 		return 0, err
@@ -131,7 +155,11 @@ func (s *session) Depth(ctx context.Context, img backend.ImageRef, snap string) 
 			return 0, translate("parent of "+spec(img), err)
 		}
 		depth++
-		if image, err = s.openParent(ctx, parent); err != nil {
+		image, err = s.openParent(ctx, parent)
+		if errors.Is(err, backend.ErrNotFound) {
+			return 0, fmt.Errorf("%w: %w", errChainChanged, err)
+		}
+		if err != nil {
 			return 0, err
 		}
 	}
