@@ -94,12 +94,14 @@ lint: vet fmt-check check-liveness-deps ## vet, gofmt check, dependency check
 
 # The unit, integration and conformance tests of every module, with -race,
 # against the local cluster. CEPH_CSI_REQUIRE_CLUSTER=1 turns a missing
-# cluster into a failure instead of a skip.
+# cluster into a failure instead of a skip. Every module runs even after
+# another failed; the failures are listed together at the end.
 test-go:
 	@mkdir -p $(TEST_LOG_DIR)
 	@$(WITH_CLUSTER) export CEPH_CSI_REQUIRE_CLUSTER=1; \
 	export LIVENESS_TEST_DRIVER_BINARY=$(CURDIR)/bin/rbd-driver; \
 	export RBD_DRIVER_BINARY=$(CURDIR)/bin/rbd-driver CEPHFS_DRIVER_BINARY=$(CURDIR)/bin/cephfs-driver; \
+	failed=""; \
 	for m in $(MODULES); do \
 		echo "== go test $$m"; \
 		tags=$$( [ $$m = liveness-probe ] || echo "-tags $(GOTAGS)" ); \
@@ -107,8 +109,13 @@ test-go:
 		(cd $$m && $(GO) test $$tags $(TEST_FLAGS) -v ./... 2>&1) > $$log \
 			&& rc=0 || rc=$$?; \
 		grep -E '^\s*--- (PASS|FAIL|SKIP)|^(ok|FAIL|panic:)|^\s+\S+_test.go:[0-9]+:' $$log || true; \
-		if [ $$rc -ne 0 ]; then echo "go test $$m FAILED (full log: $$log)" >&2; exit $$rc; fi; \
-	done
+		if [ $$rc -ne 0 ]; then echo "go test $$m FAILED (full log: $$log)" >&2; failed="$$failed $$m"; fi; \
+	done; \
+	if [ -n "$$failed" ]; then \
+		echo "== go test failed in:$$failed" >&2; \
+		grep -h -E '^\s*--- FAIL' $(TEST_LOG_DIR)/*.log >&2 || true; \
+		exit 1; \
+	fi
 
 # A short real fuzzing run of every Go fuzz target (the seed corpora also run
 # as plain tests in test-go).
