@@ -105,6 +105,26 @@ type Options struct {
 	CephOpTimeout time.Duration
 }
 
+// ErrUsage marks a command-line error: a flag the flag package rejected
+// (it has printed the usage text already) or an unexpected argument.
+var ErrUsage = errors.New("invalid command line")
+
+// Parse parses args into fs. help is true when --help or -h was given (the
+// usage text is printed; the caller stops without error). A flag error or a
+// positional argument is an error wrapping ErrUsage.
+func Parse(fs *flag.FlagSet, args []string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return false, fmt.Errorf("%w: unexpected arguments %q", ErrUsage, fs.Args())
+	}
+	return false, nil
+}
+
 // Register defines the shared flags on fs and returns the Options that
 // fs.Parse fills in. defaultDriverName is the default of --driver-name.
 func Register(fs *flag.FlagSet, defaultDriverName string) *Options {

@@ -1,6 +1,7 @@
 package cliflags
 
 import (
+	"errors"
 	"flag"
 	"io"
 	"strings"
@@ -219,5 +220,26 @@ func TestParseMode(t *testing.T) {
 				t.Fatalf("ParseMode(%q) = %q, %v; want %q, error %v", tc.in, got, err, tc.want, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestParseHelpAndUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		help, bad bool
+	}{
+		{args: []string{"--endpoint=unix:///x"}},
+		{args: []string{"--help"}, help: true},
+		{args: []string{"-h"}, help: true},
+		{args: []string{"--no-such-flag"}, bad: true},
+		{args: []string{"--endpoint=unix:///x", "extra"}, bad: true},
+	} {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		Register(fs, "x.csi.ceph.com")
+		help, err := Parse(fs, tc.args)
+		if help != tc.help || (err != nil) != tc.bad || (err != nil && !errors.Is(err, ErrUsage)) {
+			t.Errorf("Parse(%q) = %v, %v; want help %v, usage error %v", tc.args, help, err, tc.help, tc.bad)
+		}
 	}
 }

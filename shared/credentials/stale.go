@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // RemoveStale deletes the private credential directories that WriteKeyring
@@ -60,4 +62,22 @@ func isStaleCredentialDir(dir string, cutoff time.Time) bool {
 		}
 	}
 	return true
+}
+
+// StaleAge is how old a leftover credential directory must be before a
+// node plugin removes it at start: far longer than any map or mount holds
+// one, so that a live call's (or a twin plugin's) file is never touched.
+const StaleAge = 10 * time.Minute
+
+// SweepAtStart removes the credential directories with prefix that a
+// plugin killed in the middle of a map or mount left behind (RemoveStale
+// with StaleAge), and logs what it removed or could not.
+func SweepAtStart(prefix string, logger *zap.Logger) {
+	removed, err := RemoveStale(prefix, StaleAge)
+	if len(removed) > 0 {
+		logger.Info("removed stale credential files", zap.Strings("dirs", removed))
+	}
+	if err != nil {
+		logger.Warn("could not remove stale credential files", zap.Error(err))
+	}
 }

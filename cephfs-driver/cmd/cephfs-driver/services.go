@@ -98,7 +98,7 @@ func newServices(opts *cliflags.Options, dopts *driverOptions, logger *zap.Logge
 		svc.controller = ctrl
 	}
 	if opts.Mode.ServesNode() {
-		removeStaleCredentials(logger)
+		credentials.SweepAtStart(mounter.CredentialPrefix, logger)
 		n, err := newNode(opts, dopts, clusters)
 		if err != nil {
 			svc.close()
@@ -125,23 +125,6 @@ func newNode(opts *cliflags.Options, dopts *driverOptions, clusters *clusterconf
 		DefaultMounter: dopts.defaultMounter,
 		StateDir:       stateDir,
 	})
-}
-
-// staleCredentialAge is how old a leftover credential directory must be
-// before the node plugin removes it at start: far longer than any mount
-// holds one, so a twin plugin's live file is never touched.
-const staleCredentialAge = 10 * time.Minute
-
-// removeStaleCredentials deletes the private keyring and secret files that a
-// plugin killed in the middle of a mount left behind.
-func removeStaleCredentials(logger *zap.Logger) {
-	removed, err := credentials.RemoveStale(mounter.CredentialPrefix, staleCredentialAge)
-	if len(removed) > 0 {
-		logger.Info("removed stale credential files", zap.Strings("dirs", removed))
-	}
-	if err != nil {
-		logger.Warn("could not remove stale credential files", zap.Error(err))
-	}
 }
 
 // readSecretDir reads adminID and adminKey files, as a Secret mounted as a

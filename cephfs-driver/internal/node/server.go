@@ -21,6 +21,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/csicaps"
 	"github.com/seed-6a310834/ceph-csi/shared/oplock"
 )
 
@@ -98,11 +99,5 @@ func (s *Server) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRe
 		csi.NodeServiceCapability_RPC_GET_VOLUME_HEALTH,
 		csi.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
 	}
-	caps := make([]*csi.NodeServiceCapability, 0, len(types))
-	for _, t := range types {
-		caps = append(caps, &csi.NodeServiceCapability{
-			Type: &csi.NodeServiceCapability_Rpc{Rpc: &csi.NodeServiceCapability_RPC{Type: t}},
-		})
-	}
-	return &csi.NodeGetCapabilitiesResponse{Capabilities: caps}, nil
+	return csicaps.Node(types...), nil
 }

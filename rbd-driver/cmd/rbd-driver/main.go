@@ -10,16 +10,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/audit"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/driver"
-	sharedaudit "github.com/seed-6a310834/ceph-csi/shared/audit"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
-	"github.com/seed-6a310834/ceph-csi/shared/csiserver"
+	"github.com/seed-6a310834/ceph-csi/shared/drivermain"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
 )
 
@@ -28,30 +26,12 @@ const (
 	defaultDriverName = "rbd.csi.ceph.com"
 )
 
-// errUsage marks a command-line error that the flag package has already
-// reported together with the usage text.
-var errUsage = errors.New("invalid command line")
-
 // version is the driver version, set at build time with
 // -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	ctx, stop := csiserver.SignalContext(context.Background())
-	if len(os.Args) > 1 && os.Args[1] == sharedaudit.Command {
-		code := audit.Main(ctx, os.Args[2:], os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
-	}
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	case err != nil:
-		fmt.Fprintf(os.Stderr, "%s: %v\n", programName, err)
-		os.Exit(1)
-	}
+	drivermain.Program{Name: programName, Audit: audit.Main, Run: run}.Main()
 }
 
 // run parses args, then serves until ctx ends. Output requested by a flag
@@ -61,14 +41,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	opts := cliflags.Register(fs, defaultDriverName)
 	rbdOpts := registerRBDFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if help, err := cliflags.Parse(fs, args); help || err != nil {
+		return err
 	}
 	if opts.Version {
 		_, err := fmt.Fprintf(stdout, "%s %s\n", opts.DriverName, version)

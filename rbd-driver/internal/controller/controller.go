@@ -17,6 +17,7 @@ import (
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/csicaps"
 	"github.com/seed-6a310834/ceph-csi/shared/oplock"
 )
 
@@ -142,11 +143,5 @@ func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 	if s.cfg.DefaultSecrets != nil {
 		types = append(types, csi.ControllerServiceCapability_RPC_GET_CAPACITY)
 	}
-	caps := make([]*csi.ControllerServiceCapability, 0, len(types))
-	for _, t := range types {
-		caps = append(caps, &csi.ControllerServiceCapability{
-			Type: &csi.ControllerServiceCapability_Rpc{Rpc: &csi.ControllerServiceCapability_RPC{Type: t}},
-		})
-	}
-	return &csi.ControllerGetCapabilitiesResponse{Capabilities: caps}, nil
+	return csicaps.Controller(types...), nil
 }

@@ -150,28 +150,11 @@ func (s *services) buildNode(cfg Config, store *clusterconfig.Store, logger *zap
 	if !cfg.Shared.Mode.ServesNode() {
 		return nil
 	}
-	removeStaleCredentials(logger)
+	credentials.SweepAtStart(attach.CredentialPrefix, logger)
 	n, err := node.New(node.Config{NodeID: cfg.Shared.NodeID, MaxVolumesPerNode: cfg.RBD.MaxVolumesPerNode,
 		Topology: cfg.RBD.Topology, StateDir: cfg.RBD.StateDir, ClusterConfig: store})
 	s.node = n
 	return err
-}
-
-// staleCredentialAge is how old a leftover keyring directory must be before
-// the node plugin removes it at start: far longer than any map or mount
-// holds one, so a live call's file is never touched.
-const staleCredentialAge = 10 * time.Minute
-
-// removeStaleCredentials deletes the private keyrings that a plugin killed
-// in the middle of a map left behind.
-func removeStaleCredentials(logger *zap.Logger) {
-	removed, err := credentials.RemoveStale(attach.CredentialPrefix, staleCredentialAge)
-	if len(removed) > 0 {
-		logger.Info("removed stale keyring files", zap.Strings("dirs", removed))
-	}
-	if err != nil {
-		logger.Warn("could not remove stale keyring files", zap.Error(err))
-	}
 }
 
 func (s *services) buildIdentity(cfg Config) error {

@@ -20,6 +20,7 @@ import (
 	"k8s.io/mount-utils"
 
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/csicaps"
 	"github.com/seed-6a310834/ceph-csi/shared/oplock"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
@@ -150,13 +151,7 @@ var nodeCapabilities = []csi.NodeServiceCapability_RPC_Type{
 
 // NodeGetCapabilities returns the Node service's capabilities.
 func (s *Server) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
-	caps := make([]*csi.NodeServiceCapability, 0, len(nodeCapabilities))
-	for _, c := range nodeCapabilities {
-		caps = append(caps, &csi.NodeServiceCapability{
-			Type: &csi.NodeServiceCapability_Rpc{Rpc: &csi.NodeServiceCapability_RPC{Type: c}},
-		})
-	}
-	return &csi.NodeGetCapabilitiesResponse{Capabilities: caps}, nil
+	return csicaps.Node(nodeCapabilities...), nil
 }
 
 // lockVolume takes the per-volume operation lock, or fails with Aborted.

@@ -1,0 +1,27 @@
+package csicaps
+
+import (
+	"testing"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+)
+
+func TestController(t *testing.T) {
+	resp := Controller(csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME, csi.ControllerServiceCapability_RPC_GET_CAPACITY)
+	got := resp.GetCapabilities()
+	if len(got) != 2 || got[0].GetRpc().GetType() != csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME ||
+		got[1].GetRpc().GetType() != csi.ControllerServiceCapability_RPC_GET_CAPACITY {
+		t.Fatalf("Controller = %v", got)
+	}
+	if n := len(Controller().GetCapabilities()); n != 0 {
+		t.Fatalf("Controller() has %d capabilities", n)
+	}
+}
+
+func TestNode(t *testing.T) {
+	got := Node(csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME, csi.NodeServiceCapability_RPC_GET_VOLUME_STATS).GetCapabilities()
+	if len(got) != 2 || got[0].GetRpc().GetType() != csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME ||
+		got[1].GetRpc().GetType() != csi.NodeServiceCapability_RPC_GET_VOLUME_STATS {
+		t.Fatalf("Node = %v", got)
+	}
+}
