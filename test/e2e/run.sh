@@ -282,6 +282,7 @@ localize() {
 			;;
 		--node-id=*) arg="--node-id=$NODE_ID" ;;
 		--cluster-config=*) arg="--cluster-config=$WORK/config.json" ;;
+		--controller-secrets-dir=* | --capacity-secret-dir=*) arg="${arg%%=*}=$(secret_dir "$name")" ;;
 		*"\$("*) die "$name: unhandled variable in argument $arg" ;;
 		esac
 		printf '%s\n' "$arg"
@@ -289,6 +290,22 @@ localize() {
 	if [ -n "$kc" ]; then
 		printf '%s\n' "--kubeconfig=$kc" "--leader-election-namespace=$ns"
 	fi
+}
+
+# secret_dir NAME: a private directory holding the driver's Ceph user as
+# the controller's mounted Secret does (userID/userKey for rbd,
+# adminID/adminKey for cephfs); removed with $WORK.
+secret_dir() {
+	local dir=$WORK/secret-$1
+	(
+		umask 077
+		mkdir -p "$dir"
+		case $1 in
+		rbd-*) printf '%s' "$RBD_USER" >"$dir/userID" && printf '%s' "$RBD_KEY" >"$dir/userKey" ;;
+		cephfs-*) printf '%s' "$FS_USER" >"$dir/adminID" && printf '%s' "$FS_KEY" >"$dir/adminKey" ;;
+		esac
+	)
+	printf '%s' "$dir"
 }
 
 # local_args NAME NS KIND/NAME CONTAINER SOCKET KUBECONFIG: sets ARGS to
