@@ -339,6 +339,9 @@ func TestStatsAndHealthBadInput(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument, "volume_path")
 	_, err = f.srv.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: "v", VolumePath: filepath.Join(f.dir, "nope")})
 	wantCode(t, err, codes.NotFound, "nope")
+	// An existing directory that holds no mount is not a volume.
+	_, err = f.srv.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: "v", VolumePath: f.dir})
+	wantCode(t, err, codes.NotFound, "not a mount")
 	_, err = f.srv.NodeGetVolumeHealth(ctx, &csi.NodeGetVolumeHealthRequest{})
 	wantCode(t, err, codes.InvalidArgument, "volume_id")
 	_, err = f.srv.NodeGetVolumeHealth(ctx, &csi.NodeGetVolumeHealthRequest{VolumeId: "v", VolumePublishPath: filepath.Join(f.dir, "nope")})

@@ -23,9 +23,10 @@ const (
 
 // NodeGetVolumeStats reports bytes (the quota is the capacity: CephFS
 // clients report it as the file system size) and inodes (the recursive
-// entry count of the directory). A missing path is NotFound; a dead mount
-// is FailedPrecondition with the reason, which NodeGetVolumeHealth also
-// reports (CSI 1.13 moved the volume condition out of this RPC).
+// entry count of the directory). A missing path, or one that holds no mount,
+// is NotFound; a dead mount is FailedPrecondition with the reason, which
+// NodeGetVolumeHealth also reports (CSI 1.13 moved the volume condition out
+// of this RPC).
 func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
 	switch {
 	case req.GetVolumeId() == "":
@@ -40,6 +41,9 @@ func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 	if err := s.cfg.Host.Check(path); err != nil {
 		return nil, pathError(req.GetVolumeId(), path, err)
 	}
+	if err := s.checkMounted(req.GetVolumeId(), path); err != nil {
+		return nil, err
+	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
 		return nil, pathError(req.GetVolumeId(), path, err)
@@ -51,6 +55,20 @@ func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 		usage = append(usage, inodes)
 	}
 	return &csi.NodeGetVolumeStatsResponse{Usage: usage}, nil
+}
+
+// checkMounted answers NotFound for a path that holds no mount: every
+// staged or published volume is one, and the statistics of whatever file
+// system an arbitrary directory lives on are not the volume's.
+func (s *Server) checkMounted(volumeID, path string) error {
+	mounts, err := s.cfg.Host.Mounts()
+	if err != nil {
+		return status.Errorf(codes.Internal, "volume %s: read the mount table: %v", volumeID, err)
+	}
+	if _, ok := mounter.Find(mounts, path); !ok {
+		return status.Errorf(codes.NotFound, "volume %s: volume_path %s is not a mount of the volume", volumeID, path)
+	}
+	return nil
 }
 
 func pathError(volumeID, path string, err error) error {
