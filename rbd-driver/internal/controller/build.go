@@ -34,6 +34,13 @@ type creation struct {
 	// adopted is set when the image already existed (left by an earlier
 	// attempt or a twin) instead of being created by this request.
 	adopted bool
+	// created is set once this request's create or clone call made the
+	// image: only then may a failure remove it (before, the image under
+	// the planned name can only be a twin's).
+	created bool
+	// reserved is set when rec is a journal reservation a failure must
+	// undo: one found by Lookup, or one this request wrote (even in part).
+	reserved bool
 }
 
 func (cr *creation) image() backend.ImageRef {
@@ -56,6 +63,7 @@ func (s *Server) buildThenReserve(ctx context.Context, cr *creation) (*csi.Volum
 		return nil, err
 	}
 	r.ImageID = id
+	cr.reserved = true
 	rec, err := cr.t.j.Reserve(ctx, r)
 	if err != nil {
 		s.abandon(ctx, cr)
@@ -78,7 +86,7 @@ func (s *Server) collided(ctx context.Context, cr *creation, rec *journal.Record
 	} else if err := s.discard(ctx, cr.c, cr.image()); err != nil {
 		log.Warn("cannot remove the image made under a colliding name", zap.Error(err))
 	}
-	next := &creation{c: cr.c, t: cr.t, p: cr.p, src: cr.src, rec: rec}
+	next := &creation{c: cr.c, t: cr.t, p: cr.p, src: cr.src, rec: rec, reserved: true}
 	vol, err := s.build(ctx, next)
 	if err != nil {
 		s.abandon(ctx, next)
@@ -135,6 +143,7 @@ func (s *Server) createImage(ctx context.Context, cr *creation, opts backend.Ima
 	if errors.Is(err, backend.ErrExists) {
 		return s.adopt(ctx, cr) // left by an earlier attempt, or a twin's
 	}
+	cr.created = err == nil
 	return id, err
 }
 
@@ -195,6 +204,7 @@ func (s *Server) cloneFrom(ctx context.Context, cr *creation, parent backend.Sna
 	if errors.Is(err, backend.ErrExists) {
 		return s.adopt(ctx, cr)
 	}
+	cr.created = err == nil
 	return id, err
 }
 
@@ -217,11 +227,13 @@ func (s *Server) finish(ctx context.Context, cr *creation) error {
 	return nil
 }
 
-// abandon undoes a failed creation: the temporary snapshot, the image and
-// then the reservation. When the image cannot be removed the reservation
-// stays, so that a retry resumes instead of leaking an unrecorded image. An
-// adopted image is left alone: it may be a twin's finished volume, and a
-// retry adopts it again.
+// abandon undoes a failed creation: the temporary snapshot, the image when
+// this request created it, and then the reservation when there is one.
+// When the image cannot be removed the reservation stays, so that a retry
+// resumes instead of leaking an unrecorded image. An adopted image is left
+// alone: it may be a twin's finished volume, and a retry adopts it again.
+// So is an image this request failed to create: whatever exists under the
+// planned name then is a twin's, possibly reserved and answered already.
 func (s *Server) abandon(ctx context.Context, cr *creation) {
 	c, src, rec := cr.c, cr.src, cr.rec
 	log := logging.FromContext(ctx).With(zap.String("image", rec.ImageName))
@@ -237,8 +249,13 @@ func (s *Server) abandon(ctx context.Context, cr *creation) {
 			log.Warn("cannot remove the temporary clone snapshot", zap.Error(err))
 		}
 	}
-	if err := s.discard(ctx, c, cr.image()); err != nil {
-		log.Warn("cannot remove the image of a failed creation; keeping its reservation", zap.Error(err))
+	if cr.created {
+		if err := s.discard(ctx, c, cr.image()); err != nil {
+			log.Warn("cannot remove the image of a failed creation; keeping its reservation", zap.Error(err))
+			return
+		}
+	}
+	if !cr.reserved {
 		return
 	}
 	if err := cr.t.j.Undo(ctx, rec); err != nil {

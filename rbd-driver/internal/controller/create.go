@@ -146,7 +146,7 @@ func (s *Server) createVolume(ctx context.Context, p *createPlan) (*csi.Volume, 
 	}
 	// A record without its image: an attempt that reserved first (an
 	// earlier version, or a UUID collision) and did not finish.
-	cr := &creation{c: c, t: t, p: p, src: src, rec: rec}
+	cr := &creation{c: c, t: t, p: p, src: src, rec: rec, reserved: true}
 	vol, err := s.build(ctx, cr)
 	if err != nil {
 		s.abandon(ctx, cr)

@@ -76,20 +76,77 @@ func TestCreateVolumeResumesAfterCrash(t *testing.T) {
 	e.assertEmpty()
 }
 
-// A reply lost after the cluster created the image: the failed request
-// removes the image and the reservation.
-func TestCreateVolumeLostReplyCleansUp(t *testing.T) {
+// A reply lost after the cluster created the image: the request cannot
+// tell its image from a twin's, so it leaves the image (and writes no
+// record); the retry, which the CO makes for a retryable code, adopts it.
+func TestCreateVolumeLostReplyRetryAdopts(t *testing.T) {
 	e := newEnv(t)
-	e.be.SetAfterHook(func(op string) error {
-		if op == "CreateImage" {
-			return fmt.Errorf("reply lost: %w", backend.ErrUnavailable)
-		}
-		return nil
-	})
+	e.be.SetAfterHook(failOp("CreateImage", fmt.Errorf("reply lost: %w", backend.ErrUnavailable)))
 	_, err := e.s.CreateVolume(context.Background(), volReq("pvc-lost", 0))
 	wantCode(t, err, codes.Unavailable, "reply lost")
 	e.be.SetAfterHook(nil)
+	c := e.be.Contents(testCluster, testPool)
+	if len(c.Images) != 1 || len(c.JournalObjects) != 0 {
+		t.Fatalf("after the lost reply: %+v, want the image and no journal object", c)
+	}
+	vol := e.create(volReq("pvc-lost", 0))
+	if img := vol.GetVolumeContext()["imageName"]; "/"+img != c.Images[0] {
+		t.Fatalf("retry answered image %s, want the adopted %s", img, c.Images[0])
+	}
+	e.deleteVolume(vol.GetVolumeId())
 	e.assertEmpty()
+}
+
+// A twin in another process creates and reserves the volume while this
+// request's create call fails: the failed request must not remove the
+// twin's image or record, and the retry answers the twin's volume.
+func TestCreateVolumeFailureSparesTwinsVolume(t *testing.T) {
+	e := newEnv(t)
+	raw := e.rawSession()
+	var twinID string
+	twinDone := false
+	e.be.SetHook(func(op string) error {
+		if op != "CreateImage" || twinDone {
+			return nil // the twin's own calls, and everything else
+		}
+		twinDone = true
+		twinID = e.makeTwinVolume(raw, "pvc-twin")
+		return fmt.Errorf("connection reset: %w", backend.ErrUnavailable)
+	})
+	_, err := e.s.CreateVolume(context.Background(), volReq("pvc-twin", 0))
+	wantCode(t, err, codes.Unavailable, "connection reset")
+	e.be.SetHook(nil)
+	vol := e.create(volReq("pvc-twin", 0))
+	img := testImage(vol.GetVolumeContext()["imageName"])
+	if got := e.imageIDOf(img); got != twinID {
+		t.Fatalf("volume image ID %s, want the twin's %s", got, twinID)
+	}
+	e.deleteVolume(vol.GetVolumeId())
+	e.assertEmpty()
+}
+
+// makeTwinVolume does what a twin's successful CreateVolume does: the image
+// under the planned name, then the reservation naming it. It returns the
+// image ID.
+func (e *env) makeTwinVolume(raw backend.Session, name string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	store, err := raw.ObjectStore(ctx, backend.PoolRef{Pool: testPool})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	j := journal.New(store, journal.Options{Kind: journal.Volumes, Instance: "default"})
+	r := journal.Reservation{RequestName: name, ImagePoolID: journal.SamePool}
+	_, image := j.Planned(r)
+	id, err := raw.CreateImage(ctx, testImage(image), backend.ImageOptions{Size: uint64(DefaultVolumeSize)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r.ImageID = id
+	if _, err := j.Reserve(ctx, r); err != nil {
+		e.t.Fatal(err)
+	}
+	return id
 }
 
 func TestCreateVolumeFailureUndoesReservation(t *testing.T) {
