@@ -11,6 +11,7 @@ package mounter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/execx"
@@ -71,14 +72,18 @@ type Kernel struct {
 	Exec execx.Runner
 }
 
-// Mount implements Mounter.
 // CredentialPrefix starts the name of every private keyring or secret-file
 // directory the mounters write; the node plugin removes stale ones at start
 // (credentials.RemoveStale).
 const CredentialPrefix = "cephfs-csi-cred-"
 
+// Mount implements Mounter.
 func (k *Kernel) Mount(ctx context.Context, r Request) error {
 	if err := r.validate(); err != nil {
+		return err
+	}
+	monitors, err := kernelMonitors(r.Monitors)
+	if err != nil {
 		return err
 	}
 	secret, err := r.Creds.WriteSecretFile(CredentialPrefix)
@@ -88,9 +93,35 @@ func (k *Kernel) Mount(ctx context.Context, r Request) error {
 	defer secret.Remove() //nolint:errcheck // best effort; the directory is private
 	opts := append([]string{"name=" + r.Creds.ID, "secretfile=" + secret.Path, "mds_namespace=" + r.FSName}, r.Options...)
 	_, err = k.Exec.Run(ctx, execx.Cmd{Name: "mount", Args: []string{
-		"-t", "ceph", strings.Join(r.Monitors, ",") + ":" + r.Path, r.Target, "-o", strings.Join(opts, ","),
+		"-t", "ceph", monitors + ":" + r.Path, r.Target, "-o", strings.Join(opts, ","),
 	}})
 	return err
+}
+
+// kernelMonitors renders the monitors for the kernel's mount source, which
+// takes plain msgr1 addresses: a "v1:" prefix is dropped, "v2:" addresses
+// are left out, and an address vector ("[v2:A,v1:B]") gives its v1 address.
+func kernelMonitors(monitors []string) (string, error) {
+	var out []string
+	for _, m := range monitors {
+		addrs := []string{m}
+		if strings.HasPrefix(m, "[v") && strings.HasSuffix(m, "]") {
+			addrs = strings.Split(strings.Trim(m, "[]"), ",")
+		}
+		for _, a := range addrs {
+			switch a = strings.TrimSpace(a); {
+			case strings.HasPrefix(a, "v2:"):
+			case strings.HasPrefix(a, "v1:"):
+				out = append(out, strings.TrimPrefix(a, "v1:"))
+			case a != "":
+				out = append(out, a)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return "", fmt.Errorf("the kernel client needs a v1 monitor address; the cluster configuration lists only %q", monitors)
+	}
+	return strings.Join(out, ","), nil
 }
 
 // DefaultFuseBinary is the ceph-fuse program.

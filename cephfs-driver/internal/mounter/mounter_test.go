@@ -95,6 +95,25 @@ func TestKernelCommandLine(t *testing.T) {
 	}
 }
 
+func TestKernelMonitors(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"10.0.0.1:6789", "10.0.0.2"}, "10.0.0.1:6789,10.0.0.2"},
+		{[]string{"v1:10.0.0.1:6790", "v2:10.0.0.1:3301"}, "10.0.0.1:6790"},
+		{[]string{"[v2:10.0.0.1:3300,v1:10.0.0.1:6789]", "[v2:10.0.0.2:3300,v1:10.0.0.2:6789]"}, "10.0.0.1:6789,10.0.0.2:6789"},
+		{[]string{"v1:[fd00::1]:6789", "[fd00::2]"}, "[fd00::1]:6789,[fd00::2]"},
+	} {
+		if got, err := kernelMonitors(tc.in); err != nil || got != tc.want {
+			t.Errorf("kernelMonitors(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	if got, err := kernelMonitors([]string{"v2:10.0.0.1:3300"}); err == nil || !strings.Contains(err.Error(), "v1 monitor") {
+		t.Errorf("kernelMonitors(only v2) = %q, %v; want an error naming the v1 address", got, err)
+	}
+}
+
 func TestKernelMountFailureRemovesSecret(t *testing.T) {
 	var secretFile string
 	fake := &execx.Fake{Handler: func(_ context.Context, c execx.Cmd) ([]byte, error) {
