@@ -6,9 +6,13 @@
 // driver answers: no panic, and an error only with a status code the CSI
 // specification allows for the RPC, never Unknown or Internal.
 //
-// Each driver's fuzz target maps Input.RPC to its handlers, builds the
-// request fields with the Input methods and compares the state of its fakes
-// before and after a rejected request (Tree helps with directories).
+// FuzzController and FuzzNode hold the targets' bodies: the tables of the
+// CSI Controller and Node RPCs (Input.RPC picks a row), the requests built
+// with the Input methods, and the checks, including that a rejected request
+// leaves the state of the fakes as it was. Each driver's target supplies
+// only its world (ControllerTarget, NodeTarget): a server over fresh fakes,
+// the IDs of the objects in them, an inventory of their state, its secrets
+// and parameters, and the codes it adds (e.g. Unimplemented).
 package csifuzz
 
 import (

@@ -1,7 +1,6 @@
 package audit_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +21,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfsadmin"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/shared/audit"
+	"github.com/seed-6a310834/ceph-csi/shared/audit/audittest"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
@@ -41,29 +40,29 @@ const (
 // for making orphans behind the driver's back, and a secrets directory for
 // the command.
 type rig struct {
-	t          *testing.T
-	cl         *testcluster.Cluster
-	group, ns  string
-	config     string
-	ctrl       *controller.Server
-	admin      backend.Backend
-	store      *cephconn.ObjectStore
-	meta       string
-	secrets    map[string]string
-	secretsDir string
+	t         *testing.T
+	cl        *testcluster.Cluster
+	group, ns string
+	config    string
+	ctrl      *controller.Server
+	admin     backend.Backend
+	store     *cephconn.ObjectStore
+	meta      string
+	secrets   map[string]string
+	cmd       audittest.Command
+	audittest.Controller
 }
 
 func newRig(t *testing.T) *rig {
 	cl := testcluster.Get(t)
 	suffix := randomHex(t)
-	r := &rig{t: t, cl: cl, group: "csi-audit-" + suffix, ns: "csi-audit-" + suffix, secretsDir: t.TempDir(),
+	r := &rig{t: t, cl: cl, group: "csi-audit-" + suffix, ns: "csi-audit-" + suffix,
 		secrets: map[string]string{credentials.AdminIDField: cl.AdminID, credentials.AdminKeyField: cl.AdminKey}}
 	r.writeConfig()
-	for k, v := range r.secrets {
-		if err := os.WriteFile(filepath.Join(r.secretsDir, k), []byte(v+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r.cmd = audittest.Command{T: t, Name: "cephfs-driver audit", Main: fsaudit.Main, Key: cl.AdminKey,
+		Ctx: func() context.Context { return ctx(t) },
+		Args: []string{"--cluster-config", r.config, "--secrets-dir", audittest.WriteSecrets(t, r.secrets), "--fs-name", fsName,
+			"--instance-id", instance}}
 	conns := cephconn.NewPool(cephconn.Options{CommandTimeout: -1})
 	t.Cleanup(conns.Close)
 	conn, err := conns.Get(ctx(t), cephconn.Target{ClusterID: cl.FSID, Monitors: cl.Monitors,
@@ -93,6 +92,7 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.Controller = audittest.Controller{T: t, Server: r.ctrl, Secrets: r.secrets, Ctx: func() context.Context { return ctx(t) }}
 	return r
 }
 
@@ -196,29 +196,6 @@ func (r *rig) createVolume(name string, src *csi.VolumeContentSource, shallow bo
 	return resp.GetVolume()
 }
 
-func (r *rig) snapshot(name, volID string) *csi.Snapshot {
-	r.t.Helper()
-	resp, err := r.ctrl.CreateSnapshot(ctx(r.t), &csi.CreateSnapshotRequest{Name: name, SourceVolumeId: volID, Secrets: r.secrets})
-	if err != nil {
-		r.t.Fatalf("CreateSnapshot(%s): %v", name, err)
-	}
-	return resp.GetSnapshot()
-}
-
-func (r *rig) deleteVolume(id string) {
-	r.t.Helper()
-	if _, err := r.ctrl.DeleteVolume(ctx(r.t), &csi.DeleteVolumeRequest{VolumeId: id, Secrets: r.secrets}); err != nil {
-		r.t.Fatalf("DeleteVolume: %v", err)
-	}
-}
-
-func (r *rig) deleteSnapshot(id string) {
-	r.t.Helper()
-	if _, err := r.ctrl.DeleteSnapshot(ctx(r.t), &csi.DeleteSnapshotRequest{SnapshotId: id, Secrets: r.secrets}); err != nil {
-		r.t.Fatalf("DeleteSnapshot: %v", err)
-	}
-}
-
 func (r *rig) journal(kind journal.Kind) *journal.Journal {
 	return journal.New(r.store, journal.Options{Kind: kind, Instance: instance})
 }
@@ -264,35 +241,10 @@ func (r *rig) scan() []string {
 	if err != nil {
 		r.t.Fatalf("scan: %v", err)
 	}
-	var out []string
-	for _, f := range findings {
-		out = append(out, f.Kind.String()+" "+f.Name)
-	}
-	sort.Strings(out)
-	return out
+	return audittest.Lines(findings)
 }
 
 func (r *rig) where() string { return r.meta + "/" + r.ns }
-
-func (r *rig) run(extra ...string) (int, string) {
-	var out, errs bytes.Buffer
-	args := append([]string{"--cluster-config", r.config, "--secrets-dir", r.secretsDir, "--fs-name", fsName,
-		"--instance-id", instance}, extra...)
-	code := fsaudit.Main(ctx(r.t), args, &out, &errs)
-	if strings.Contains(out.String()+errs.String(), r.secrets[credentials.AdminKeyField]) {
-		r.t.Errorf("the audit printed the key")
-	}
-	r.t.Logf("cephfs-driver audit %s: exit %d\n%s%s", strings.Join(extra, " "), code, out.String(), errs.String())
-	return code, out.String()
-}
-
-func equal(t *testing.T, what string, got, want []string) {
-	t.Helper()
-	sort.Strings(want)
-	if !slices.Equal(got, want) {
-		t.Fatalf("%s:\n got  %q\n want %q", what, got, want)
-	}
-}
 
 // TestAuditFindsAndDeletesEachOrphanKind makes every kind of orphan on
 // purpose next to healthy volumes, snapshots, a shallow volume and a
@@ -312,11 +264,11 @@ func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 	volA := r.createVolume("pvc-a", nil, false)
 	subA := volA.GetVolumeContext()["subvolumeName"]
 	volB := r.createVolume("pvc-b", nil, false)
-	snapB := r.snapshot("snap-b", volB.GetVolumeId())
+	snapB := r.Snapshot("snap-b", volB.GetVolumeId())
 	shallow := r.createVolume("pvc-shallow", snapshotSource(snapB.GetSnapshotId()), true)
 	volC := r.createVolume("pvc-c", nil, false)
-	snapC := r.snapshot("snap-c", volC.GetVolumeId())
-	r.deleteVolume(volC.GetVolumeId())
+	snapC := r.Snapshot("snap-c", volC.GetVolumeId())
+	r.DeleteVolume(volC.GetVolumeId())
 
 	// 1. A directory entry whose UUID object is gone.
 	dangling := r.reserve(journal.Volumes, "pvc-dangling", "")
@@ -367,28 +319,10 @@ func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 		"unrecorded " + sv(lostRetained) + "@" + lostRetainedSnap,
 		"unrecorded " + sv(busySub),
 	}
-	equal(t, "findings", r.scan(), orphans)
-
-	code, out := r.run()
-	if code != audit.ExitOrphans || !strings.Contains(out, "run with --delete") {
-		t.Fatalf("report mode: exit %d, want %d", code, audit.ExitOrphans)
-	}
-	code, out = r.run("--delete")
-	if code != audit.ExitOrphans || strings.Contains(out, "\ndeleted ") || !strings.Contains(out, "kept: too young") {
-		t.Fatalf("--delete with the default grace: exit %d, want %d and nothing deleted", code, audit.ExitOrphans)
-	}
-	equal(t, "findings after --delete with the default grace", r.scan(), orphans)
-
-	code, out = r.run("--delete", "--grace=0s")
-	if code != audit.ExitOrphans || !strings.Contains(out, "kept: in use: snapshots not made by the driver: manual") {
-		t.Fatalf("--delete --grace=0s: exit %d, want %d", code, audit.ExitOrphans)
-	}
-	equal(t, "findings after --delete --grace=0s", r.scan(), []string{"unrecorded " + sv(busySub)})
-	r.must(r.admin.RemoveSnapshot(ctx(t), r.snap(busySub, "manual")))
-	if code, _ = r.run("--delete", "--grace=0s"); code != audit.ExitClean {
-		t.Fatalf("--delete --grace=0s once the foreign snapshot is gone: exit %d, want %d", code, audit.ExitClean)
-	}
-	equal(t, "findings at the end", r.scan(), nil)
+	audittest.Scenario{Command: r.cmd, Scan: r.scan, Orphans: orphans,
+		Busy: "unrecorded " + sv(busySub), Kept: "kept: in use: snapshots not made by the driver: manual",
+		Freed:   "once the foreign snapshot is gone",
+		Release: func() { r.must(r.admin.RemoveSnapshot(ctx(t), r.snap(busySub, "manual"))) }}.Check(t)
 
 	// What is not ours is untouched; the healthy objects still work.
 	if snaps, err := r.admin.ListSnapshots(ctx(t), r.sub(subA)); err != nil || !slices.Equal(snaps, []string{"manual"}) {
@@ -398,16 +332,16 @@ func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 		t.Fatalf("subvolume %s is not ours, but: %v", foreignSub, err)
 	}
 	restored := r.createVolume("pvc-restored", snapshotSource(snapC.GetSnapshotId()), false)
-	snapB2 := r.snapshot("snap-b2", volB.GetVolumeId())
+	snapB2 := r.Snapshot("snap-b2", volB.GetVolumeId())
 
 	// Clean up through the driver (and by hand for what is not ours).
-	r.deleteVolume(restored.GetVolumeId())
-	r.deleteVolume(shallow.GetVolumeId())
-	r.deleteSnapshot(snapB2.GetSnapshotId())
-	r.deleteSnapshot(snapB.GetSnapshotId())
-	r.deleteSnapshot(snapC.GetSnapshotId())
-	r.deleteVolume(volB.GetVolumeId())
+	r.DeleteVolume(restored.GetVolumeId())
+	r.DeleteVolume(shallow.GetVolumeId())
+	r.DeleteSnapshot(snapB2.GetSnapshotId())
+	r.DeleteSnapshot(snapB.GetSnapshotId())
+	r.DeleteSnapshot(snapC.GetSnapshotId())
+	r.DeleteVolume(volB.GetVolumeId())
 	r.must(r.admin.RemoveSnapshot(ctx(t), r.snap(subA, "manual")))
-	r.deleteVolume(volA.GetVolumeId())
+	r.DeleteVolume(volA.GetVolumeId())
 	r.must(r.admin.RemoveSubvolume(ctx(t), r.sub(foreignSub), false))
 }

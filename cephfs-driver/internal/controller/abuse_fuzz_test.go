@@ -2,23 +2,18 @@ package controller_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/csifuzz"
-	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
 // The abuse fuzz target of the Controller service: every handler gets
@@ -26,7 +21,8 @@ import (
 // backend and journal. It must never panic, must answer only with codes the
 // CSI spec allows for the RPC (never Unknown or Internal: the fake injects no
 // failure), and a rejected request must leave the subvolumes, snapshots and
-// journal exactly as they were.
+// journal exactly as they were. This file holds the CephFS world; the RPC
+// table and the checks are csifuzz.FuzzController's.
 
 const (
 	fuzzCluster = "cluster-1"
@@ -39,27 +35,6 @@ const (
 var fuzzCreds = csifuzz.Credentials{IDField: credentials.AdminIDField, KeyField: credentials.AdminKeyField,
 	ID: "admin", Key: fuzzKey}
 
-// fuzzClusters is the cluster configuration of the target.
-type fuzzClusters map[string]*clusterconfig.Cluster
-
-func (c fuzzClusters) Get(id string) (*clusterconfig.Cluster, error) {
-	if cl, ok := c[id]; ok {
-		cc := *cl
-		return &cc, nil
-	}
-	return nil, fmt.Errorf("clusterID %q: %w", id, clusterconfig.ErrClusterNotFound)
-}
-
-func (c fuzzClusters) Clusters() ([]*clusterconfig.Cluster, error) {
-	out := make([]*clusterconfig.Cluster, 0, len(c))
-	for _, cl := range c {
-		cc := *cl
-		out = append(out, &cc)
-	}
-	sort.Slice(out, func(i, k int) bool { return out[i].ClusterID < out[k].ClusterID })
-	return out, nil
-}
-
 func volumeParams() map[string]string {
 	return map[string]string{"clusterID": fuzzCluster, "fsName": fuzzFS}
 }
@@ -68,23 +43,27 @@ func snapshotParams() map[string]string {
 	return map[string]string{"clusterID": fuzzCluster}
 }
 
-// ctrlWorld is one fuzz case's controller over a fresh fake holding one
-// volume and one snapshot of it.
-type ctrlWorld struct {
-	be   *backend.Fake
-	conn *backend.FakeConnector
-	srv  *controller.Server
-	objs csifuzz.Objects
+// FuzzControllerRequests is the Controller service's abuse fuzz target.
+func FuzzControllerRequests(f *testing.F) {
+	csifuzz.FuzzController(f, csifuzz.ControllerTarget{New: newCtrlWorld, Creds: fuzzCreds,
+		VolumeParams: volumeParams(), SnapshotParams: snapshotParams(),
+		// A quota of 0 is no quota, which a request without a limit may get.
+		Capacity: csifuzz.CapacityZeroUnlimited,
+		// No PUBLISH_UNPUBLISH_VOLUME capability.
+		Extra: csifuzz.Unimplemented("ControllerPublishVolume", "ControllerUnpublishVolume")})
 }
 
-func newCtrlWorld(t *testing.T) *ctrlWorld {
+// newCtrlWorld is one fuzz case's controller over a fresh fake holding one
+// volume and one snapshot of it; every backend session it opens must be
+// released by the end of the case.
+func newCtrlWorld(t *testing.T) *csifuzz.Controller {
 	t.Helper()
 	be := backend.NewFake()
 	be.AddFileSystem(fuzzFS, 7, 100<<30)
 	conn := backend.NewFakeConnector(be)
 	cephfs := clusterconfig.CephFSConfig{SubvolumeGroup: fuzzGroup, RadosNamespace: "csi"}
 	srv, err := controller.New(controller.Config{Connector: conn,
-		Clusters: fuzzClusters{
+		Clusters: csifuzz.Clusters{
 			fuzzCluster: {ClusterID: fuzzCluster, Monitors: []string{"127.0.0.1:6789"}, CephFS: cephfs},
 			fuzzOther:   {ClusterID: fuzzOther, Monitors: []string{"127.0.0.2:6789"}, CephFS: cephfs},
 		},
@@ -95,7 +74,6 @@ func newCtrlWorld(t *testing.T) *ctrlWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &ctrlWorld{be: be, conn: conn, srv: srv}
 	t.Cleanup(func() {
 		if n := conn.OpenSessions(); n != 0 {
 			t.Errorf("%d backend sessions not released", n)
@@ -114,160 +92,23 @@ func newCtrlWorld(t *testing.T) *ctrlWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.objs = csifuzz.Objects{Volume: vol.GetVolume().GetVolumeId(), Snapshot: snap.GetSnapshot().GetSnapshotId()}
-	return w
+	return &csifuzz.Controller{Server: srv, Inventory: func() string { return inventory(be, conn) },
+		Objects: csifuzz.Objects{Volume: vol.GetVolume().GetVolumeId(), Snapshot: snap.GetSnapshot().GetSnapshotId()}}
 }
 
 // inventory describes the subvolumes of the group (state, quota, path,
 // pool, snapshots) and every journal object with its omap.
-func (w *ctrlWorld) inventory(t *testing.T) string {
-	t.Helper()
+func inventory(be *backend.Fake, conn *backend.FakeConnector) string {
 	ctx := context.Background()
 	var b strings.Builder
-	subs, err := w.be.ListSubvolumes(ctx, fuzzFS, fuzzGroup)
+	subs, err := be.ListSubvolumes(ctx, fuzzFS, fuzzGroup)
 	fmt.Fprintf(&b, "subvolumes %v %v\n", subs, err)
 	for _, name := range subs {
 		ref := backend.SubvolumeRef{FS: fuzzFS, Group: fuzzGroup, Name: name}
-		info, err := w.be.SubvolumeInfo(ctx, ref)
-		snaps, serr := w.be.ListSnapshots(ctx, ref)
+		info, err := be.SubvolumeInfo(ctx, ref)
+		snaps, serr := be.ListSnapshots(ctx, ref)
 		fmt.Fprintf(&b, "  %s %+v %v snapshots %v %v\n", name, info, err, snaps, serr)
 	}
-	st := w.conn.Store(fuzzFS+".meta", "csi")
-	names, _ := st.ListObjects(ctx, "")
-	for _, n := range names {
-		kv, _ := st.ListOmap(ctx, n, "")
-		pairs := make([]string, 0, len(kv))
-		for k, v := range kv {
-			pairs = append(pairs, k+"="+v)
-		}
-		sort.Strings(pairs)
-		fmt.Fprintf(&b, "journal %s %v\n", n, pairs)
-	}
+	b.WriteString(csifuzz.Omaps(ctx, conn.Store(fuzzFS+".meta", "csi")))
 	return b.String()
-}
-
-// ctrlRPCs are the handlers the target calls, by Input.RPC modulo their
-// number; extra are codes allowed beyond csifuzz.Allowed.
-var ctrlRPCs = []struct {
-	method string
-	call   func(ctx context.Context, w *ctrlWorld, in csifuzz.Input) (proto.Message, error)
-	extra  []codes.Code
-}{
-	{"CreateVolume", func(ctx context.Context, w *ctrlWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: in.Name, CapacityRange: in.Range(),
-			VolumeCapabilities: in.Capabilities(), Parameters: in.Parameters(volumeParams()),
-			Secrets: in.Secrets(fuzzCreds), VolumeContentSource: in.Source(in.ObjectID(w.objs))})
-	}, nil},
-	{"DeleteVolume", func(ctx context.Context, w *ctrlWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: in.ObjectID(w.objs), Secrets: in.Secrets(fuzzCreds)})
-	}, nil},
-	{"CreateSnapshot", func(ctx context.Context, w *ctrlWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: in.Name, SourceVolumeId: in.ObjectID(w.objs),
-			Parameters: in.Parameters(snapshotParams()), Secrets: in.Secrets(fuzzCreds)})
-	}, nil},
-	{"DeleteSnapshot", func(ctx context.Context, w *ctrlWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: in.ObjectID(w.objs.Swap()),
-			Secrets: in.Secrets(fuzzCreds)})
-	}, nil},
-	{"ControllerExpandVolume", func(ctx context.Context, w *ctrlWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: in.ObjectID(w.objs),
-			CapacityRange: in.Range(), Secrets: in.Secrets(fuzzCreds), VolumeCapability: in.Capability()})
-	}, nil},
-	{"ValidateVolumeCapabilities", func(ctx context.Context, w *ctrlWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.ValidateVolumeCapabilities(ctx, &csi.ValidateVolumeCapabilitiesRequest{VolumeId: in.ObjectID(w.objs),
-			VolumeContext: volumeContext(in), VolumeCapabilities: in.Capabilities(),
-			Parameters: in.Parameters(volumeParams()), Secrets: in.Secrets(fuzzCreds)})
-	}, nil},
-	{"ListSnapshots", func(ctx context.Context, w *ctrlWorld, in csifuzz.Input) (proto.Message, error) {
-		req := &csi.ListSnapshotsRequest{MaxEntries: int32(in.Required), Secrets: in.Secrets(fuzzCreds)}
-		if in.Has(csifuzz.FlagReadonly) {
-			req.StartingToken = in.Name
-		}
-		if in.Has(csifuzz.FlagFilterSnapshot) {
-			req.SnapshotId = in.ObjectID(w.objs.Swap())
-		}
-		if in.Has(csifuzz.FlagFilterSource) {
-			req.SourceVolumeId = in.ObjectID(w.objs)
-		}
-		return w.srv.ListSnapshots(ctx, req)
-	}, nil},
-	{"GetSnapshot", func(ctx context.Context, w *ctrlWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.GetSnapshot(ctx, &csi.GetSnapshotRequest{SnapshotId: in.ObjectID(w.objs.Swap()),
-			Secrets: in.Secrets(fuzzCreds)})
-	}, nil},
-	{"GetCapacity", func(ctx context.Context, w *ctrlWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.GetCapacity(ctx, &csi.GetCapacityRequest{VolumeCapabilities: in.Capabilities(),
-			Parameters: in.Parameters(volumeParams())})
-	}, nil},
-	{"ControllerPublishVolume", func(ctx context.Context, w *ctrlWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.ControllerPublishVolume(ctx, &csi.ControllerPublishVolumeRequest{VolumeId: in.ObjectID(w.objs),
-			NodeId: in.Name, VolumeCapability: in.Capability(), Readonly: in.Has(csifuzz.FlagReadonly),
-			Secrets: in.Secrets(fuzzCreds), VolumeContext: volumeContext(in)})
-	}, []codes.Code{codes.Unimplemented}},
-	{"ControllerUnpublishVolume", func(ctx context.Context, w *ctrlWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.ControllerUnpublishVolume(ctx, &csi.ControllerUnpublishVolumeRequest{VolumeId: in.ObjectID(w.objs),
-			NodeId: in.Name, Secrets: in.Secrets(fuzzCreds)})
-	}, []codes.Code{codes.Unimplemented}},
-}
-
-func volumeContext(in csifuzz.Input) map[string]string {
-	if !in.Has(csifuzz.FlagVolumeContext) {
-		return nil
-	}
-	return in.Parameters(volumeParams())
-}
-
-// FuzzControllerRequests is the Controller service's abuse fuzz target.
-func FuzzControllerRequests(f *testing.F) {
-	csifuzz.Fuzz(f, csifuzz.Seeds(uint8(len(ctrlRPCs))), func(t *testing.T, in csifuzz.Input) {
-		w := newCtrlWorld(t)
-		rpc := ctrlRPCs[int(in.RPC)%len(ctrlRPCs)]
-		before := w.inventory(t)
-		resp, err := csifuzz.Call(t, in, func() (proto.Message, error) { return rpc.call(context.Background(), w, in) })
-		csifuzz.Check(t, rpc.method, in, resp, err, rpc.extra...)
-		if err != nil {
-			csifuzz.Unchanged(t, rpc.method, in, err, before, w.inventory(t))
-			return
-		}
-		checkResponse(t, in, resp)
-	})
-}
-
-// checkResponse checks what a successful request returned: IDs that
-// decode, and a quota inside the requested range (0, no quota, only
-// without a limit).
-func checkResponse(t *testing.T, in csifuzz.Input, resp proto.Message) {
-	t.Helper()
-	r := in.Range()
-	switch resp := resp.(type) {
-	case *csi.CreateVolumeResponse:
-		if _, err := volid.Decode(resp.GetVolume().GetVolumeId()); err != nil {
-			t.Fatalf("CreateVolume returned the volume ID %q: %v\ninput: %+v", resp.GetVolume().GetVolumeId(), err, in)
-		}
-		checkCapacity(t, "CreateVolume", in, resp.GetVolume().GetCapacityBytes(), r)
-	case *csi.ControllerExpandVolumeResponse:
-		checkCapacity(t, "ControllerExpandVolume", in, resp.GetCapacityBytes(), r)
-	case *csi.CreateSnapshotResponse:
-		if _, err := volid.Decode(resp.GetSnapshot().GetSnapshotId()); err != nil {
-			t.Fatalf("CreateSnapshot returned the snapshot ID %q: %v\ninput: %+v", resp.GetSnapshot().GetSnapshotId(), err, in)
-		}
-	}
-}
-
-func checkCapacity(t *testing.T, method string, in csifuzz.Input, got int64, r *csi.CapacityRange) {
-	t.Helper()
-	var err error
-	switch {
-	case got < 0:
-		err = errors.New("negative")
-	case got == 0 && r.GetLimitBytes() > 0:
-		err = errors.New("unlimited despite limit_bytes")
-	case got > 0 && got < r.GetRequiredBytes():
-		err = errors.New("below required_bytes")
-	case r.GetLimitBytes() > 0 && got > r.GetLimitBytes():
-		err = errors.New("above limit_bytes")
-	}
-	if err != nil {
-		t.Fatalf("%s returned capacity_bytes %d: %v\ninput: %+v", method, got, err, in)
-	}
 }

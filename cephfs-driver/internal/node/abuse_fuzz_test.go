@@ -10,14 +10,11 @@ import (
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/execx"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/node"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
-	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/csifuzz"
 )
@@ -39,17 +36,6 @@ const (
 
 var fuzzCreds = csifuzz.Credentials{IDField: credentials.UserIDField, KeyField: credentials.UserKeyField,
 	ID: "csi-user", Key: fuzzKey}
-
-var nodeObjects = csifuzz.Objects{Volume: stagedVolume, Snapshot: unstagedVolume}
-
-type fuzzClusters map[string]*clusterconfig.Cluster
-
-func (c fuzzClusters) Get(id string) (*clusterconfig.Cluster, error) {
-	if cl, ok := c[id]; ok {
-		return cl, nil
-	}
-	return nil, fmt.Errorf("clusterID %q: %w", id, clusterconfig.ErrClusterNotFound)
-}
 
 // memHost is an in-memory mount table: every mount gets a device of its
 // own, a bind shares its source's.
@@ -116,14 +102,11 @@ func (h *memHost) mountCommand(_ context.Context, c execx.Cmd) ([]byte, error) {
 	return nil, nil
 }
 
-// nodeWorld is one fuzz case's node server in a directory of its own, with
-// one volume staged.
-type nodeWorld struct {
-	dir     string
-	staging string
-	srv     *node.Server
-	exec    *execx.Fake
-	host    *memHost
+// FuzzNodeRequests is the Node service's abuse fuzz target.
+func FuzzNodeRequests(f *testing.F) {
+	csifuzz.FuzzNode(f, csifuzz.NodeTarget{New: newNodeWorld, Creds: fuzzCreds,
+		Objects: csifuzz.Objects{Volume: stagedVolume, Snapshot: unstagedVolume}, VolumeContext: volumeContext(),
+		Extra: csifuzz.Unimplemented("NodeExpandVolume")}) // no EXPAND_VOLUME node capability
 }
 
 func volumeContext() map[string]string {
@@ -131,101 +114,40 @@ func volumeContext() map[string]string {
 		volctx.SubvolumePath: "/volumes/csi/csi-vol-1/0123", volctx.Mounter: volctx.MounterFuse}
 }
 
-func newNodeWorld(t *testing.T) *nodeWorld {
+// newNodeWorld is one fuzz case's node server in a directory of its own,
+// over an in-memory mount table, with one volume staged.
+func newNodeWorld(t *testing.T) *csifuzz.Node {
 	t.Helper()
 	dir := csifuzz.Dir(t)
 	t.Chdir(dir) // relative paths land here
-	w := &nodeWorld{dir: dir, staging: filepath.Join(dir, "staging"), host: &memHost{}}
-	w.exec = &execx.Fake{Handler: w.host.mountCommand}
+	host := &memHost{}
+	exec := &execx.Fake{Handler: host.mountCommand}
 	proc := filepath.Join(dir, "proc") // no ceph-fuse daemon to look for
 	if err := os.Mkdir(proc, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := node.New(node.Config{NodeID: "node-1", StateDir: filepath.Join(dir, "state"), ProcRoot: proc,
-		Clusters: fuzzClusters{fuzzCluster: {ClusterID: fuzzCluster, Monitors: []string{"10.0.0.1:6789"}}},
-		Mounters: map[string]mounter.Mounter{volctx.MounterFuse: &mounter.Fuse{Exec: w.exec},
-			volctx.MounterKernel: &mounter.Kernel{Exec: w.exec}},
-		Host: w.host})
+		Clusters: csifuzz.Clusters{fuzzCluster: {ClusterID: fuzzCluster, Monitors: []string{"10.0.0.1:6789"}}},
+		Mounters: map[string]mounter.Mounter{volctx.MounterFuse: &mounter.Fuse{Exec: exec},
+			volctx.MounterKernel: &mounter.Kernel{Exec: exec}},
+		Host: host})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.srv = srv
-	in := csifuzz.Valid
-	if err := os.Mkdir(w.staging, 0o750); err != nil {
+	staging := filepath.Join(dir, "staging")
+	if err := os.Mkdir(staging, 0o750); err != nil {
 		t.Fatal(err)
 	}
+	in := csifuzz.Valid
 	if _, err := srv.NodeStageVolume(context.Background(), &csi.NodeStageVolumeRequest{VolumeId: stagedVolume,
-		StagingTargetPath: w.staging, VolumeCapability: in.Capability(), Secrets: in.Secrets(fuzzCreds),
+		StagingTargetPath: staging, VolumeCapability: in.Capability(), Secrets: in.Secrets(fuzzCreds),
 		VolumeContext: volumeContext()}); err != nil {
 		t.Fatal(err)
 	}
-	return w
-}
-
-// state describes every file under the case's directory, the commands run
-// and the mount table.
-func (w *nodeWorld) state() string {
-	mps, _ := w.host.Mounts()
-	return fmt.Sprintf("files:\n%scommands: %d\nmounts: %v\n", csifuzz.Tree(w.dir), len(w.exec.Calls()), mps)
-}
-
-func (w *nodeWorld) stagingPath(in csifuzz.Input) string { return in.Path(false, w.dir, w.staging) }
-
-func (w *nodeWorld) target(in csifuzz.Input) string {
-	return in.Path(true, w.dir, filepath.Join(w.dir, "target"))
-}
-
-// nodeRPCs are the handlers the target calls, by Input.RPC modulo their
-// number; extra are codes allowed beyond csifuzz.Allowed.
-var nodeRPCs = []struct {
-	method string
-	call   func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error)
-	extra  []codes.Code
-}{
-	{"NodeStageVolume", func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{VolumeId: in.ObjectID(nodeObjects),
-			StagingTargetPath: w.stagingPath(in), VolumeCapability: in.Capability(), Secrets: in.Secrets(fuzzCreds),
-			VolumeContext: in.Parameters(volumeContext())})
-	}, nil},
-	{"NodeUnstageVolume", func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: in.ObjectID(nodeObjects),
-			StagingTargetPath: w.stagingPath(in)})
-	}, nil},
-	{"NodePublishVolume", func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{VolumeId: in.ObjectID(nodeObjects),
-			StagingTargetPath: w.stagingPath(in), TargetPath: w.target(in), VolumeCapability: in.Capability(),
-			Readonly: in.Has(csifuzz.FlagReadonly), Secrets: in.Secrets(fuzzCreds),
-			VolumeContext: in.Parameters(volumeContext())})
-	}, nil},
-	{"NodeUnpublishVolume", func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: in.ObjectID(nodeObjects),
-			TargetPath: w.target(in)})
-	}, nil},
-	{"NodeGetVolumeStats", func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: in.ObjectID(nodeObjects),
-			VolumePath: w.stagingPath(in), StagingTargetPath: w.target(in)})
-	}, nil},
-	{"NodeExpandVolume", func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{VolumeId: in.ObjectID(nodeObjects),
-			VolumePath: w.stagingPath(in), StagingTargetPath: w.target(in), CapacityRange: in.Range(),
-			VolumeCapability: in.Capability(), Secrets: in.Secrets(fuzzCreds)})
-	}, []codes.Code{codes.Unimplemented}}, // no EXPAND_VOLUME node capability
-	{"NodeGetVolumeHealth", func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.NodeGetVolumeHealth(ctx, &csi.NodeGetVolumeHealthRequest{VolumeId: in.ObjectID(nodeObjects),
-			StagingTargetPath: w.stagingPath(in), VolumePublishPath: w.target(in)})
-	}, nil},
-}
-
-// FuzzNodeRequests is the Node service's abuse fuzz target.
-func FuzzNodeRequests(f *testing.F) {
-	csifuzz.Fuzz(f, csifuzz.Seeds(uint8(len(nodeRPCs))), func(t *testing.T, in csifuzz.Input) {
-		w := newNodeWorld(t)
-		rpc := nodeRPCs[int(in.RPC)%len(nodeRPCs)]
-		before := w.state()
-		resp, err := csifuzz.Call(t, in, func() (proto.Message, error) { return rpc.call(context.Background(), w, in) })
-		csifuzz.Check(t, rpc.method, in, resp, err, rpc.extra...)
-		if err != nil {
-			csifuzz.Unchanged(t, rpc.method, in, err, before, w.state())
-		}
-	})
+	// The commands run and the mount table.
+	inventory := func() string {
+		mps, _ := host.Mounts()
+		return fmt.Sprintf("commands: %d\nmounts: %v\n", len(exec.Calls()), mps)
+	}
+	return &csifuzz.Node{Server: srv, Dir: dir, Staging: staging, Inventory: inventory}
 }

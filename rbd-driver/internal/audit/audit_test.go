@@ -1,13 +1,8 @@
 package audit_test
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +15,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd/cephrbdtest"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/shared/audit"
+	"github.com/seed-6a310834/ceph-csi/shared/audit/audittest"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
@@ -36,14 +32,15 @@ const (
 // rig is the test's pool, a controller on it, a session for making orphans
 // behind the driver's back, and a secrets directory for the command.
 type rig struct {
-	t          *testing.T
-	cl         *testcluster.Cluster
-	admin      *cephrbdtest.Admin
-	ctrl       *controller.Server
-	sess       backend.Inventory
-	store      *cephconn.ObjectStore
-	secrets    map[string]string
-	secretsDir string
+	t       *testing.T
+	cl      *testcluster.Cluster
+	admin   *cephrbdtest.Admin
+	ctrl    *controller.Server
+	sess    backend.Inventory
+	store   *cephconn.ObjectStore
+	secrets map[string]string
+	cmd     audittest.Command
+	audittest.Controller
 }
 
 func newRig(t *testing.T) *rig {
@@ -69,6 +66,7 @@ func newRig(t *testing.T) *rig {
 	}
 	t.Cleanup(ctrl.Close)
 	r.ctrl = ctrl
+	r.Controller = audittest.Controller{T: t, Server: ctrl, Secrets: r.secrets, Ctx: func() context.Context { return ctx(t) }}
 	sess, err := cephrbd.New(conns, cephrbd.Options{}).Connect(ctx(t),
 		backend.Target{ClusterID: cl.FSID, Monitors: cl.Monitors, Creds: &credentials.Credentials{ID: cl.AdminID, Key: cl.AdminKey}})
 	if err != nil {
@@ -81,12 +79,10 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	r.store = st.(*cephconn.ObjectStore)
-	r.secretsDir = t.TempDir()
-	for k, v := range r.secrets {
-		if err := os.WriteFile(filepath.Join(r.secretsDir, k), []byte(v+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r.cmd = audittest.Command{T: t, Name: "rbd-driver audit", Main: rbdaudit.Main, Key: cl.AdminKey,
+		Ctx: func() context.Context { return ctx(t) },
+		Args: []string{"--cluster-config", cl.CSIConfig, "--cluster-id", cl.FSID,
+			"--secrets-dir", audittest.WriteSecrets(t, r.secrets), "--pool", pool, "--instance-id", instance}}
 	return r
 }
 
@@ -124,29 +120,6 @@ func (r *rig) createVolume(name string, src *csi.VolumeContentSource, extra ...s
 		r.t.Fatalf("CreateVolume(%s): %v", name, err)
 	}
 	return resp.GetVolume()
-}
-
-func (r *rig) snapshot(name, volID string) *csi.Snapshot {
-	r.t.Helper()
-	resp, err := r.ctrl.CreateSnapshot(ctx(r.t), &csi.CreateSnapshotRequest{Name: name, SourceVolumeId: volID, Secrets: r.secrets})
-	if err != nil {
-		r.t.Fatalf("CreateSnapshot(%s): %v", name, err)
-	}
-	return resp.GetSnapshot()
-}
-
-func (r *rig) deleteVolume(id string) {
-	r.t.Helper()
-	if _, err := r.ctrl.DeleteVolume(ctx(r.t), &csi.DeleteVolumeRequest{VolumeId: id, Secrets: r.secrets}); err != nil {
-		r.t.Fatalf("DeleteVolume: %v", err)
-	}
-}
-
-func (r *rig) deleteSnapshot(id string) {
-	r.t.Helper()
-	if _, err := r.ctrl.DeleteSnapshot(ctx(r.t), &csi.DeleteSnapshotRequest{SnapshotId: id, Secrets: r.secrets}); err != nil {
-		r.t.Fatalf("DeleteSnapshot: %v", err)
-	}
 }
 
 func (r *rig) journal(kind journal.Kind) *journal.Journal {
@@ -202,33 +175,7 @@ func (r *rig) scanWith(journalPool string) []string {
 	if err != nil {
 		r.t.Fatalf("scan: %v", err)
 	}
-	var out []string
-	for _, f := range findings {
-		out = append(out, f.Kind.String()+" "+f.Name)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// run runs `rbd-driver audit` with the test's cluster, pool and secrets.
-func (r *rig) run(extra ...string) (int, string) {
-	var out, errs bytes.Buffer
-	args := append([]string{"--cluster-config", r.cl.CSIConfig, "--cluster-id", r.cl.FSID, "--secrets-dir", r.secretsDir,
-		"--pool", pool, "--instance-id", instance}, extra...)
-	code := rbdaudit.Main(ctx(r.t), args, &out, &errs)
-	if strings.Contains(out.String()+errs.String(), r.secrets[credentials.UserKeyField]) {
-		r.t.Errorf("the audit printed the key")
-	}
-	r.t.Logf("rbd-driver audit %s: exit %d\n%s%s", strings.Join(extra, " "), code, out.String(), errs.String())
-	return code, out.String()
-}
-
-func equal(t *testing.T, what string, got, want []string) {
-	t.Helper()
-	sort.Strings(want)
-	if !slices.Equal(got, want) {
-		t.Fatalf("%s:\n got  %q\n want %q", what, got, want)
-	}
+	return audittest.Lines(findings)
 }
 
 // TestAuditFindsAndDeletesEachOrphanKind makes every kind of orphan on
@@ -247,11 +194,11 @@ func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 	// snapshot of a deleted volume.
 	volA := r.createVolume("pvc-a", nil)
 	volB := r.createVolume("pvc-b", nil)
-	snapB := r.snapshot("snap-b", volB.GetVolumeId())
+	snapB := r.Snapshot("snap-b", volB.GetVolumeId())
 	volC := r.createVolume("pvc-c", nil)
-	snapC := r.snapshot("snap-c", volC.GetVolumeId())
+	snapC := r.Snapshot("snap-c", volC.GetVolumeId())
 	tombC := "csi-tomb-" + r.imageID(volC.GetVolumeContext()["imageName"])
-	r.deleteVolume(volC.GetVolumeId())
+	r.DeleteVolume(volC.GetVolumeId())
 	imageA := volA.GetVolumeContext()["imageName"]
 
 	// 1. A directory entry whose UUID object is gone.
@@ -306,28 +253,9 @@ func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 		"unrecorded " + p + lostTomb + "@" + lostTombSnap,
 		"unrecorded " + p + busyImage,
 	}
-	equal(t, "findings", r.scan(), orphans)
-
-	code, out := r.run()
-	if code != audit.ExitOrphans || !strings.Contains(out, "run with --delete") {
-		t.Fatalf("report mode: exit %d, want %d", code, audit.ExitOrphans)
-	}
-	code, out = r.run("--delete")
-	if code != audit.ExitOrphans || strings.Contains(out, "\ndeleted ") || !strings.Contains(out, "kept: too young") {
-		t.Fatalf("--delete with the default grace: exit %d, want %d and nothing deleted", code, audit.ExitOrphans)
-	}
-	equal(t, "findings after --delete with the default grace", r.scan(), orphans)
-
-	code, out = r.run("--delete", "--grace=0s")
-	if code != audit.ExitOrphans || !strings.Contains(out, "kept: in use: watchers") {
-		t.Fatalf("--delete --grace=0s with an image in use: exit %d, want %d", code, audit.ExitOrphans)
-	}
-	equal(t, "findings after --delete --grace=0s", r.scan(), []string{"unrecorded " + p + busyImage})
-	releaseBusy()
-	if code, _ = r.run("--delete", "--grace=0s"); code != audit.ExitClean {
-		t.Fatalf("--delete --grace=0s once the image is free: exit %d, want %d", code, audit.ExitClean)
-	}
-	equal(t, "findings at the end", r.scan(), nil)
+	audittest.Scenario{Command: r.cmd, Scan: r.scan, Orphans: orphans,
+		Busy: "unrecorded " + p + busyImage, Kept: "kept: in use: watchers", Freed: "once the image is free",
+		Release: releaseBusy}.Check(t)
 
 	// What is not ours is untouched; the healthy objects still work.
 	if img, err := r.admin.Describe(pool, "", imageA); err != nil || !slices.Equal(img.Snapshots, []string{"manual-backup"}) {
@@ -340,19 +268,19 @@ func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 	}
 	restored := r.createVolume("pvc-restored", &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
 		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snapC.GetSnapshotId()}}})
-	snapB2 := r.snapshot("snap-b2", volB.GetVolumeId())
+	snapB2 := r.Snapshot("snap-b2", volB.GetVolumeId())
 
 	// Clean up through the driver (and by hand for what is not ours).
-	r.deleteVolume(restored.GetVolumeId())
-	r.deleteSnapshot(snapB2.GetSnapshotId())
-	r.deleteSnapshot(snapB.GetSnapshotId())
-	r.deleteVolume(volB.GetVolumeId())
+	r.DeleteVolume(restored.GetVolumeId())
+	r.DeleteSnapshot(snapB2.GetSnapshotId())
+	r.DeleteSnapshot(snapB.GetSnapshotId())
+	r.DeleteVolume(volB.GetVolumeId())
 	r.waitTrashEmpty()
-	r.deleteSnapshot(snapC.GetSnapshotId())
+	r.DeleteSnapshot(snapC.GetSnapshotId())
 	if err := r.sess.RemoveSnapshot(ctx(t), backend.SnapRef{Image: r.ref(imageA), Snap: "manual-backup"}); err != nil {
 		t.Fatal(err)
 	}
-	r.deleteVolume(volA.GetVolumeId())
+	r.DeleteVolume(volA.GetVolumeId())
 	for _, name := range []string{foreignImage, "csi-vol-not-a-uuid", "csi-tomb-not-its-id"} {
 		r.discard(name)
 	}
@@ -407,7 +335,7 @@ func TestAuditWithJournalPool(t *testing.T) {
 		}
 	})
 	vol := r.createVolume("pvc-jp", nil, "journalPool", jpool)
-	snap := r.snapshot("snap-jp", vol.GetVolumeId())
+	snap := r.Snapshot("snap-jp", vol.GetVolumeId())
 
 	dir, err := r.sess.ObjectStore(ctx(t), backend.PoolRef{Pool: jpool})
 	if err != nil {
@@ -425,15 +353,15 @@ func TestAuditWithJournalPool(t *testing.T) {
 	lost := "csi-vol-" + uuid.NewString()
 	r.createImage(lost)
 
-	equal(t, "findings with --journal-pool", r.scanWith(jpool), []string{
+	audittest.Equal(t, "findings with --journal-pool", r.scanWith(jpool), []string{
 		"missing-object " + jpool + "/csi.volumes." + instance + "[pvc-half]",
 		"unrecorded " + pool + "/" + lost,
 	})
-	equal(t, "findings of the image pool alone", r.scan(), []string{"unrecorded " + pool + "/" + lost})
-	if code, _ := r.run("--journal-pool", jpool, "--delete", "--grace=0s"); code != audit.ExitClean {
+	audittest.Equal(t, "findings of the image pool alone", r.scan(), []string{"unrecorded " + pool + "/" + lost})
+	if code, _ := r.cmd.Run("--journal-pool", jpool, "--delete", "--grace=0s"); code != audit.ExitClean {
 		t.Fatalf("--delete --grace=0s: exit %d, want %d", code, audit.ExitClean)
 	}
-	equal(t, "findings at the end", r.scanWith(jpool), nil)
-	r.deleteSnapshot(snap.GetSnapshotId())
-	r.deleteVolume(vol.GetVolumeId())
+	audittest.Equal(t, "findings at the end", r.scanWith(jpool), nil)
+	r.DeleteSnapshot(snap.GetSnapshotId())
+	r.DeleteVolume(vol.GetVolumeId())
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
 	"k8s.io/klog/v2"
 	"k8s.io/mount-utils"
 
@@ -80,23 +78,26 @@ func (a *countingAttacher) String() string {
 	return strings.Join(a.calls, "; ")
 }
 
-// nodeWorld is one fuzz case's node server in a directory of its own, with
-// one volume staged.
+// nodeWorld is one fuzz case's node in a directory of its own, with one
+// volume staged: its fakes and the node server over them.
 type nodeWorld struct {
-	dir     string
-	staging string
-	srv     *node.Server
 	exec    *execx.Fake
 	mounter *mount.FakeMounter
 	att     *countingAttacher
 }
 
-func newNodeWorld(t *testing.T) *nodeWorld {
+// FuzzNodeRequests is the Node service's abuse fuzz target.
+func FuzzNodeRequests(f *testing.F) {
+	quietKlog(f)
+	csifuzz.FuzzNode(f, csifuzz.NodeTarget{New: newNodeWorld, Creds: fuzzCreds,
+		Objects: csifuzz.Objects{Volume: stagedVolume, Snapshot: unstagedVolume}, VolumeContext: volumeContext()})
+}
+
+func newNodeWorld(t *testing.T) *csifuzz.Node {
 	t.Helper()
 	dir := csifuzz.Dir(t)
 	t.Chdir(dir) // relative paths land here
-	w := &nodeWorld{dir: dir, staging: filepath.Join(dir, "staging"), exec: execx.NewFake(),
-		mounter: mount.NewFakeMounter(nil), att: &countingAttacher{}}
+	w := &nodeWorld{exec: execx.NewFake(), mounter: mount.NewFakeMounter(nil), att: &countingAttacher{}}
 	conf := filepath.Join(dir, "config.json")
 	if err := os.WriteFile(conf, []byte(`[{"clusterID":"`+fuzzCluster+`","monitors":["10.0.0.1:6789"]}]`), 0o600); err != nil {
 		t.Fatal(err)
@@ -110,14 +111,14 @@ func newNodeWorld(t *testing.T) *nodeWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.srv = srv
+	staging := filepath.Join(dir, "staging")
 	in := csifuzz.Valid
 	if _, err := srv.NodeStageVolume(context.Background(), &csi.NodeStageVolumeRequest{VolumeId: stagedVolume,
-		StagingTargetPath: w.staging, VolumeCapability: in.Capability(), Secrets: in.Secrets(fuzzCreds),
+		StagingTargetPath: staging, VolumeCapability: in.Capability(), Secrets: in.Secrets(fuzzCreds),
 		VolumeContext: volumeContext()}); err != nil {
 		t.Fatal(err)
 	}
-	return w
+	return &csifuzz.Node{Server: srv, Dir: dir, Staging: staging, Inventory: w.inventory}
 }
 
 // quietKlog silences mount-utils' klog lines ("Disk ... appears to be
@@ -144,74 +145,8 @@ func volumeContext() map[string]string {
 		volctx.Mounter: volctx.MounterFuse}
 }
 
-// state describes every file under the case's directory, the commands
-// run, the mounts and the attacher calls.
-func (w *nodeWorld) state() string {
+// inventory describes the commands run, the mounts and the attacher calls.
+func (w *nodeWorld) inventory() string {
 	mps, _ := w.mounter.List()
-	return fmt.Sprintf("files:\n%scommands: %d\nmounts: %v\nattacher: %s\n",
-		csifuzz.Tree(w.dir), len(w.exec.Calls()), mps, w.att)
-}
-
-var nodeObjects = csifuzz.Objects{Volume: stagedVolume, Snapshot: unstagedVolume}
-
-func (w *nodeWorld) staging1(in csifuzz.Input) string { return in.Path(false, w.dir, w.staging) }
-
-func (w *nodeWorld) target(in csifuzz.Input) string {
-	return in.Path(true, w.dir, filepath.Join(w.dir, "target"))
-}
-
-// nodeRPCs are the handlers the target calls, by Input.RPC modulo their
-// number.
-var nodeRPCs = []struct {
-	method string
-	call   func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error)
-	extra  []codes.Code
-}{
-	{"NodeStageVolume", func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{VolumeId: in.ObjectID(nodeObjects),
-			StagingTargetPath: w.staging1(in), VolumeCapability: in.Capability(), Secrets: in.Secrets(fuzzCreds),
-			VolumeContext: in.Parameters(volumeContext())})
-	}, nil},
-	{"NodeUnstageVolume", func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: in.ObjectID(nodeObjects),
-			StagingTargetPath: w.staging1(in)})
-	}, nil},
-	{"NodePublishVolume", func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{VolumeId: in.ObjectID(nodeObjects),
-			StagingTargetPath: w.staging1(in), TargetPath: w.target(in), VolumeCapability: in.Capability(),
-			Readonly: in.Has(csifuzz.FlagReadonly), Secrets: in.Secrets(fuzzCreds),
-			VolumeContext: in.Parameters(volumeContext())})
-	}, nil},
-	{"NodeUnpublishVolume", func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: in.ObjectID(nodeObjects),
-			TargetPath: w.target(in)})
-	}, nil},
-	{"NodeGetVolumeStats", func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: in.ObjectID(nodeObjects),
-			VolumePath: w.staging1(in), StagingTargetPath: w.target(in)})
-	}, nil},
-	{"NodeExpandVolume", func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{VolumeId: in.ObjectID(nodeObjects),
-			VolumePath: w.staging1(in), StagingTargetPath: w.target(in), CapacityRange: in.Range(),
-			VolumeCapability: in.Capability(), Secrets: in.Secrets(fuzzCreds)})
-	}, nil},
-	{"NodeGetVolumeHealth", func(ctx context.Context, w *nodeWorld, in csifuzz.Input) (proto.Message, error) {
-		return w.srv.NodeGetVolumeHealth(ctx, &csi.NodeGetVolumeHealthRequest{VolumeId: in.ObjectID(nodeObjects),
-			StagingTargetPath: w.staging1(in), VolumePublishPath: w.target(in)})
-	}, nil},
-}
-
-// FuzzNodeRequests is the Node service's abuse fuzz target.
-func FuzzNodeRequests(f *testing.F) {
-	quietKlog(f)
-	csifuzz.Fuzz(f, csifuzz.Seeds(uint8(len(nodeRPCs))), func(t *testing.T, in csifuzz.Input) {
-		w := newNodeWorld(t)
-		rpc := nodeRPCs[int(in.RPC)%len(nodeRPCs)]
-		before := w.state()
-		resp, err := csifuzz.Call(t, in, func() (proto.Message, error) { return rpc.call(context.Background(), w, in) })
-		csifuzz.Check(t, rpc.method, in, resp, err, rpc.extra...)
-		if err != nil {
-			csifuzz.Unchanged(t, rpc.method, in, err, before, w.state())
-		}
-	})
+	return fmt.Sprintf("commands: %d\nmounts: %v\nattacher: %s\n", len(w.exec.Calls()), mps, w.att)
 }
