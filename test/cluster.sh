@@ -462,10 +462,15 @@ wait_healthy() {
 
 # Values come from ceph.conf, not from the environment, which may differ on a restart.
 write_env_files() {
-	local fsid key port
+	local fsid key port mon
 	fsid=$(awk '$1 == "fsid" {print $3; exit}' "$CONF")
 	port=$(sed -n 's/^mon host = .*v1:127\.0\.0\.1:\([0-9]*\)\]$/\1/p' "$CONF")
 	[[ -n $port ]] || die "cannot read the monitor port from $CONF"
+	# A bare address on a non-standard port leaves librados and rbd-fuse
+	# guessing the protocol (a wrong key then hangs until a timeout instead
+	# of failing at once): name it.
+	mon=127.0.0.1:$port
+	[[ $port == 6789 ]] || mon=v1:$mon
 	key=$(ceph-authtool -p -n client.admin "$ADMIN_KEYRING")
 	(
 		umask 077 # the file holds the admin key
@@ -474,7 +479,7 @@ export CEPH_CONF=$CONF
 export CEPH_KEYRING=$ADMIN_KEYRING
 export CEPH_ADMIN_ID=admin
 export CEPH_ADMIN_KEY=$key
-export CEPH_MONITORS=127.0.0.1:$port
+export CEPH_MONITORS=$mon
 export CEPH_CLUSTER_FSID=$fsid
 export CEPH_CSI_CONFIG=$CSI_CONFIG
 EOF
@@ -482,7 +487,7 @@ EOF
 	mv "$ENV_FILE.tmp" "$ENV_FILE"
 	# ceph-csi's config.json: the cluster ID is the fsid.
 	cat >"$CSI_CONFIG" <<EOF
-[{"clusterID":"$fsid","monitors":["127.0.0.1:$port"],"rbd":{"radosNamespace":""},"cephFS":{"subvolumeGroup":"csi","radosNamespace":"csi"}}]
+[{"clusterID":"$fsid","monitors":["$mon"],"rbd":{"radosNamespace":""},"cephFS":{"subvolumeGroup":"csi","radosNamespace":"csi"}}]
 EOF
 }
 

@@ -14,7 +14,6 @@ import (
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfsadmin"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/controller"
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/execx"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/node"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
@@ -22,6 +21,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 )
 
 // driverOptions are the CephFS driver's own flags.
@@ -114,7 +114,7 @@ func newNode(opts *cliflags.Options, dopts *driverOptions, clusters *clusterconf
 	if stateDir == "" {
 		stateDir = filepath.Join("/var/lib/kubelet/plugins", opts.DriverName, "node-state")
 	}
-	run := execx.Exec{}
+	run := execx.OS{}
 	return node.New(node.Config{
 		NodeID:   opts.NodeID,
 		Clusters: clusters,

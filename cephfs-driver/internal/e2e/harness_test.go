@@ -27,7 +27,6 @@ import (
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfsadmin"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/controller"
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/execx"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/node"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
@@ -35,6 +34,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/csiserver"
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 	"github.com/seed-6a310834/ceph-csi/shared/identity"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
@@ -215,7 +215,7 @@ func (e *env) start(opts ...func(*controller.Config)) {
 }
 
 func newNodeServer(t *testing.T, clusters *clusterconfig.Store, stateDir string) *node.Server {
-	run := execx.Exec{}
+	run := execx.OS{}
 	n, err := node.New(node.Config{NodeID: nodeID, Clusters: clusters, StateDir: stateDir, DefaultMounter: volctx.MounterFuse,
 		Mounters: map[string]mounter.Mounter{
 			volctx.MounterFuse:   &mounter.Fuse{Exec: run},

@@ -14,8 +14,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/execx"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 )
 
 // Request is one CephFS mount.
@@ -69,7 +69,7 @@ func SplitOptions(s string) []string {
 //
 //	mount -t ceph MON1,MON2:/path TARGET -o name=USER,secretfile=FILE,mds_namespace=FS[,options]
 type Kernel struct {
-	Exec execx.Runner
+	Exec execx.Executor
 }
 
 // CredentialPrefix starts the name of every private keyring or secret-file
@@ -92,9 +92,7 @@ func (k *Kernel) Mount(ctx context.Context, r Request) error {
 	}
 	defer secret.Remove() //nolint:errcheck // best effort; the directory is private
 	opts := append([]string{"name=" + r.Creds.ID, "secretfile=" + secret.Path, "mds_namespace=" + r.FSName}, r.Options...)
-	_, err = k.Exec.Run(ctx, execx.Cmd{Name: "mount", Args: []string{
-		"-t", "ceph", monitors + ":" + r.Path, r.Target, "-o", strings.Join(opts, ","),
-	}})
+	_, err = k.Exec.Run(ctx, "mount", "-t", "ceph", monitors+":"+r.Path, r.Target, "-o", strings.Join(opts, ","))
 	return err
 }
 
@@ -131,10 +129,11 @@ const DefaultFuseBinary = "ceph-fuse"
 //
 //	ceph-fuse TARGET -m MONS --id USER --keyring FILE --client_mountpoint=PATH --client_fs=FS [-o options]
 //
-// The command runs detached (setsid), so the daemon does not belong to the
-// plugin's process group or session and survives a plugin restart.
+// The command runs detached (execx.Executor.RunDetached: setsid), so the
+// daemon does not belong to the plugin's process group or session and
+// survives a plugin restart.
 type Fuse struct {
-	Exec execx.Runner
+	Exec execx.Executor
 	// Binary is the ceph-fuse program; default DefaultFuseBinary.
 	Binary string
 }
@@ -154,7 +153,7 @@ func (f *Fuse) Mount(ctx context.Context, r Request) error {
 	if len(r.Options) > 0 {
 		args = append(args, "-o", strings.Join(r.Options, ","))
 	}
-	_, err = f.Exec.Run(ctx, execx.Cmd{Name: f.binary(), Args: args, Detach: true})
+	_, err = f.Exec.RunDetached(ctx, f.binary(), args...)
 	return err
 }
 

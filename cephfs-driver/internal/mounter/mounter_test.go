@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/execx"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 )
 
 const testKey = "AQBhc2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5MQ=="
@@ -59,15 +59,16 @@ func checkPrivateFile(t *testing.T, path, want string) {
 
 func TestKernelCommandLine(t *testing.T) {
 	var secretFile string
-	fake := &execx.Fake{Handler: func(_ context.Context, c execx.Cmd) ([]byte, error) {
+	fake := execx.NewFake()
+	fake.OnFunc("mount", func(c execx.Call) execx.Result {
 		opts := c.Args[len(c.Args)-1]
 		secretFile = optionValue(opts, "secretfile")
 		checkPrivateFile(t, secretFile, testKey)
 		if data, _ := os.ReadFile(secretFile); string(data) != testKey {
 			t.Errorf("secret file holds %d bytes, want exactly the key", len(data))
 		}
-		return nil, nil
-	}}
+		return execx.Result{}
+	})
 	if err := (&Kernel{Exec: fake}).Mount(context.Background(), request()); err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +85,8 @@ func TestKernelCommandLine(t *testing.T) {
 	if strings.Contains(c.String(), testKey) {
 		t.Fatal("the key is on the command line")
 	}
-	if c.Detach {
-		t.Error("kernel mount should not be detached")
+	if c.Detached || c.Started {
+		t.Error("kernel mount should be a plain run, not detached")
 	}
 	if _, err := os.Stat(secretFile); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("secret file %s still exists after the mount: %v", secretFile, err)
@@ -116,13 +117,14 @@ func TestKernelMonitors(t *testing.T) {
 
 func TestKernelMountFailureRemovesSecret(t *testing.T) {
 	var secretFile string
-	fake := &execx.Fake{Handler: func(_ context.Context, c execx.Cmd) ([]byte, error) {
+	fake := execx.NewFake()
+	fake.OnFunc("mount", func(c execx.Call) execx.Result {
 		secretFile = optionValue(c.Args[len(c.Args)-1], "secretfile")
-		return nil, &execx.ExitError{Cmd: c.String(), Code: 32, Stderr: "mount error: no such device"}
-	}}
+		return execx.Result{ExitCode: 32, Stderr: "mount error: no such device"}
+	})
 	err := (&Kernel{Exec: fake}).Mount(context.Background(), request())
 	var ee *execx.ExitError
-	if !errors.As(err, &ee) || ee.Code != 32 {
+	if !errors.As(err, &ee) || ee.ExitCode != 32 || ee.Stderr != "mount error: no such device" {
 		t.Fatalf("Mount = %v, want the exit error", err)
 	}
 	if _, err := os.Stat(secretFile); !errors.Is(err, os.ErrNotExist) {
@@ -132,12 +134,13 @@ func TestKernelMountFailureRemovesSecret(t *testing.T) {
 
 func TestFuseCommandLine(t *testing.T) {
 	var keyring string
-	fake := &execx.Fake{Handler: func(_ context.Context, c execx.Cmd) ([]byte, error) {
+	fake := execx.NewFake()
+	fake.OnFunc("ceph-fuse", func(c execx.Call) execx.Result {
 		i := slices.Index(c.Args, "--keyring")
 		keyring = c.Args[i+1]
 		checkPrivateFile(t, keyring, "[client.csi-user]\n\tkey = "+testKey)
-		return nil, nil
-	}}
+		return execx.Result{}
+	})
 	if err := (&Fuse{Exec: fake}).Mount(context.Background(), request()); err != nil {
 		t.Fatal(err)
 	}
@@ -147,8 +150,8 @@ func TestFuseCommandLine(t *testing.T) {
 	if c.Name != "ceph-fuse" || !slices.Equal(c.Args, want) {
 		t.Fatalf("command %q\nwant ceph-fuse %q", c, want)
 	}
-	if !c.Detach {
-		t.Error("ceph-fuse must run detached so that its daemon survives the plugin")
+	if !c.Detached || c.Started {
+		t.Error("ceph-fuse must run detached (and be waited for) so that its daemon survives the plugin")
 	}
 	if strings.Contains(c.String(), testKey) {
 		t.Fatal("the key is on the command line")
@@ -159,7 +162,7 @@ func TestFuseCommandLine(t *testing.T) {
 }
 
 func TestFuseWithoutOptions(t *testing.T) {
-	fake := &execx.Fake{}
+	fake := execx.NewFake()
 	r := request()
 	r.Options = nil
 	if err := (&Fuse{Exec: fake, Binary: "/opt/ceph-fuse"}).Mount(context.Background(), r); err != nil {
@@ -172,7 +175,7 @@ func TestFuseWithoutOptions(t *testing.T) {
 }
 
 func TestBadRequest(t *testing.T) {
-	for _, m := range []Mounter{&Kernel{Exec: &execx.Fake{}}, &Fuse{Exec: &execx.Fake{}}} {
+	for _, m := range []Mounter{&Kernel{Exec: execx.NewFake()}, &Fuse{Exec: execx.NewFake()}} {
 		r := request()
 		r.Path = ""
 		if err := m.Mount(context.Background(), r); err == nil {

@@ -11,12 +11,12 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/execx"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/node"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/csifuzz"
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 )
 
 // The abuse fuzz target of the Node service: every handler gets requests
@@ -90,16 +90,16 @@ func (h *memHost) Check(path string) error {
 }
 
 // mountCommand "runs" a mount command: the target joins the mount table.
-func (h *memHost) mountCommand(_ context.Context, c execx.Cmd) ([]byte, error) {
+func (h *memHost) mountCommand(c execx.Call) execx.Result {
 	switch {
 	case c.Name == mounter.DefaultFuseBinary && len(c.Args) > 0:
 		h.mount(c.Args[0], "/")
 	case c.Name == "mount" && len(c.Args) > 3:
 		h.mount(c.Args[3], "/")
 	default:
-		return nil, fmt.Errorf("unexpected command %s", c)
+		return execx.Result{ExitCode: 1, Stderr: "unexpected command " + c.String()}
 	}
-	return nil, nil
+	return execx.Result{}
 }
 
 // FuzzNodeRequests is the Node service's abuse fuzz target.
@@ -121,7 +121,8 @@ func newNodeWorld(t *testing.T) *csifuzz.Node {
 	dir := csifuzz.Dir(t)
 	t.Chdir(dir) // relative paths land here
 	host := &memHost{}
-	exec := &execx.Fake{Handler: host.mountCommand}
+	exec := execx.NewFake()
+	exec.OnFunc("", host.mountCommand)
 	proc := filepath.Join(dir, "proc") // no ceph-fuse daemon to look for
 	if err := os.Mkdir(proc, 0o700); err != nil {
 		t.Fatal(err)

@@ -19,8 +19,8 @@ import (
 	"k8s.io/mount-utils"
 
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/execx"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 )
 

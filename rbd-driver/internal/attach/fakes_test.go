@@ -13,8 +13,7 @@ import (
 	"k8s.io/mount-utils"
 
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
-
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/execx"
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 )
 
 // testKey is a made-up Ceph key.

@@ -15,9 +15,9 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/mount-utils"
 
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/execx"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 )
 

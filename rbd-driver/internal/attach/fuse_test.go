@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/execx"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 )
 
 // firstPID is the PID the fake executor gives the first helper.

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
 	"go.uber.org/zap"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/execx"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 )
 

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/execx"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 )
 
 func TestSelectOptions(t *testing.T) {

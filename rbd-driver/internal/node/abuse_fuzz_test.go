@@ -15,11 +15,11 @@ import (
 	"k8s.io/mount-utils"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/execx"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/node"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/csifuzz"
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 )
 
 // The abuse fuzz target of the Node service: every handler gets requests

@@ -9,7 +9,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/execx"
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 )
 
 func TestExpand(t *testing.T) {

@@ -16,9 +16,8 @@ import (
 	"google.golang.org/grpc/status"
 	"k8s.io/mount-utils"
 
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
-
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/execx"
 )
 
 // cleanupTimeout bounds a rollback, which runs even after the request's

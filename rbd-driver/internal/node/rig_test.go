@@ -16,9 +16,9 @@ import (
 	"k8s.io/mount-utils"
 
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/execx"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 )
 

@@ -21,10 +21,10 @@ import (
 
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/csicaps"
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 	"github.com/seed-6a310834/ceph-csi/shared/oplock"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/execx"
 )
 
 // Config holds what New needs.

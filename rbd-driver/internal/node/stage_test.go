@@ -12,10 +12,10 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/execx"
 	"github.com/seed-6a310834/ceph-csi/shared/oplock"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/execx"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 )
 

@@ -1,11 +1,14 @@
-// Package execx runs the external commands of the RBD node plugin (rbd,
-// rbd-fuse, losetup, ...). It wraps os/exec with what every caller needs:
-// a C locale so that output can be parsed, the command's context, stderr
-// captured into a typed *ExitError, and a way to start a long-running helper
-// in its own session so that it outlives a restart of the plugin.
+// Package execx runs the external commands of both node plugins (rbd,
+// rbd-fuse, losetup, mkfs, mount, ceph-fuse, ...). It wraps os/exec with
+// what every caller needs: a C locale so that output and messages can be
+// parsed, the caller's context, stderr captured into a typed *ExitError with
+// the exit code, a bound on how long a finished command's output pipes are
+// waited for, a way to run a daemonizing command (ceph-fuse) in a session of
+// its own, and a way to start a long-running helper (rbd-fuse) that outlives
+// a restart of the plugin. Executor is an interface so that tests use Fake.
 //
 // Callers pass secrets in files, never as arguments: command lines are
-// logged and appear in errors.
+// visible in /proc, logged and appear in errors.
 package execx
 
 import (
@@ -17,15 +20,21 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
 )
 
-// Executor runs commands. The production implementation is *OS; tests use
+// Executor runs commands. The production implementation is OS; tests use
 // *Fake.
 type Executor interface {
 	// Run runs name with args and returns its standard output. A command
 	// that cannot be started, fails or is stopped by ctx gives an
 	// *ExitError.
 	Run(ctx context.Context, name string, args ...string) ([]byte, error)
+	// RunDetached is Run for a command that daemonizes (ceph-fuse): it
+	// runs in a new session (setsid), so the daemon it forks is not in the
+	// plugin's process group or session and signals sent to those do not
+	// reach it. Run returns once the command itself exited.
+	RunDetached(ctx context.Context, name string, args ...string) ([]byte, error)
 	// Start starts a long-running helper detached in a session of its own
 	// and returns without waiting for it. The helper is not tied to ctx:
 	// it keeps running after the request and after the plugin exits.
@@ -131,6 +140,11 @@ func ExitCode(err error) int {
 	return -1
 }
 
+// waitDelay bounds how long Run waits for the output pipes once the command
+// exited (or was killed by ctx): a daemon the command forked may hold them
+// open for ever.
+const waitDelay = 2 * time.Second
+
 // OS runs commands on this machine.
 type OS struct{}
 
@@ -138,12 +152,26 @@ var _ Executor = OS{}
 
 // Run implements Executor.
 func (OS) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	return run(ctx, name, args, nil)
+}
+
+// RunDetached implements Executor.
+func (OS) RunDetached(ctx context.Context, name string, args ...string) ([]byte, error) {
+	return run(ctx, name, args, &syscall.SysProcAttr{Setsid: true})
+}
+
+// run runs the command with the process attributes attr. A command that
+// exited successfully but left a daemon holding its output pipes succeeds
+// with the output read until then.
+func run(ctx context.Context, name string, args []string, attr *syscall.SysProcAttr) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = environ()
+	cmd.SysProcAttr = attr
+	cmd.WaitDelay = waitDelay
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	if err == nil {
+	if err == nil || errors.Is(err, exec.ErrWaitDelay) {
 		return stdout.Bytes(), nil
 	}
 	return stdout.Bytes(), runError(ctx, name, args, err, stderr.String())

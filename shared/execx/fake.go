@@ -12,7 +12,9 @@ type Call struct {
 	// Name and Args are the program and its arguments.
 	Name string
 	Args []string
-	// Started is true for Executor.Start, false for Executor.Run.
+	// Detached is true for Executor.RunDetached.
+	Detached bool
+	// Started is true for Executor.Start.
 	Started bool
 	// LogPath is the helper's log path (Start only).
 	LogPath string
@@ -39,24 +41,25 @@ type rule struct {
 // Fake is an Executor for tests: it records every command and answers with
 // scripted results. Commands no rule matches succeed with no output.
 // Started helpers get increasing PIDs from 1000 and never exit unless Exit
-// is called. It is safe for concurrent use.
+// is called. The zero value is ready to use; it is safe for concurrent use.
 type Fake struct {
-	mu      sync.Mutex
-	calls   []Call
-	rules   []rule
-	nextPID int
-	exits   map[int]func()
+	mu    sync.Mutex
+	calls []Call
+	rules []rule
+	exits map[int]func() // by PID, in start order from firstPID
 }
+
+// firstPID is the PID of the first helper a Fake starts.
+const firstPID = 1000
 
 var _ Executor = (*Fake)(nil)
 
 // NewFake returns a Fake with no rules.
-func NewFake() *Fake {
-	return &Fake{nextPID: 1000, exits: map[int]func(){}}
-}
+func NewFake() *Fake { return &Fake{} }
 
 // On makes commands whose command line starts with prefix return r. Later
-// rules take precedence over earlier ones.
+// rules take precedence over earlier ones; the prefix "" matches every
+// command.
 func (f *Fake) On(prefix string, r Result) {
 	f.OnFunc(prefix, func(Call) Result { return r })
 }
@@ -105,13 +108,21 @@ func (f *Fake) Exit(pid int) {
 
 // Run implements Executor.
 func (f *Fake) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	c := Call{Name: name, Args: slices.Clone(args)}
+	return f.run(ctx, Call{Name: name, Args: slices.Clone(args)})
+}
+
+// RunDetached implements Executor; the Call records Detached.
+func (f *Fake) RunDetached(ctx context.Context, name string, args ...string) ([]byte, error) {
+	return f.run(ctx, Call{Name: name, Args: slices.Clone(args), Detached: true})
+}
+
+func (f *Fake) run(ctx context.Context, c Call) ([]byte, error) {
 	r := f.record(c)
 	if err := ctx.Err(); err != nil {
-		return nil, &ExitError{Cmd: name, Args: c.Args, ExitCode: -1, Err: err}
+		return nil, &ExitError{Cmd: c.Name, Args: c.Args, ExitCode: -1, Err: err}
 	}
 	if r.ExitCode != 0 {
-		return []byte(r.Stdout), &ExitError{Cmd: name, Args: c.Args, ExitCode: r.ExitCode, Stderr: r.Stderr}
+		return []byte(r.Stdout), &ExitError{Cmd: c.Name, Args: c.Args, ExitCode: r.ExitCode, Stderr: r.Stderr}
 	}
 	return []byte(r.Stdout), nil
 }
@@ -126,8 +137,10 @@ func (f *Fake) Start(ctx context.Context, h Helper) (*Process, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	pid := f.nextPID
-	f.nextPID++
+	if f.exits == nil {
+		f.exits = map[int]func(){}
+	}
+	pid := firstPID + len(f.exits)
 	p, exit := NewProcess(pid)
 	f.exits[pid] = exit
 	return p, nil

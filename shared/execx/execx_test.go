@@ -72,6 +72,55 @@ func TestRunContextDeadline(t *testing.T) {
 	}
 }
 
+// sessionOf runs a shell through run that prints the PID of a background
+// sleep it leaves holding stdout (when daemon), its own PID and its session.
+func sessionOf(t *testing.T, run func(context.Context, string, ...string) ([]byte, error), daemon bool) (shell, sid string) {
+	t.Helper()
+	script := `echo $$ $(ps -o sid= -p $$)`
+	if daemon {
+		script = `sleep 30 & echo $$ $(ps -o sid= -p $$) $!`
+	}
+	start := time.Now()
+	out, err := run(context.Background(), "sh", "-c", script)
+	if err != nil {
+		t.Fatalf("Run() error = %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Run() took %v: the daemon's open stdout held it", d)
+	}
+	f := strings.Fields(string(out))
+	if daemon && len(f) == 3 {
+		t.Cleanup(func() { _, _ = OS{}.Run(context.Background(), "kill", f[2]) })
+	}
+	if len(f) < 2 {
+		t.Fatalf("output %q", out)
+	}
+	return f[0], f[1]
+}
+
+// A detached command runs in a session of its own; a daemon it leaves
+// behind holding stdout open does not hold Run past the wait delay.
+func TestRunDetachedDaemon(t *testing.T) {
+	if shell, sid := sessionOf(t, OS{}.RunDetached, true); shell != sid {
+		t.Fatalf("shell pid %s has session %s: not the leader of a new session", shell, sid)
+	}
+}
+
+// Run keeps the command in the plugin's session.
+func TestRunNotDetached(t *testing.T) {
+	if shell, sid := sessionOf(t, OS{}.Run, false); shell == sid {
+		t.Fatalf("shell pid %s leads its own session: Run must not detach", shell)
+	}
+}
+
+func TestRunDetachedExitError(t *testing.T) {
+	_, err := OS{}.RunDetached(context.Background(), "sh", "-c", "echo oops >&2; exit 3")
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.ExitCode != 3 || ee.Stderr != "oops" || !strings.Contains(err.Error(), "exit status 3: oops") {
+		t.Fatalf("RunDetached() error = %v; want an *ExitError with status 3 and stderr", err)
+	}
+}
+
 func TestStartDetachedHelper(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "helper.log")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -154,6 +203,9 @@ func TestFake(t *testing.T) {
 	if out, err := f.Run(ctx, "other"); err != nil || len(out) != 0 {
 		t.Fatalf("unmatched Run() = %q, %v", out, err)
 	}
+	if out, err := f.RunDetached(ctx, "rbd", "device", "map", "pool/img"); err != nil || string(out) != "/dev/rbd0\n" {
+		t.Fatalf("RunDetached() = %q, %v", out, err)
+	}
 	p, err := f.Start(ctx, Helper{Name: "rbd-fuse", Args: []string{"-f"}, LogPath: "/x"})
 	if err != nil || p.PID != 1000 {
 		t.Fatalf("Start() = %+v, %v", p, err)
@@ -161,12 +213,20 @@ func TestFake(t *testing.T) {
 	f.Exit(p.PID)
 	f.Exit(p.PID)
 	<-p.Done()
-	want := []string{"rbd device map pool/img", "rbd device map pool/bad", "losetup --find", "other", "rbd-fuse -f"}
+	want := []string{"rbd device map pool/img", "rbd device map pool/bad", "losetup --find", "other",
+		"rbd device map pool/img", "rbd-fuse -f"}
 	if got := f.CommandLines(); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("CommandLines() = %q; want %q", got, want)
 	}
-	if c := f.Calls()[4]; !c.Started || c.LogPath != "/x" {
+	calls := f.Calls()
+	if c := calls[5]; !c.Started || c.Detached || c.LogPath != "/x" {
 		t.Fatalf("Start call = %+v", c)
+	}
+	if c := calls[4]; !c.Detached || c.Started {
+		t.Fatalf("RunDetached call = %+v", c)
+	}
+	if c := calls[0]; c.Detached || c.Started {
+		t.Fatalf("Run call = %+v", c)
 	}
 	f.Reset()
 	if len(f.Calls()) != 0 {
@@ -175,6 +235,41 @@ func TestFake(t *testing.T) {
 	f.On("rbd-fuse", Result{ExitCode: 1})
 	if _, err := f.Start(ctx, Helper{Name: "rbd-fuse"}); err == nil {
 		t.Fatal("scripted Start() failure ignored")
+	}
+}
+
+// The zero Fake works; the rule "" answers every command; a cancelled
+// context fails the command with the context's error.
+func TestFakeZeroValue(t *testing.T) {
+	var f Fake
+	var seen []string
+	f.OnFunc("", func(c Call) Result {
+		seen = append(seen, c.String())
+		return Result{ExitCode: 32, Stderr: "no such device"}
+	})
+	_, err := f.RunDetached(context.Background(), "ceph-fuse", "/mnt")
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.ExitCode != 32 || ee.Stderr != "no such device" || ee.Cmd != "ceph-fuse" {
+		t.Fatalf("RunDetached() error = %v", err)
+	}
+	if strings.Join(seen, "|") != "ceph-fuse /mnt" {
+		t.Fatalf("catch-all rule saw %q", seen)
+	}
+	p, err := f.Start(context.Background(), Helper{Name: "x"})
+	if err == nil || p != nil {
+		t.Fatalf("Start() = %v, %v; want the catch-all's failure", p, err)
+	}
+	f.On("x", Result{})
+	if p, err := f.Start(context.Background(), Helper{Name: "x"}); err != nil || p.PID != 1000 {
+		t.Fatalf("Start() on a zero Fake = %+v, %v", p, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.Run(ctx, "x"); !errors.Is(err, context.Canceled) || ExitCode(err) != -1 {
+		t.Fatalf("Run() with a cancelled context = %v", err)
+	}
+	if n := len(f.Calls()); n != 4 {
+		t.Fatalf("recorded %d calls, want 4", n)
 	}
 }
 
