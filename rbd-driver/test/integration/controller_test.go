@@ -92,6 +92,11 @@ func TestDeleteSnapshotWithRestoredVolume(t *testing.T) {
 	r.deleteVolume(restored.GetVolumeId())
 }
 
+// flattenWait bounds the wait for a mgr flatten task: the mgr runs its
+// tasks one at a time, and the purges of tests running in parallel (the
+// reliability churn queues a thousand) may be ahead of it.
+const flattenWait = 4 * time.Minute
+
 // A controller with generous limits builds a chain of depth 4; one with
 // soft depth 2 and hard depth 3 then refuses to clone its tip (it would be
 // depth 5) with Aborted while the mgr flattens the tip, and succeeds after.
@@ -111,7 +116,7 @@ func TestCloneDepthLimits(t *testing.T) {
 	_, err := strict.CreateVolume(ctx(t), req)
 	wantCode(t, err, codes.Aborted, "flatten")
 	var deep *csi.Volume
-	eventually(t, time.Minute, "the clone after the flatten", func() bool {
+	eventually(t, flattenWait, "the clone after the flatten", func() bool {
 		resp, err := strict.CreateVolume(ctx(t), req)
 		if st, _ := status.FromError(err); err != nil && st.Code() != codes.Aborted {
 			t.Fatalf("retry: %v", err)
@@ -126,7 +131,7 @@ func TestCloneDepthLimits(t *testing.T) {
 	soft := r.volReq("pvc-soft", 16*mib)
 	soft.VolumeContentSource = volSource(chain[1].GetVolumeId())
 	softVol := r.create(strict, soft)
-	eventually(t, time.Minute, "the background flatten of the clone at the soft depth", func() bool {
+	eventually(t, flattenWait, "the background flatten of the clone at the soft depth", func() bool {
 		return !r.describe(softVol).HasParent
 	})
 	// Leaves first: a trashed parent is purged by the mgr only after its

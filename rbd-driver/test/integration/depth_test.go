@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -71,7 +72,8 @@ func readDepthUntilFlat(t *testing.T, r *rig, ref backend.ImageRef) error {
 		return err
 	}
 	defer sess.Release()
-	c := ctx(t)
+	c, cancel := context.WithTimeout(context.Background(), flattenWait)
+	defer cancel()
 	for {
 		depth, err := sess.Depth(c, ref, "")
 		switch {
