@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd/cephrbdtest"
+	"github.com/seed-6a310834/ceph-csi/shared/benchquiet"
 )
 
 // clusterEnv is the cluster as test/cluster.sh describes it.
@@ -68,7 +69,9 @@ func (b *bench) close() {
 	b.admin.Close()
 }
 
-// run measures everything and returns the report.
+// run measures everything and returns the report: the driver is started
+// and warmed up once, then each round measures the driver's and the
+// floor's phases on a quiet cluster.
 func (b *bench) run(ctx context.Context) (*report, error) {
 	if err := b.admin.MakePool(b.o.pool); err != nil {
 		return nil, err
@@ -81,21 +84,52 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	if err := b.warmUp(ctx); err != nil {
 		return nil, err
 	}
-	if err := b.driverPhases(ctx, rep); err != nil {
-		return rep, err
-	}
-	start := time.Now()
-	c, err := b.admin.WaitEmpty(b.o.pool, "", b.o.drainTimeout)
-	rep.drain = time.Since(start)
-	if err != nil || !c.Empty() {
-		return rep, fmt.Errorf("the pool did not drain within %s: %v (%v)", b.o.drainTimeout, c, err)
-	}
-	if !b.o.skipFloor {
-		if err := b.floorPhases(ctx, rep); err != nil {
+	for i := 0; i < b.o.rounds; i++ {
+		r := &round{}
+		rep.rounds = append(rep.rounds, r)
+		if err := b.runRound(ctx, rep, r); err != nil {
 			return rep, err
 		}
 	}
 	return rep, nil
+}
+
+// runRound measures the driver's phases, waits for the trash to drain,
+// then measures the floor's.
+func (b *bench) runRound(ctx context.Context, rep *report, r *round) error {
+	if err := b.settle(&r.settleDriver); err != nil {
+		return err
+	}
+	if err := b.driverPhases(ctx, rep, r); err != nil {
+		return err
+	}
+	start := time.Now()
+	c, err := b.admin.WaitEmpty(b.o.pool, "", b.o.drainTimeout)
+	r.drain = time.Since(start)
+	if err != nil || !c.Empty() {
+		return fmt.Errorf("the pool did not drain within %s: %v (%v)", b.o.drainTimeout, c, err)
+	}
+	if b.o.skipFloor {
+		return nil
+	}
+	if err := b.settle(&r.settleFloor); err != nil {
+		return err
+	}
+	return b.floorPhases(ctx, r)
+}
+
+// settle waits, before a measured phase, until the OSDs have finished
+// removing the placement groups of pools deleted earlier (by tests or the
+// previous run) and the local Ceph daemons are idle (no compaction or
+// purge backlog left), recording how long that took.
+func (b *bench) settle(waited *time.Duration) error {
+	start := time.Now()
+	defer func() { *waited = time.Since(start) }()
+	if _, err := b.admin.WaitPGRemoval(b.o.drainTimeout); err != nil {
+		return err
+	}
+	_, err := benchquiet.Wait(benchquiet.Options{Timeout: b.o.drainTimeout})
+	return err
 }
 
 func (b *bench) startDriver(ctx context.Context) error {
@@ -137,25 +171,26 @@ func (b *bench) warmUp(ctx context.Context) error {
 
 // driverPhases creates then deletes N volumes through the driver while
 // sampling its memory.
-func (b *bench) driverPhases(ctx context.Context, rep *report) error {
+func (b *bench) driverPhases(ctx context.Context, rep *report, r *round) error {
 	sampler := b.driver.sample(10 * time.Millisecond)
 	ids := make([]string, b.o.n)
-	rep.create = runPhase(ctx, b.driver.pid, b.o.n, b.o.c, func(ctx context.Context, i int) error {
+	r.create = runPhase(ctx, b.driver.pid, b.o.n, b.o.c, func(ctx context.Context, i int) error {
 		resp, err := b.client.CreateVolume(ctx, b.createRequest(i))
 		if err == nil {
 			ids[i] = resp.GetVolume().GetVolumeId()
 		}
 		return err
 	})
-	rep.delete = runPhase(ctx, b.driver.pid, b.o.n, b.o.c, func(ctx context.Context, i int) error {
+	r.delete = runPhase(ctx, b.driver.pid, b.o.n, b.o.c, func(ctx context.Context, i int) error {
 		if ids[i] == "" {
 			return nil
 		}
 		_, err := b.client.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: ids[i], Secrets: b.secrets()})
 		return err
 	})
-	rep.rssPeak, rep.hwm = sampler.stop()
-	return errors.Join(rep.create.err, rep.delete.err)
+	peak, hwm := sampler.stop()
+	rep.rssPeak, rep.hwm = max(rep.rssPeak, peak), max(rep.hwm, hwm)
+	return errors.Join(r.create.err, r.delete.err)
 }
 
 func (b *bench) secrets() map[string]string {
@@ -176,18 +211,18 @@ func (b *bench) createRequest(i int) *csi.CreateVolumeRequest {
 }
 
 // floorPhases runs the same creates and removes with bare librbd calls.
-func (b *bench) floorPhases(ctx context.Context, rep *report) error {
+func (b *bench) floorPhases(ctx context.Context, r *round) error {
 	floor, err := cephrbdtest.NewFloor(b.admin, b.o.pool, strings.Split(b.o.features, ","))
 	if err != nil {
 		return err
 	}
 	defer floor.Close()
 	name := func(i int) string { return fmt.Sprintf("floor-%05d", i) }
-	rep.floorCreate = runPhase(ctx, os.Getpid(), b.o.n, b.o.c, func(_ context.Context, i int) error {
+	r.floorCreate = runPhase(ctx, os.Getpid(), b.o.n, b.o.c, func(_ context.Context, i int) error {
 		return floor.Create(name(i), b.size)
 	})
-	rep.floorRemove = runPhase(ctx, os.Getpid(), b.o.n, b.o.c, func(_ context.Context, i int) error {
+	r.floorRemove = runPhase(ctx, os.Getpid(), b.o.n, b.o.c, func(_ context.Context, i int) error {
 		return floor.Remove(name(i))
 	})
-	return errors.Join(rep.floorCreate.err, rep.floorRemove.err)
+	return errors.Join(r.floorCreate.err, r.floorRemove.err)
 }

@@ -37,6 +37,7 @@ type options struct {
 	memoryLimit  string
 	drainTimeout time.Duration
 	skipFloor    bool
+	rounds       int
 }
 
 func main() {
@@ -64,11 +65,12 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "--memory-limit passed to the spawned driver")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Minute, "bound on the wait for the trash purge")
 	fs.BoolVar(&o.skipFloor, "skip-floor", false, "do not measure the go-ceph floor")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of driver and floor phases; the ratios reported are the rounds' medians")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if o.n < 1 || o.c < 1 {
-		return nil, errors.New("-n and -c must be positive")
+	if o.n < 1 || o.c < 1 || o.rounds < 1 {
+		return nil, errors.New("-n, -c and -rounds must be positive")
 	}
 	if _, err := parseSize(o.size); err != nil {
 		return nil, err

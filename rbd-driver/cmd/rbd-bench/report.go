@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -16,24 +18,48 @@ const (
 
 // report is the outcome of a run.
 type report struct {
-	n, c                     int
-	size                     uint64
-	features                 string
+	n, c                  int
+	size                  uint64
+	features              string
+	rounds                []*round
+	rssIdle, rssPeak, hwm int64
+}
+
+// round is one round's phases.
+type round struct {
 	create, delete           phaseResult
 	floorCreate, floorRemove phaseResult
-	rssIdle, rssPeak, hwm    int64
-	drain                    time.Duration
+	// drain is how long the mgr took to purge the trash after the delete
+	// phase; settleDriver and settleFloor are the waits, before each
+	// side's phases, for a quiet cluster.
+	drain, settleDriver, settleFloor time.Duration
 }
 
 func (r *report) print(w io.Writer) {
-	fmt.Fprintf(w, "rbd-bench: N=%d C=%d size=%s features=%s\n\n", r.n, r.c, mib(int64(r.size)), r.features)
+	fmt.Fprintf(w, "rbd-bench: N=%d C=%d size=%s features=%s, %d round(s)\n", r.n, r.c, mib(int64(r.size)), r.features, len(r.rounds))
+	for i, rd := range r.rounds {
+		fmt.Fprintf(w, "\nround %d (waited %s for a quiet cluster before the driver, %s before the floor; trash drained %s after the delete phase)\n",
+			i+1, rd.settleDriver.Round(10*time.Millisecond), rd.settleFloor.Round(10*time.Millisecond), rd.drain.Round(10*time.Millisecond))
+		rd.print(w)
+	}
+	fmt.Fprintf(w, "(cpu: CPU time of the driver process, or of rbd-bench itself for the floor; quiet: deleted pools removed and the Ceph daemons idle)\n\n")
+	fmt.Fprintf(w, "driver RSS: idle %s (target < %s), peak %s sampled / VmHWM %s (target < %s)\n",
+		mib(r.rssIdle), mib(targetIdleRSS), mib(r.rssPeak), mib(r.hwm), mib(targetPeakRSS))
+	creates, deletes := r.ratios()
+	if len(creates) > 0 {
+		fmt.Fprintf(w, "ratio create: driver/floor = %.2f, the median of %s (target >= %.2f)\n", median(creates), list(creates), targetCreateRatio)
+		fmt.Fprintf(w, "ratio delete: driver/floor = %.2f, the median of %s (target >= %.2f)\n", median(deletes), list(deletes), targetDeleteRatio)
+	}
+}
+
+func (rd *round) print(w io.Writer) {
 	fmt.Fprintf(w, "%-22s %6s %6s %9s %9s %9s %9s %9s %9s\n", "phase", "ops", "failed", "ops/s", "p50", "p95", "p99", "wall", "cpu")
 	for _, p := range []struct {
 		name string
 		res  phaseResult
 	}{
-		{"driver CreateVolume", r.create}, {"driver DeleteVolume", r.delete},
-		{"floor rbd.CreateImage", r.floorCreate}, {"floor rbd.RemoveImage", r.floorRemove},
+		{"driver CreateVolume", rd.create}, {"driver DeleteVolume", rd.delete},
+		{"floor rbd.CreateImage", rd.floorCreate}, {"floor rbd.RemoveImage", rd.floorRemove},
 	} {
 		if p.res.ops == 0 {
 			continue
@@ -41,14 +67,36 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "%-22s %6d %6d %9.1f %9s %9s %9s %9s %9s\n", p.name, p.res.ops, p.res.failed, p.res.rate(),
 			ms(p.res.percentile(0.50)), ms(p.res.percentile(0.95)), ms(p.res.percentile(0.99)), ms(p.res.wall), ms(p.res.cpu))
 	}
-	fmt.Fprintf(w, "(cpu: CPU time of the driver process, or of rbd-bench itself for the floor)\n")
-	fmt.Fprintf(w, "\ntrash drained by the mgr %s after the delete phase\n", r.drain.Round(10*time.Millisecond))
-	fmt.Fprintf(w, "driver RSS: idle %s (target < %s), peak %s sampled / VmHWM %s (target < %s)\n",
-		mib(r.rssIdle), mib(targetIdleRSS), mib(r.rssPeak), mib(r.hwm), mib(targetPeakRSS))
-	if r.floorCreate.ops > 0 {
-		fmt.Fprintf(w, "ratio create: driver/floor = %.2f (target >= %.2f)\n", ratio(r.create, r.floorCreate), targetCreateRatio)
-		fmt.Fprintf(w, "ratio delete: driver/floor = %.2f (target >= %.2f)\n", ratio(r.delete, r.floorRemove), targetDeleteRatio)
+}
+
+// ratios returns the create and delete ratios of the rounds that measured
+// the floor.
+func (r *report) ratios() (creates, deletes []float64) {
+	for _, rd := range r.rounds {
+		if rd.floorCreate.ops > 0 {
+			creates = append(creates, ratio(rd.create, rd.floorCreate))
+			deletes = append(deletes, ratio(rd.delete, rd.floorRemove))
+		}
 	}
+	return creates, deletes
+}
+
+// median returns the median of xs (the mean of the middle two for an even
+// count).
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func list(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func ratio(a, b phaseResult) float64 {
