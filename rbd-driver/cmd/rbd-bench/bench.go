@@ -85,7 +85,9 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		return nil, err
 	}
 	for i := 0; i < b.o.rounds; i++ {
-		r := &round{}
+		// Odd rounds measure the floor first, so that whatever the
+		// previous phases leave behind weighs on both sides alike.
+		r := &round{floorFirst: i%2 == 1 && !b.o.skipFloor}
 		rep.rounds = append(rep.rounds, r)
 		if err := b.runRound(ctx, rep, r); err != nil {
 			return rep, err
@@ -94,28 +96,40 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	return rep, nil
 }
 
-// runRound measures the driver's phases, waits for the trash to drain,
-// then measures the floor's.
+// runRound measures the driver's phases (then waits for the trash to
+// drain) and the floor's, each on a quiet cluster, in the round's order.
 func (b *bench) runRound(ctx context.Context, rep *report, r *round) error {
-	if err := b.settle(&r.settleDriver); err != nil {
-		return err
-	}
-	if err := b.driverPhases(ctx, rep, r); err != nil {
-		return err
-	}
-	start := time.Now()
-	c, err := b.admin.WaitEmpty(b.o.pool, "", b.o.drainTimeout)
-	r.drain = time.Since(start)
-	if err != nil || !c.Empty() {
-		return fmt.Errorf("the pool did not drain within %s: %v (%v)", b.o.drainTimeout, c, err)
-	}
-	if b.o.skipFloor {
+	driver := func() error {
+		if err := b.settle(&r.settleDriver); err != nil {
+			return err
+		}
+		if err := b.driverPhases(ctx, rep, r); err != nil {
+			return err
+		}
+		start := time.Now()
+		c, err := b.admin.WaitEmpty(b.o.pool, "", b.o.drainTimeout)
+		r.drain = time.Since(start)
+		if err != nil || !c.Empty() {
+			return fmt.Errorf("the pool did not drain within %s: %v (%v)", b.o.drainTimeout, c, err)
+		}
 		return nil
 	}
-	if err := b.settle(&r.settleFloor); err != nil {
+	floor := func() error {
+		if b.o.skipFloor {
+			return nil
+		}
+		if err := b.settle(&r.settleFloor); err != nil {
+			return err
+		}
+		return b.floorPhases(ctx, r)
+	}
+	if r.floorFirst {
+		driver, floor = floor, driver
+	}
+	if err := driver(); err != nil {
 		return err
 	}
-	return b.floorPhases(ctx, r)
+	return floor()
 }
 
 // settle waits, before a measured phase, until the OSDs have finished

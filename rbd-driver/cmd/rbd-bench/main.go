@@ -65,7 +65,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "--memory-limit passed to the spawned driver")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Minute, "bound on the wait for the trash purge")
 	fs.BoolVar(&o.skipFloor, "skip-floor", false, "do not measure the go-ceph floor")
-	fs.IntVar(&o.rounds, "rounds", 3, "rounds of driver and floor phases; the ratios reported are the rounds' medians")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds of driver and floor phases; the ratios reported are the rounds' medians")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -33,13 +33,19 @@ type round struct {
 	// phase; settleDriver and settleFloor are the waits, before each
 	// side's phases, for a quiet cluster.
 	drain, settleDriver, settleFloor time.Duration
+	// floorFirst is set when the floor's phases ran before the driver's.
+	floorFirst bool
 }
 
 func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "rbd-bench: N=%d C=%d size=%s features=%s, %d round(s)\n", r.n, r.c, mib(int64(r.size)), r.features, len(r.rounds))
 	for i, rd := range r.rounds {
-		fmt.Fprintf(w, "\nround %d (waited %s for a quiet cluster before the driver, %s before the floor; trash drained %s after the delete phase)\n",
-			i+1, rd.settleDriver.Round(10*time.Millisecond), rd.settleFloor.Round(10*time.Millisecond), rd.drain.Round(10*time.Millisecond))
+		order := "driver first"
+		if rd.floorFirst {
+			order = "floor first"
+		}
+		fmt.Fprintf(w, "\nround %d, %s (waited %s for a quiet cluster before the driver, %s before the floor; trash drained %s after the delete phase)\n",
+			i+1, order, rd.settleDriver.Round(10*time.Millisecond), rd.settleFloor.Round(10*time.Millisecond), rd.drain.Round(10*time.Millisecond))
 		rd.print(w)
 	}
 	fmt.Fprintf(w, "(cpu: CPU time of the driver process, or of rbd-bench itself for the floor; quiet: deleted pools removed and the Ceph daemons idle)\n\n")

@@ -29,8 +29,8 @@ func phase(ops int, wall time.Duration) phaseResult {
 
 func TestReportPrintsEachRoundAndTheMedianRatios(t *testing.T) {
 	rep := &report{n: 200, c: 32, size: 1 << 30, features: "layering"}
-	for _, driverWall := range []time.Duration{time.Second, 2 * time.Second, 500 * time.Millisecond} {
-		rep.rounds = append(rep.rounds, &round{
+	for i, driverWall := range []time.Duration{time.Second, 2 * time.Second, 500 * time.Millisecond} {
+		rep.rounds = append(rep.rounds, &round{floorFirst: i == 1,
 			create: phase(200, driverWall), delete: phase(200, time.Second),
 			floorCreate: phase(200, time.Second), floorRemove: phase(200, 4*time.Second),
 		})
@@ -38,7 +38,7 @@ func TestReportPrintsEachRoundAndTheMedianRatios(t *testing.T) {
 	var out bytes.Buffer
 	rep.print(&out)
 	for _, want := range []string{
-		"3 round(s)", "round 1 ", "round 3 ",
+		"3 round(s)", "round 1, driver first", "round 2, floor first", "round 3, driver first",
 		"ratio create: driver/floor = 1.00, the median of 1.00, 0.50, 2.00",
 		"ratio delete: driver/floor = 4.00, the median of 4.00, 4.00, 4.00",
 	} {
