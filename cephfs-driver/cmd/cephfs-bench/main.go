@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,6 +51,7 @@ func main() {
 type settings struct {
 	driver      string
 	n           int
+	rounds      int
 	concurrency []int
 	fsName      string
 	size        int64
@@ -66,11 +68,15 @@ func parse(args []string) (*settings, error) {
 	s := &settings{}
 	fs.StringVar(&s.driver, "driver", "bin/cephfs-driver", "cephfs-driver binary to spawn")
 	fs.IntVar(&s.n, "n", 100, "volumes per round")
+	fs.IntVar(&s.rounds, "rounds", 3, "rounds per concurrency level; the ratios reported are the rounds' medians")
 	conc := fs.String("c", "1,8", "comma-separated concurrency levels")
 	fs.StringVar(&s.fsName, "fs-name", "cephfs", "CephFS file system")
 	fs.Int64Var(&s.size, "size", 1<<30, "volume size in bytes")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if s.n < 1 || s.rounds < 1 {
+		return nil, errors.New("-n and -rounds must be positive")
 	}
 	for _, c := range strings.Split(*conc, ",") {
 		v, err := strconv.Atoi(strings.TrimSpace(c))
@@ -116,37 +122,94 @@ func run(args []string, out io.Writer) error {
 }
 
 func bench(s *settings, floor *floor, drv *driver, out io.Writer) error {
-	fmt.Fprintf(out, "cephfs-bench: N=%d per round, volume size %d MiB, group %s, instance %s\n", s.n, s.size>>20, s.group, s.instance)
-	fmt.Fprintf(out, "%-7s %-3s %-7s %9s %9s %9s %9s\n", "target", "C", "op", "ops/s", "p50 ms", "p95 ms", "p99 ms")
+	fmt.Fprintf(out, "cephfs-bench: N=%d per round, %d round(s) per concurrency, volume size %d MiB, group %s, instance %s\n",
+		s.n, s.rounds, s.size>>20, s.group, s.instance)
+	fmt.Fprintf(out, "%-7s %-3s %-5s %-7s %9s %9s %9s %9s\n", "target", "C", "round", "op", "ops/s", "p50 ms", "p95 ms", "p99 ms")
 	for _, c := range s.concurrency {
-		floor.waitQuiet(s)
-		fc, err := round(c, s.n, func(i int) error { return floor.create(s, fmt.Sprintf("floor-%d-%d", c, i)) })
-		if err != nil {
-			return err
+		var creates, deletes []float64
+		for r := 1; r <= s.rounds; r++ {
+			// Even rounds measure the driver first, so that whatever the
+			// previous phases leave behind weighs on both sides alike.
+			res, err := benchRound(s, floor, drv, c, r, r%2 == 0)
+			if err != nil {
+				return err
+			}
+			res.print(out, c, r)
+			creates = append(creates, res.driverCreate.rate/res.floorCreate.rate)
+			deletes = append(deletes, res.driverDelete.rate/res.floorRemove.rate)
 		}
-		fd, err := round(c, s.n, func(i int) error { return floor.remove(s, fmt.Sprintf("floor-%d-%d", c, i)) })
-		if err != nil {
-			return err
-		}
-		floor.waitQuiet(s)
-		ids := make([]string, s.n)
-		dc, err := round(c, s.n, func(i int) (err error) { ids[i], err = drv.create(s, fmt.Sprintf("bench-%d-%d", c, i)); return err })
-		if err != nil {
-			return err
-		}
-		dd, err := round(c, s.n, func(i int) error { return drv.delete(s, ids[i]) })
-		if err != nil {
-			return err
-		}
-		for _, r := range []struct {
-			target, op string
-			st         stats
-		}{{"floor", "create", fc}, {"floor", "remove", fd}, {"driver", "create", dc}, {"driver", "delete", dd}} {
-			fmt.Fprintf(out, "%-7s %-3d %-7s %9.1f %9.1f %9.1f %9.1f\n", r.target, c, r.op, r.st.rate, r.st.p(50), r.st.p(95), r.st.p(99))
-		}
-		fmt.Fprintf(out, "C=%d driver/floor: create %.2f, delete %.2f\n", c, dc.rate/fc.rate, dd.rate/fd.rate)
+		fmt.Fprintf(out, "C=%d driver/floor: create %.2f, delete %.2f (medians of create %s; delete %s)\n",
+			c, median(creates), median(deletes), list(creates), list(deletes))
 	}
 	return nil
+}
+
+// roundResult is one round's four phases.
+type roundResult struct {
+	floorCreate, floorRemove, driverCreate, driverDelete stats
+}
+
+func (r *roundResult) print(out io.Writer, c, round int) {
+	for _, p := range []struct {
+		target, op string
+		st         stats
+	}{{"floor", "create", r.floorCreate}, {"floor", "remove", r.floorRemove}, {"driver", "create", r.driverCreate}, {"driver", "delete", r.driverDelete}} {
+		fmt.Fprintf(out, "%-7s %-3d %-5d %-7s %9.1f %9.1f %9.1f %9.1f\n", p.target, c, round, p.op, p.st.rate, p.st.p(50), p.st.p(95), p.st.p(99))
+	}
+}
+
+// benchRound measures the floor's and the driver's create and delete
+// phases at concurrency c, each after the cluster has gone quiet.
+func benchRound(s *settings, floor *floor, drv *driver, c, r int, driverFirst bool) (*roundResult, error) {
+	res := &roundResult{}
+	floorSide := func() (err error) {
+		floor.waitQuiet(s)
+		name := func(i int) string { return fmt.Sprintf("floor-%d-%d-%d", c, r, i) }
+		if res.floorCreate, err = round(c, s.n, func(i int) error { return floor.create(s, name(i)) }); err != nil {
+			return err
+		}
+		res.floorRemove, err = round(c, s.n, func(i int) error { return floor.remove(s, name(i)) })
+		return err
+	}
+	driverSide := func() (err error) {
+		floor.waitQuiet(s)
+		ids := make([]string, s.n)
+		res.driverCreate, err = round(c, s.n, func(i int) (err error) {
+			ids[i], err = drv.create(s, fmt.Sprintf("bench-%d-%d-%d", c, r, i))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		res.driverDelete, err = round(c, s.n, func(i int) error { return drv.delete(s, ids[i]) })
+		return err
+	}
+	first, second := floorSide, driverSide
+	if driverFirst {
+		first, second = driverSide, floorSide
+	}
+	if err := first(); err != nil {
+		return nil, err
+	}
+	return res, second()
+}
+
+// median returns the median of xs (the mean of the middle two for an even
+// count).
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func list(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // stats of one round.
