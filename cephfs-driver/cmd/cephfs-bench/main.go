@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfsadmin"
+	"github.com/seed-6a310834/ceph-csi/shared/benchstat"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
@@ -139,7 +139,7 @@ func bench(s *settings, floor *floor, drv *driver, out io.Writer) error {
 			deletes = append(deletes, res.driverDelete.rate/res.floorRemove.rate)
 		}
 		fmt.Fprintf(out, "C=%d driver/floor: create %.2f, delete %.2f (medians of create %s; delete %s)\n",
-			c, median(creates), median(deletes), list(creates), list(deletes))
+			c, benchstat.Median(creates), benchstat.Median(deletes), benchstat.List(creates), benchstat.List(deletes))
 	}
 	return nil
 }
@@ -192,24 +192,6 @@ func benchRound(s *settings, floor *floor, drv *driver, c, r int, driverFirst bo
 		return nil, err
 	}
 	return res, second()
-}
-
-// median returns the median of xs (the mean of the middle two for an even
-// count).
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func list(xs []float64) string {
-	parts := make([]string, len(xs))
-	for i, x := range xs {
-		parts[i] = fmt.Sprintf("%.2f", x)
-	}
-	return strings.Join(parts, ", ")
 }
 
 // stats of one round.

@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"time"
+
+	"github.com/seed-6a310834/ceph-csi/shared/benchstat"
 )
 
 // Targets at N=200, C=32 (issue 3).
@@ -53,8 +53,8 @@ func (r *report) print(w io.Writer) {
 		mib(r.rssIdle), mib(targetIdleRSS), mib(r.rssPeak), mib(r.hwm), mib(targetPeakRSS))
 	creates, deletes := r.ratios()
 	if len(creates) > 0 {
-		fmt.Fprintf(w, "ratio create: driver/floor = %.2f, the median of %s (target >= %.2f)\n", median(creates), list(creates), targetCreateRatio)
-		fmt.Fprintf(w, "ratio delete: driver/floor = %.2f, the median of %s (target >= %.2f)\n", median(deletes), list(deletes), targetDeleteRatio)
+		fmt.Fprintf(w, "ratio create: driver/floor = %.2f, the median of %s (target >= %.2f)\n", benchstat.Median(creates), benchstat.List(creates), targetCreateRatio)
+		fmt.Fprintf(w, "ratio delete: driver/floor = %.2f, the median of %s (target >= %.2f)\n", benchstat.Median(deletes), benchstat.List(deletes), targetDeleteRatio)
 	}
 }
 
@@ -85,24 +85,6 @@ func (r *report) ratios() (creates, deletes []float64) {
 		}
 	}
 	return creates, deletes
-}
-
-// median returns the median of xs (the mean of the middle two for an even
-// count).
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func list(xs []float64) string {
-	parts := make([]string, len(xs))
-	for i, x := range xs {
-		parts[i] = fmt.Sprintf("%.2f", x)
-	}
-	return strings.Join(parts, ", ")
 }
 
 func ratio(a, b phaseResult) float64 {

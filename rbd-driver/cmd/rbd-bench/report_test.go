@@ -7,21 +7,6 @@ import (
 	"time"
 )
 
-func TestMedian(t *testing.T) {
-	for _, tc := range []struct {
-		in   []float64
-		want float64
-	}{
-		{[]float64{0.9}, 0.9},
-		{[]float64{0.5, 1.1, 0.7}, 0.7},
-		{[]float64{0.4, 0.8, 0.6, 1.0}, 0.7},
-	} {
-		if got := median(tc.in); got != tc.want {
-			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-}
-
 // phase is a result of ops operations in wall time.
 func phase(ops int, wall time.Duration) phaseResult {
 	return phaseResult{ops: ops, wall: wall, latencies: []time.Duration{wall}}
