@@ -38,13 +38,44 @@ const shutdownGrace = 2 * time.Second
 // gRPC connection. It returns an error if it cannot start or the HTTP server
 // fails.
 func Run(ctx context.Context, o Options) error {
-	cfg, log := o.Config, o.Logger
-	if log == nil {
-		log = zap.NewNop()
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
 	}
-	target, err := prober.Target(cfg.CSIAddress)
+	log := o.Logger
+	p, target, m, err := newProber(o)
 	if err != nil {
 		return err
+	}
+	defer func() {
+		if err := p.Close(); err != nil {
+			log.Warn("closing gRPC connection", zap.Error(err))
+		}
+	}()
+	srv, err := listen(o, p, m)
+	if err != nil {
+		return err
+	}
+	if o.OnListen != nil {
+		o.OnListen(srv.Addr())
+	}
+	logStarted(o, target, srv.Addr())
+
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	defer stopLoop()
+	var loop sync.WaitGroup
+	loop.Go(func() { p.Run(loopCtx) })
+	runErr := serve(ctx, o, srv, stopLoop)
+	loop.Wait()
+	log.Info("stopped")
+	return runErr
+}
+
+// newProber builds the metrics and the prober for o's CSI address.
+func newProber(o Options) (*prober.Prober, string, *metrics.Metrics, error) {
+	cfg := o.Config
+	target, err := prober.Target(cfg.CSIAddress)
+	if err != nil {
+		return nil, "", nil, err
 	}
 	m := metrics.New(o.Version)
 	p, err := prober.New(prober.Config{
@@ -54,48 +85,45 @@ func Run(ctx context.Context, o Options) error {
 		HealthzMaxAge: cfg.HealthzMaxAge,
 		MaxBackoff:    o.MaxBackoff,
 		Recorder:      m,
-		Logger:        log.Named("prober"),
+		Logger:        o.Logger.Named("prober"),
 	})
 	if err != nil {
-		return err
+		return nil, "", nil, err
 	}
-	defer func() {
-		if err := p.Close(); err != nil {
-			log.Warn("closing gRPC connection", zap.Error(err))
-		}
-	}()
+	return p, target, m, nil
+}
 
+// listen binds the HTTP server that serves the metrics and /healthz.
+func listen(o Options, p *prober.Prober, m *metrics.Metrics) (*server.Server, error) {
 	handler, err := server.NewHandler(server.Config{
-		MetricsPath: cfg.MetricsPath,
+		MetricsPath: o.Config.MetricsPath,
 		Registry:    m.Registry(),
 		Checker:     p,
-		Logger:      log.Named("http"),
+		Logger:      o.Logger.Named("http"),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	srv, err := server.Listen(cfg.HTTPAddress, handler, log.Named("http"))
-	if err != nil {
-		return err
-	}
-	if o.OnListen != nil {
-		o.OnListen(srv.Addr())
-	}
-	log.Info("CSI liveness probe started",
+	return server.Listen(o.Config.HTTPAddress, handler, o.Logger.Named("http"))
+}
+
+func logStarted(o Options, target string, addr net.Addr) {
+	cfg := o.Config
+	o.Logger.Info("CSI liveness probe started",
 		zap.String("version", o.Version),
 		zap.String("csiAddress", cfg.CSIAddress),
 		zap.String("target", target),
-		zap.Stringer("httpAddress", srv.Addr()),
+		zap.Stringer("httpAddress", addr),
 		zap.String("metricsPath", cfg.MetricsPath),
 		zap.Duration("probeInterval", cfg.ProbeInterval),
 		zap.Duration("probeTimeout", cfg.ProbeTimeout),
 		zap.Duration("healthzMaxAge", cfg.HealthzMaxAge))
+}
 
-	loopCtx, stopLoop := context.WithCancel(ctx)
-	defer stopLoop()
-	var loop sync.WaitGroup
-	loop.Go(func() { p.Run(loopCtx) })
-
+// serve runs the HTTP server until ctx ends or the server fails, then stops
+// the probe loop and shuts the server down, waiting for in-flight requests.
+func serve(ctx context.Context, o Options, srv *server.Server, stopLoop func()) error {
+	log := o.Logger
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve() }()
 
@@ -113,7 +141,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	stopLoop()
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ProbeTimeout+shutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.Config.ProbeTimeout+shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("HTTP server shutdown", zap.Error(err))
@@ -123,7 +151,5 @@ func Run(ctx context.Context, o Options) error {
 			runErr = fmt.Errorf("HTTP server: %w", err)
 		}
 	}
-	loop.Wait()
-	log.Info("stopped")
 	return runErr
 }
