@@ -17,7 +17,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/identity"
 	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach/rbdtest"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host/hosttest"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/node"
@@ -27,7 +27,7 @@ import (
 // tests.
 const testPool = "csi-rbd-demo-e2e"
 
-func TestMain(m *testing.M) { os.Exit(rbdtest.RemovePoolAfter(m, testPool)) }
+func TestMain(m *testing.M) { os.Exit(hosttest.RemovePoolAfter(m, testPool)) }
 
 // serveDriver serves the Identity, Controller and Node services in-process
 // on a unix socket, as rbd-driver --mode all does, and returns the
@@ -73,14 +73,14 @@ func serveDriver(t *testing.T, c *testcluster.Cluster, dir string) string {
 
 func TestIntegrationDemoLifecycle(t *testing.T) {
 	c := testcluster.Get(t)
-	rbdtest.RequireRoot(t)
-	pool := rbdtest.EnsurePool(t, c, testPool)
+	hosttest.RequireRoot(t)
+	pool := hosttest.EnsurePool(t, c, testPool)
 	dir := t.TempDir()
 	t.Setenv("TMPDIR", t.TempDir())
 	t.Cleanup(func() {
-		if leaks := rbdtest.Leaks(dir); len(leaks) > 0 {
+		if leaks := hosttest.Leaks(dir); len(leaks) > 0 {
 			t.Errorf("leaked: %q", leaks)
-			rbdtest.ForceCleanup(dir)
+			hosttest.ForceCleanup(dir)
 		}
 	})
 	endpoint := serveDriver(t, c, dir)

@@ -17,7 +17,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"go.uber.org/zap"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/node"
@@ -150,7 +150,7 @@ func (s *services) buildNode(cfg Config, store *clusterconfig.Store, logger *zap
 	if !cfg.Shared.Mode.ServesNode() {
 		return nil
 	}
-	credentials.SweepAtStart(attach.CredentialPrefix, logger)
+	credentials.SweepAtStart(host.CredentialPrefix, logger)
 	n, err := node.New(node.Config{NodeID: cfg.Shared.NodeID, MaxVolumesPerNode: cfg.RBD.MaxVolumesPerNode,
 		Topology: cfg.RBD.Topology, StateDir: cfg.RBD.StateDir, ClusterConfig: store})
 	s.node = n

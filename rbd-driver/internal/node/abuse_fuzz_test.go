@@ -14,7 +14,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/mount-utils"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/node"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
@@ -53,24 +53,24 @@ func (a *countingAttacher) record(op string) {
 	a.calls = append(a.calls, op)
 }
 
-func (a *countingAttacher) Attach(_ context.Context, r *attach.Request) (*attach.Attachment, error) {
+func (a *countingAttacher) Attach(_ context.Context, r *host.Request) (*host.Attachment, error) {
 	a.record("attach " + r.Spec())
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return &attach.Attachment{Mounter: volctx.MounterFuse, Device: fmt.Sprintf("%s%d", fuzzDevicePrefix, len(a.calls))}, nil
+	return &host.Attachment{Mounter: volctx.MounterFuse, Device: fmt.Sprintf("%s%d", fuzzDevicePrefix, len(a.calls))}, nil
 }
 
-func (a *countingAttacher) Detach(_ context.Context, at *attach.Attachment) error {
+func (a *countingAttacher) Detach(_ context.Context, at *host.Attachment) error {
 	a.record("detach " + at.Device)
 	return nil
 }
 
-func (a *countingAttacher) Resize(_ context.Context, at *attach.Attachment, _ int64) error {
+func (a *countingAttacher) Resize(_ context.Context, at *host.Attachment, _ int64) error {
 	a.record("resize " + at.Device)
 	return nil
 }
 
-func (a *countingAttacher) Check(context.Context, *attach.Attachment) error { return nil }
+func (a *countingAttacher) Check(context.Context, *host.Attachment) error { return nil }
 
 func (a *countingAttacher) String() string {
 	a.mu.Lock()
@@ -106,7 +106,7 @@ func newNodeWorld(t *testing.T) *csifuzz.Node {
 	w.exec.On("dumpe2fs", execx.Result{Stdout: "Block count: 262144\nBlock size: 4096\n"})
 	srv, err := node.New(node.Config{NodeID: "node-1", StateDir: filepath.Join(dir, "state"),
 		ClusterConfig: clusterconfig.NewStore(conf), Executor: w.exec, Mounter: w.mounter,
-		Attachers:  attach.Attachers{volctx.MounterFuse: w.att, volctx.MounterKRBD: w.att, volctx.MounterNBD: w.att},
+		Attachers:  host.Attachers{volctx.MounterFuse: w.att, volctx.MounterKRBD: w.att, volctx.MounterNBD: w.att},
 		DeviceSize: func(string) (int64, error) { return 1 << 30, nil }})
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach/rbdtest"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host/hosttest"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 )
 
@@ -27,13 +27,13 @@ import (
 // tests.
 const testPool = "csi-rbd-node"
 
-func TestMain(m *testing.M) { os.Exit(rbdtest.RemovePoolAfter(m, testPool)) }
+func TestMain(m *testing.M) { os.Exit(hosttest.RemovePoolAfter(m, testPool)) }
 
 // live is a node server on this host with an image of its own.
 type live struct {
 	t       *testing.T
 	cluster *testcluster.Cluster
-	pool    *rbdtest.Pool
+	pool    *hosttest.Pool
 	image   string
 	dir     string
 	srv     *Server
@@ -43,8 +43,8 @@ type live struct {
 func newLive(t *testing.T, sizeMiB int) *live {
 	t.Helper()
 	c := testcluster.Get(t)
-	rbdtest.RequireRoot(t)
-	l := &live{t: t, cluster: c, pool: rbdtest.EnsurePool(t, c, testPool), image: "node-" + uuid.NewString()[:8]}
+	hosttest.RequireRoot(t)
+	l := &live{t: t, cluster: c, pool: hosttest.EnsurePool(t, c, testPool), image: "node-" + uuid.NewString()[:8]}
 	l.volID = "0001-vol-" + l.image
 	if sizeMiB > 0 {
 		l.pool.CreateImage(t, l.image, sizeMiB)
@@ -52,9 +52,9 @@ func newLive(t *testing.T, sizeMiB int) *live {
 	l.dir = t.TempDir()
 	t.Setenv("TMPDIR", t.TempDir()) // the keyrings
 	t.Cleanup(func() {
-		if leaks := rbdtest.Leaks(l.dir); len(leaks) > 0 {
+		if leaks := hosttest.Leaks(l.dir); len(leaks) > 0 {
 			t.Errorf("leaked: %q", leaks)
-			rbdtest.ForceCleanup(l.dir)
+			hosttest.ForceCleanup(l.dir)
 		}
 	})
 	l.srv = l.newServer()
@@ -120,7 +120,7 @@ func (l *live) unstage() {
 	if _, err := l.srv.NodeUnstageVolume(context.Background(), req); err != nil {
 		l.t.Fatalf("NodeUnstageVolume() = %v", err)
 	}
-	if leaks := rbdtest.Leaks(l.dir); len(leaks) > 0 {
+	if leaks := hosttest.Leaks(l.dir); len(leaks) > 0 {
 		l.t.Fatalf("NodeUnstageVolume() left %q", leaks)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host"
 )
 
 // recordVersion is the version of the stage record format.
@@ -41,7 +41,7 @@ type stageRecord struct {
 	Namespace string `json:"namespace,omitempty"`
 	Image     string `json:"image"`
 	// Attachment is the attached device and, for fuse, its helper.
-	Attachment attach.Attachment `json:"attachment"`
+	Attachment host.Attachment `json:"attachment"`
 	// Complete is false while NodeStageVolume is still at work (or was
 	// interrupted).
 	Complete bool `json:"complete"`

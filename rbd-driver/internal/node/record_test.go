@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host"
 )
 
 func TestRecordStore(t *testing.T) {
@@ -14,7 +14,7 @@ func TestRecordStore(t *testing.T) {
 		t.Fatalf("load(missing) = %v, %v", rec, err)
 	}
 	rec := &stageRecord{VolumeID: "v/1", StagingPath: "/s", FsType: "xfs", Complete: true,
-		Attachment: attach.Attachment{Mounter: "fuse", Device: "/dev/loop1", HelperPID: 42, FuseMount: "/m"},
+		Attachment: host.Attachment{Mounter: "fuse", Device: "/dev/loop1", HelperPID: 42, FuseMount: "/m"},
 		Targets:    []publishTarget{{Path: "/t", ReadOnly: true}}}
 	if err := s.save(rec); err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/execx"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 )
 
@@ -29,12 +29,12 @@ const (
 	fakeDevice  = "/dev/fake0"
 )
 
-// fakeAttacher is an attach.Attacher that records what it is asked.
+// fakeAttacher is an host.Attacher that records what it is asked.
 type fakeAttacher struct {
 	mu        sync.Mutex
 	name      string
-	requests  []attach.Request
-	detached  []attach.Attachment
+	requests  []host.Request
+	detached  []host.Attachment
 	resized   []int64
 	attachErr error
 	detachErr error
@@ -42,17 +42,17 @@ type fakeAttacher struct {
 	checkErr  error
 }
 
-func (f *fakeAttacher) Attach(_ context.Context, r *attach.Request) (*attach.Attachment, error) {
+func (f *fakeAttacher) Attach(_ context.Context, r *host.Request) (*host.Attachment, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests = append(f.requests, *r)
 	if f.attachErr != nil {
 		return nil, f.attachErr
 	}
-	return &attach.Attachment{Mounter: f.name, Device: fakeDevice, UnmapOptions: r.UnmapOptions}, nil
+	return &host.Attachment{Mounter: f.name, Device: fakeDevice, UnmapOptions: r.UnmapOptions}, nil
 }
 
-func (f *fakeAttacher) Detach(_ context.Context, a *attach.Attachment) error {
+func (f *fakeAttacher) Detach(_ context.Context, a *host.Attachment) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.detached = append(f.detached, *a)
@@ -62,14 +62,14 @@ func (f *fakeAttacher) Detach(_ context.Context, a *attach.Attachment) error {
 	return f.detachErr
 }
 
-func (f *fakeAttacher) Resize(_ context.Context, _ *attach.Attachment, minBytes int64) error {
+func (f *fakeAttacher) Resize(_ context.Context, _ *host.Attachment, minBytes int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.resized = append(f.resized, minBytes)
 	return f.resizeErr
 }
 
-func (f *fakeAttacher) Check(context.Context, *attach.Attachment) error {
+func (f *fakeAttacher) Check(context.Context, *host.Attachment) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.checkErr
@@ -118,7 +118,7 @@ func (r *rig) newServer(store *clusterconfig.Store) *Server {
 	srv, err := New(Config{
 		NodeID: "node-1", MaxVolumesPerNode: 16, Topology: map[string]string{"topology.rbd.csi.ceph.com/zone": "z1"},
 		StateDir: r.stateDir, ClusterConfig: store, Executor: r.exec, Mounter: r.mounter,
-		Attachers:  attach.Attachers{volctx.MounterFuse: r.att, volctx.MounterKRBD: r.att, volctx.MounterNBD: r.att},
+		Attachers:  host.Attachers{volctx.MounterFuse: r.att, volctx.MounterKRBD: r.att, volctx.MounterNBD: r.att},
 		DeviceSize: r.deviceSize,
 	})
 	if err != nil {

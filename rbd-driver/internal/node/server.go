@@ -1,5 +1,5 @@
 // Package node implements the CSI Node service of the RBD driver: it
-// attaches an image as a block device (package attach), formats it if
+// attaches an image as a block device (package host), formats it if
 // needed and mounts it at the staging path, bind-mounts it into the
 // workloads' target paths, grows it and reports its usage and health.
 //
@@ -24,7 +24,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/execx"
 	"github.com/seed-6a310834/ceph-csi/shared/oplock"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host"
 )
 
 // Config holds what New needs.
@@ -44,9 +44,9 @@ type Config struct {
 	Executor execx.Executor
 	// Mounter mounts and unmounts; default mount.New("").
 	Mounter mount.Interface
-	// Attachers attach images; default attach.New over Executor and
+	// Attachers attach images; default host.New over Executor and
 	// Mounter.
-	Attachers attach.Attachers
+	Attachers host.Attachers
 	// DeviceSize returns the size of a block device; default: seek to its
 	// end.
 	DeviceSize func(path string) (int64, error)
@@ -62,7 +62,7 @@ type Server struct {
 	clusters   *clusterconfig.Store
 	exec       execx.Executor
 	mounter    mount.Interface
-	attachers  attach.Attachers
+	attachers  host.Attachers
 	deviceSize func(string) (int64, error)
 	records    recordStore
 	locks      *oplock.Locks
@@ -111,7 +111,7 @@ func withDefaults(cfg Config) (Config, error) {
 		cfg.DeviceSize = seekSize
 	}
 	if cfg.Attachers == nil {
-		as, err := attach.New(attach.Config{Executor: cfg.Executor, Mounter: cfg.Mounter})
+		as, err := host.New(host.Config{Executor: cfg.Executor, Mounter: cfg.Mounter})
 		if err != nil {
 			return cfg, err
 		}

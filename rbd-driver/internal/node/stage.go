@@ -14,7 +14,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 )
 
@@ -152,7 +152,7 @@ func newRecord(p *stageParams, namespace string) *stageRecord {
 
 // attachRequest builds the attach request, looking the monitors (and the
 // default RADOS namespace) up in the cluster configuration.
-func (s *Server) attachRequest(p *stageParams) (*attach.Request, error) {
+func (s *Server) attachRequest(p *stageParams) (*host.Request, error) {
 	c, err := s.clusters.Get(p.clusterID)
 	switch {
 	case errors.Is(err, clusterconfig.ErrClusterNotFound):
@@ -164,7 +164,7 @@ func (s *Server) attachRequest(p *stageParams) (*attach.Request, error) {
 	if namespace == "" {
 		namespace = c.RBD.RadosNamespace
 	}
-	return &attach.Request{
+	return &host.Request{
 		VolumeID: p.volumeID, Pool: p.pool, Namespace: namespace, Image: p.image,
 		Monitors: c.MonitorsString(), Creds: p.creds, MapOptions: p.mapOptions, UnmapOptions: p.unmapOpts,
 		ReadOnly: p.cap.readOnly(), WorkDir: s.records.fuseWorkDir(p.volumeID),
@@ -172,10 +172,10 @@ func (s *Server) attachRequest(p *stageParams) (*attach.Request, error) {
 }
 
 // attachError maps an attach failure to a gRPC status.
-func attachError(r *attach.Request, mounter string, err error) error {
+func attachError(r *host.Request, mounter string, err error) error {
 	code := codes.Internal
 	switch {
-	case errors.Is(err, attach.ErrImageNotFound):
+	case errors.Is(err, host.ErrImageNotFound):
 		code = codes.NotFound
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded

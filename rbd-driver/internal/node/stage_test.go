@@ -15,7 +15,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/execx"
 	"github.com/seed-6a310834/ceph-csi/shared/oplock"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 )
 
@@ -115,7 +115,7 @@ func TestStageExt4(t *testing.T) {
 		"mkfs.ext4 -E nodiscard,lazy_itable_init=1,lazy_journal_init=1 -F -m0 "+fakeDevice)
 	r.checkMounts(fakeDevice + " DIR/staging ext4 noatime,defaults")
 	got := r.att.requests[0]
-	want := attach.Request{
+	want := host.Request{
 		VolumeID: testVolume, Pool: "pool", Namespace: "ns-from-config", Image: "csi-vol-1",
 		Monitors: "10.0.0.1:6789,10.0.0.2:6789", Creds: got.Creds, UnmapOptions: "force",
 		WorkDir: r.srv.records.fuseWorkDir(testVolume),
@@ -296,7 +296,7 @@ func TestStageFailuresRollBack(t *testing.T) {
 		code  codes.Code
 		want  string
 	}{
-		{"image not found", func(r *rig) { r.att.attachErr = fmt.Errorf("x: %w", attach.ErrImageNotFound) }, codes.NotFound, "pool/ns-from-config/csi-vol-1"},
+		{"image not found", func(r *rig) { r.att.attachErr = fmt.Errorf("x: %w", host.ErrImageNotFound) }, codes.NotFound, "pool/ns-from-config/csi-vol-1"},
 		{"attach timeout", func(r *rig) { r.att.attachErr = context.DeadlineExceeded }, codes.DeadlineExceeded, "attaching"},
 		{"attach fails", func(r *rig) { r.att.attachErr = errors.New("boom") }, codes.Internal, "boom"},
 		{"mkfs fails", func(r *rig) { r.exec.On("mkfs", execx.Result{ExitCode: 1, Stderr: "bad"}) }, codes.Internal, "format"},

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach/rbdtest"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host/hosttest"
 	"github.com/seed-6a310834/ceph-csi/shared/driverproc"
 	"github.com/seed-6a310834/ceph-csi/shared/secretscan"
 	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
@@ -29,7 +29,7 @@ const testPool = "csi-rbd-secrets"
 
 const mib = int64(1) << 20
 
-func TestMain(m *testing.M) { os.Exit(rbdtest.RemovePoolAfter(m, testPool)) }
+func TestMain(m *testing.M) { os.Exit(hosttest.RemovePoolAfter(m, testPool)) }
 
 // lifecycle is one run of the driver and what the scans need.
 type lifecycle struct {
@@ -47,16 +47,16 @@ type lifecycle struct {
 func newLifecycle(t *testing.T) *lifecycle {
 	since := time.Now()
 	c := testcluster.Get(t)
-	rbdtest.RequireRoot(t)
-	rbdtest.EnsurePool(t, c, testPool)
+	hosttest.RequireRoot(t)
+	hosttest.EnsurePool(t, c, testPool)
 	l := &lifecycle{t: t, work: t.TempDir(), state: t.TempDir()}
 	l.user, l.key = secretscan.NewCephUser(t, c, "mon", "profile rbd",
 		"osd", "profile rbd pool="+testPool, "mgr", "profile rbd pool="+testPool)
 	t.Cleanup(func() {
 		for _, dir := range []string{l.work, l.state} {
-			if leaks := rbdtest.Leaks(dir); len(leaks) > 0 {
+			if leaks := hosttest.Leaks(dir); len(leaks) > 0 {
 				t.Errorf("leaked: %q", leaks)
-				rbdtest.ForceCleanup(dir)
+				hosttest.ForceCleanup(dir)
 			}
 		}
 	})

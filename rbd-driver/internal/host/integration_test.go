@@ -1,4 +1,4 @@
-package attach
+package host
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/execx"
 	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/attach/rbdtest"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host/hosttest"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 )
 
@@ -28,11 +28,11 @@ import (
 // tests.
 const testPool = "csi-rbd-node-attach"
 
-func TestMain(m *testing.M) { os.Exit(rbdtest.RemovePoolAfter(m, testPool)) }
+func TestMain(m *testing.M) { os.Exit(hosttest.RemovePoolAfter(m, testPool)) }
 
 // realFuse is a fuse attacher on this host with an image in the test pool.
 type realFuse struct {
-	pool    *rbdtest.Pool
+	pool    *hosttest.Pool
 	image   string
 	req     *Request
 	keyDir  string
@@ -42,17 +42,17 @@ type realFuse struct {
 func newRealFuse(t *testing.T, sizeMiB int) *realFuse {
 	t.Helper()
 	c := testcluster.Get(t)
-	rbdtest.RequireRoot(t)
-	rf := &realFuse{pool: rbdtest.EnsurePool(t, c, testPool), image: "fuse-" + uuid.NewString()[:8]}
+	hosttest.RequireRoot(t)
+	rf := &realFuse{pool: hosttest.EnsurePool(t, c, testPool), image: "fuse-" + uuid.NewString()[:8]}
 	if sizeMiB > 0 {
 		rf.pool.CreateImage(t, rf.image, sizeMiB)
 	}
 	rf.keyDir, rf.workDir = t.TempDir(), filepath.Join(t.TempDir(), "vol")
 	t.Setenv("TMPDIR", rf.keyDir)
 	t.Cleanup(func() {
-		if leaks := rbdtest.Leaks(rf.workDir); len(leaks) > 0 {
+		if leaks := hosttest.Leaks(rf.workDir); len(leaks) > 0 {
 			t.Errorf("leaked: %q", leaks)
-			rbdtest.ForceCleanup(rf.workDir)
+			hosttest.ForceCleanup(rf.workDir)
 		}
 	})
 	rf.req = &Request{
@@ -115,7 +115,7 @@ func TestIntegrationFuseLifecycle(t *testing.T) {
 	if err := rf.attacher(t).Detach(ctx, a); err != nil {
 		t.Fatalf("Detach() = %v", err)
 	}
-	if leaks := rbdtest.Leaks(rf.workDir); len(leaks) > 0 {
+	if leaks := hosttest.Leaks(rf.workDir); len(leaks) > 0 {
 		t.Fatalf("Detach() left %q", leaks)
 	}
 	if err := rf.attacher(t).Detach(ctx, a); err != nil {
@@ -162,7 +162,7 @@ func TestIntegrationFuseHelperKilled(t *testing.T) {
 	if err := rf.attacher(t).Detach(ctx, a); err != nil {
 		t.Fatalf("Detach() = %v", err)
 	}
-	if leaks := rbdtest.Leaks(rf.workDir); len(leaks) > 0 {
+	if leaks := hosttest.Leaks(rf.workDir); len(leaks) > 0 {
 		t.Fatalf("Detach() left %q", leaks)
 	}
 }
@@ -173,7 +173,7 @@ func TestIntegrationFuseMissingImage(t *testing.T) {
 	if !errors.Is(err, ErrImageNotFound) {
 		t.Fatalf("Attach() of a missing image = %v; want ErrImageNotFound", err)
 	}
-	if leaks := rbdtest.Leaks(rf.workDir); len(leaks) > 0 {
+	if leaks := hosttest.Leaks(rf.workDir); len(leaks) > 0 {
 		t.Fatalf("failed Attach() left %q", leaks)
 	}
 	if _, err := os.Stat(rf.workDir); !os.IsNotExist(err) {
@@ -188,7 +188,7 @@ func TestIntegrationFuseBadKey(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "rbd-fuse exited") {
 		t.Fatalf("Attach() with a wrong key = %v; want rbd-fuse to exit", err)
 	}
-	if leaks := rbdtest.Leaks(rf.workDir); len(leaks) > 0 {
+	if leaks := hosttest.Leaks(rf.workDir); len(leaks) > 0 {
 		t.Fatalf("failed Attach() left %q", leaks)
 	}
 }

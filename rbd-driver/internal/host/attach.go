@@ -7,7 +7,7 @@
 // 0700 directory, see shared/credentials) that is removed as soon as the
 // command that needs it has returned: never on a command line, never in a
 // log.
-package attach
+package host
 
 import (
 	"context"

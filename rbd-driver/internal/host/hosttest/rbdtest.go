@@ -1,8 +1,8 @@
-// Package rbdtest helps integration tests of the node packages: it creates
+// Package hosttest helps integration tests of the node packages: it creates
 // a pool of their own on the local test cluster and images in it with the
 // ceph and rbd command-line tools, and finds what a test may have leaked
 // (loop devices, mounts, rbd-fuse processes).
-package rbdtest
+package hosttest
 
 import (
 	"bytes"
