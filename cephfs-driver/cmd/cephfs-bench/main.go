@@ -32,7 +32,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfsadmin"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfs"
 	"github.com/seed-6a310834/ceph-csi/shared/benchstat"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
@@ -240,7 +240,7 @@ func round(c, n int, op func(int) error) (stats, error) {
 type floor struct {
 	pool  *cephconn.Pool
 	conn  *cephconn.Conn
-	admin *cephfsadmin.Admin
+	admin *cephfs.Admin
 	store *cephconn.ObjectStore
 }
 
@@ -253,7 +253,7 @@ func openFloor(s *settings) (*floor, error) {
 		pool.Close()
 		return nil, err
 	}
-	f := &floor{pool: pool, conn: conn, admin: cephfsadmin.New(conn.Conn)}
+	f := &floor{pool: pool, conn: conn, admin: cephfs.New(conn.Conn)}
 	fss, err := f.admin.FileSystems(ctx)
 	if err != nil {
 		f.close()

@@ -12,9 +12,9 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"go.uber.org/zap"
 
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfsadmin"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfs"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/controller"
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/node"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
@@ -39,7 +39,7 @@ func registerDriverFlags(fs *flag.FlagSet) *driverOptions {
 		"directory of the node's stage records (default /var/lib/kubelet/plugins/<driver-name>/node-state)")
 	fs.StringVar(&o.defaultMounter, "default-mounter", volctx.MounterKernel,
 		`mounter for volumes whose context names none: "kernel" or "fuse"`)
-	fs.StringVar(&o.fuseBinary, "fuse-binary", mounter.DefaultFuseBinary, "ceph-fuse program")
+	fs.StringVar(&o.fuseBinary, "fuse-binary", host.DefaultFuseBinary, "ceph-fuse program")
 	fs.DurationVar(&o.cloneWait, "clone-wait", controller.DefaultCloneWait,
 		"longest a CreateVolume waits for a clone before answering Aborted (a retry resumes the clone)")
 	fs.StringVar(&o.capacitySecretDir, "capacity-secret-dir", "",
@@ -82,7 +82,7 @@ func newServices(opts *cliflags.Options, dopts *driverOptions, logger *zap.Logge
 		pool := cephconn.NewPool(poolOptions(opts))
 		svc.close = pool.Close
 		cfg := controller.Config{
-			Connector:  cephfsadmin.NewConnector(pool),
+			Connector:  cephfs.NewConnector(pool),
 			Clusters:   clusters,
 			InstanceID: opts.InstanceID,
 			CloneWait:  dopts.cloneWait,
@@ -98,7 +98,7 @@ func newServices(opts *cliflags.Options, dopts *driverOptions, logger *zap.Logge
 		svc.controller = ctrl
 	}
 	if opts.Mode.ServesNode() {
-		credentials.SweepAtStart(mounter.CredentialPrefix, logger)
+		credentials.SweepAtStart(host.CredentialPrefix, logger)
 		n, err := newNode(opts, dopts, clusters)
 		if err != nil {
 			svc.close()
@@ -118,9 +118,9 @@ func newNode(opts *cliflags.Options, dopts *driverOptions, clusters *clusterconf
 	return node.New(node.Config{
 		NodeID:   opts.NodeID,
 		Clusters: clusters,
-		Mounters: map[string]mounter.Mounter{
-			volctx.MounterKernel: &mounter.Kernel{Exec: run},
-			volctx.MounterFuse:   &mounter.Fuse{Exec: run, Binary: dopts.fuseBinary},
+		Mounters: map[string]host.Mounter{
+			volctx.MounterKernel: &host.Kernel{Exec: run},
+			volctx.MounterFuse:   &host.Fuse{Exec: run, Binary: dopts.fuseBinary},
 		},
 		DefaultMounter: dopts.defaultMounter,
 		StateDir:       stateDir,

@@ -18,7 +18,7 @@ import (
 
 	fsaudit "github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/audit"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfsadmin"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfs"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/shared/audit"
 	"github.com/seed-6a310834/ceph-csi/shared/audit/audittest"
@@ -71,7 +71,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(conn.Release)
-	r.admin = cephfsadmin.New(conn.Conn)
+	r.admin = cephfs.New(conn.Conn)
 	fss, err := r.admin.FileSystems(ctx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func newRig(t *testing.T) *rig {
 	}
 	t.Cleanup(r.store.Destroy)
 	t.Cleanup(r.audit)
-	r.ctrl, err = controller.New(controller.Config{Connector: cephfsadmin.NewConnector(conns),
+	r.ctrl, err = controller.New(controller.Config{Connector: cephfs.NewConnector(conns),
 		Clusters: clusterconfig.NewStore(r.config), InstanceID: instance,
 		ClonePoll: 100 * time.Millisecond, MaxClonePoll: 500 * time.Millisecond})
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfsadmin"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfs"
 	"github.com/seed-6a310834/ceph-csi/shared/audit"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
@@ -77,7 +77,7 @@ func (o *options) run(ctx context.Context, stdout io.Writer) error {
 	defer cancel()
 	conns := cephconn.NewPool(poolOptions)
 	defer conns.Close()
-	sess, err := cephfsadmin.NewConnector(conns).Connect(ctx,
+	sess, err := cephfs.NewConnector(conns).Connect(ctx,
 		backend.Target{ClusterID: cluster.ClusterID, Monitors: cluster.Monitors, Creds: creds})
 	if err != nil {
 		return err

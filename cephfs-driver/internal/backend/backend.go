@@ -1,6 +1,6 @@
 // Package backend defines the narrow view of a Ceph cluster that the CephFS
 // controller needs: file systems, subvolume groups, subvolumes, their
-// snapshots and clones, and pool capacity. internal/cephfsadmin implements it
+// snapshots and clones, and pool capacity. internal/cephfs implements it
 // over go-ceph; Fake implements it in memory for unit tests.
 //
 // Errors are typed: every method returns (or wraps) one of the sentinel

@@ -25,9 +25,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfsadmin"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfs"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/controller"
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/node"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
@@ -137,7 +137,7 @@ func (e *env) openCluster() {
 		t.Fatal(err)
 	}
 	t.Cleanup(conn.Release)
-	e.admin = cephfsadmin.New(conn.Conn)
+	e.admin = cephfs.New(conn.Conn)
 	fss, err := e.admin.FileSystems(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func (e *env) start(opts ...func(*controller.Config)) {
 	logger := zaptest.NewLogger(t, zaptest.Level(level))
 	clusters := clusterconfig.NewStore(e.config)
 	pool := cephconn.NewPool(cephconn.Options{CommandTimeout: -1})
-	cfg := controller.Config{Connector: cephfsadmin.NewConnector(pool), Clusters: clusters, InstanceID: e.instance,
+	cfg := controller.Config{Connector: cephfs.NewConnector(pool), Clusters: clusters, InstanceID: e.instance,
 		ClonePoll: 100 * time.Millisecond, MaxClonePoll: 500 * time.Millisecond}
 	for _, o := range opts {
 		o(&cfg)
@@ -217,9 +217,9 @@ func (e *env) start(opts ...func(*controller.Config)) {
 func newNodeServer(t *testing.T, clusters *clusterconfig.Store, stateDir string) *node.Server {
 	run := execx.OS{}
 	n, err := node.New(node.Config{NodeID: nodeID, Clusters: clusters, StateDir: stateDir, DefaultMounter: volctx.MounterFuse,
-		Mounters: map[string]mounter.Mounter{
-			volctx.MounterFuse:   &mounter.Fuse{Exec: run},
-			volctx.MounterKernel: &mounter.Kernel{Exec: run},
+		Mounters: map[string]host.Mounter{
+			volctx.MounterFuse:   &host.Fuse{Exec: run},
+			volctx.MounterKernel: &host.Kernel{Exec: run},
 		}})
 	if err != nil {
 		t.Fatal(err)

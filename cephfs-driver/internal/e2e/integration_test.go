@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 )
 
@@ -53,13 +53,13 @@ func TestFuseStagePublish(t *testing.T) {
 		e.unpublish(vol, a)
 		e.unpublish(vol, b)
 	}
-	if pids := mounter.FuseProcesses("/proc", staging); len(pids) != 1 {
+	if pids := host.FuseProcesses("/proc", staging); len(pids) != 1 {
 		t.Fatalf("ceph-fuse daemons of %s: %v, want 1", staging, pids)
 	}
 	for range 2 {
 		e.unstage(vol, staging)
 	}
-	if isMounted(t, staging) || isMounted(t, a) || len(mounter.FuseProcesses("/proc", staging)) > 0 {
+	if isMounted(t, staging) || isMounted(t, a) || len(host.FuseProcesses("/proc", staging)) > 0 {
 		t.Fatal("mounts or ceph-fuse left after unstage")
 	}
 	if _, err := os.Stat(a); !errors.Is(err, os.ErrNotExist) {
@@ -282,7 +282,7 @@ func TestFuseDaemonKilled(t *testing.T) {
 	e.mustStage(vol, staging, rwx)
 	e.mustPublish(vol, staging, target, rwx, false)
 	writeFile(t, filepath.Join(target, "data"), "survives")
-	pids := mounter.FuseProcesses("/proc", staging)
+	pids := host.FuseProcesses("/proc", staging)
 	if len(pids) != 1 {
 		t.Fatalf("ceph-fuse daemons: %v", pids)
 	}
@@ -329,7 +329,7 @@ func TestNodePluginRestart(t *testing.T) {
 	vol := e.createVolume("restart", 16*mib, nil, rwx)
 	staging, target := e.path("staging"), e.path("target")
 	e.mustStage(vol, staging, rwx)
-	pids := mounter.FuseProcesses("/proc", staging)
+	pids := host.FuseProcesses("/proc", staging)
 	if len(pids) != 1 {
 		t.Fatalf("ceph-fuse daemons: %v", pids)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/node"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
@@ -41,17 +41,17 @@ var fuzzCreds = csifuzz.Credentials{IDField: credentials.UserIDField, KeyField: 
 // own, a bind shares its source's.
 type memHost struct {
 	mu     sync.Mutex
-	mounts []mounter.MountPoint
+	mounts []host.MountPoint
 }
 
-func (h *memHost) Mounts() ([]mounter.MountPoint, error) {
+func (h *memHost) Mounts() ([]host.MountPoint, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.mounts), nil
 }
 
 func (h *memHost) add(target, root, device string) {
-	h.mounts = append(h.mounts, mounter.MountPoint{ID: len(h.mounts) + 1, Device: device, Root: root,
+	h.mounts = append(h.mounts, host.MountPoint{ID: len(h.mounts) + 1, Device: device, Root: root,
 		Path: filepath.Clean(target), FSType: "fuse.ceph-fuse", Source: "ceph-fuse"})
 }
 
@@ -64,7 +64,7 @@ func (h *memHost) mount(target, root string) {
 func (h *memHost) Bind(source, target string, _ bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	src, ok := mounter.Find(h.mounts, source)
+	src, ok := host.Find(h.mounts, source)
 	if !ok {
 		return fmt.Errorf("bind of %s: not mounted", source)
 	}
@@ -92,7 +92,7 @@ func (h *memHost) Check(path string) error {
 // mountCommand "runs" a mount command: the target joins the mount table.
 func (h *memHost) mountCommand(c execx.Call) execx.Result {
 	switch {
-	case c.Name == mounter.DefaultFuseBinary && len(c.Args) > 0:
+	case c.Name == host.DefaultFuseBinary && len(c.Args) > 0:
 		h.mount(c.Args[0], "/")
 	case c.Name == "mount" && len(c.Args) > 3:
 		h.mount(c.Args[3], "/")
@@ -120,18 +120,18 @@ func newNodeWorld(t *testing.T) *csifuzz.Node {
 	t.Helper()
 	dir := csifuzz.Dir(t)
 	t.Chdir(dir) // relative paths land here
-	host := &memHost{}
+	mem := &memHost{}
 	exec := execx.NewFake()
-	exec.OnFunc("", host.mountCommand)
+	exec.OnFunc("", mem.mountCommand)
 	proc := filepath.Join(dir, "proc") // no ceph-fuse daemon to look for
 	if err := os.Mkdir(proc, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := node.New(node.Config{NodeID: "node-1", StateDir: filepath.Join(dir, "state"), ProcRoot: proc,
 		Clusters: csifuzz.Clusters{fuzzCluster: {ClusterID: fuzzCluster, Monitors: []string{"10.0.0.1:6789"}}},
-		Mounters: map[string]mounter.Mounter{volctx.MounterFuse: &mounter.Fuse{Exec: exec},
-			volctx.MounterKernel: &mounter.Kernel{Exec: exec}},
-		Host: host})
+		Mounters: map[string]host.Mounter{volctx.MounterFuse: &host.Fuse{Exec: exec},
+			volctx.MounterKernel: &host.Kernel{Exec: exec}},
+		Host: mem})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func newNodeWorld(t *testing.T) *csifuzz.Node {
 	}
 	// The commands run and the mount table.
 	inventory := func() string {
-		mps, _ := host.Mounts()
+		mps, _ := mem.Mounts()
 		return fmt.Sprintf("commands: %d\nmounts: %v\n", len(exec.Calls()), mps)
 	}
 	return &csifuzz.Node{Server: srv, Dir: dir, Staging: staging, Inventory: inventory}

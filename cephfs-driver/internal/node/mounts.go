@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 )
 
 // mountState is the state of a path in the mount table.
@@ -17,12 +17,12 @@ const (
 )
 
 // inspect returns the state of path and its top mount.
-func (s *Server) inspect(path string) (mountState, mounter.MountPoint, error) {
+func (s *Server) inspect(path string) (mountState, host.MountPoint, error) {
 	mounts, err := s.cfg.Host.Mounts()
 	if err != nil {
-		return notMounted, mounter.MountPoint{}, err
+		return notMounted, host.MountPoint{}, err
 	}
-	mp, ok := mounter.Find(mounts, path)
+	mp, ok := host.Find(mounts, path)
 	if !ok {
 		return notMounted, mp, nil
 	}
@@ -30,7 +30,7 @@ func (s *Server) inspect(path string) (mountState, mounter.MountPoint, error) {
 	switch {
 	case err == nil:
 		return healthy, mp, nil
-	case mounter.IsCorrupted(err):
+	case host.IsCorrupted(err):
 		return corrupted, mp, nil
 	}
 	return notMounted, mp, err
@@ -45,7 +45,7 @@ func (s *Server) unmountAll(path string) error {
 		if err != nil {
 			return err
 		}
-		if _, ok := mounter.Find(mounts, path); !ok {
+		if _, ok := host.Find(mounts, path); !ok {
 			return nil
 		}
 		if err := s.cfg.Host.Unmount(path); err != nil {
@@ -57,7 +57,7 @@ func (s *Server) unmountAll(path string) error {
 
 // binds returns the mount points other than except that show the same
 // directory as mp (the bind mounts of a staging path).
-func binds(mounts []mounter.MountPoint, mp mounter.MountPoint, except ...string) []string {
+func binds(mounts []host.MountPoint, mp host.MountPoint, except ...string) []string {
 	var out []string
 	for _, m := range mounts {
 		if !m.SameFile(mp) || contains(except, m.Path) {

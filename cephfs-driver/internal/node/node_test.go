@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 )
@@ -26,35 +26,35 @@ const testKey = "AQBhc2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5MQ=="
 // get a device of their own; binds share their source's.
 type fakeHost struct {
 	mu     sync.Mutex
-	mounts []mounter.MountPoint
+	mounts []host.MountPoint
 	dead   map[string]bool // devices whose client died
 	next   int
 }
 
 func newFakeHost() *fakeHost { return &fakeHost{dead: map[string]bool{}} }
 
-func (h *fakeHost) Mounts() ([]mounter.MountPoint, error) {
+func (h *fakeHost) Mounts() ([]host.MountPoint, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]mounter.MountPoint(nil), h.mounts...), nil
+	return append([]host.MountPoint(nil), h.mounts...), nil
 }
 
 func (h *fakeHost) mount(target, root string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.next++
-	h.mounts = append(h.mounts, mounter.MountPoint{ID: h.next, Device: fmt.Sprintf("0:%d", h.next), Root: root, Path: filepath.Clean(target)})
+	h.mounts = append(h.mounts, host.MountPoint{ID: h.next, Device: fmt.Sprintf("0:%d", h.next), Root: root, Path: filepath.Clean(target)})
 }
 
 func (h *fakeHost) Bind(source, target string, _ bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	src, ok := mounter.Find(h.mounts, source)
+	src, ok := host.Find(h.mounts, source)
 	if !ok {
 		return errors.New("bind of an unmounted source")
 	}
 	h.next++
-	h.mounts = append(h.mounts, mounter.MountPoint{ID: h.next, Device: src.Device, Root: src.Root, Path: filepath.Clean(target)})
+	h.mounts = append(h.mounts, host.MountPoint{ID: h.next, Device: src.Device, Root: src.Root, Path: filepath.Clean(target)})
 	return nil
 }
 
@@ -73,8 +73,8 @@ func (h *fakeHost) Unmount(path string) error {
 func (h *fakeHost) Check(path string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if m, ok := mounter.Find(h.mounts, path); ok && h.dead[m.Device] {
-		return fmt.Errorf("%w: %s", mounter.ErrCorrupted, path)
+	if m, ok := host.Find(h.mounts, path); ok && h.dead[m.Device] {
+		return fmt.Errorf("%w: %s", host.ErrCorrupted, path)
 	}
 	_, err := os.Stat(path)
 	return err
@@ -84,17 +84,17 @@ func (h *fakeHost) Check(path string) error {
 func (h *fakeHost) kill(path string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	m, _ := mounter.Find(h.mounts, path)
+	m, _ := host.Find(h.mounts, path)
 	h.dead[m.Device] = true
 }
 
 // fakeMounter "mounts" into the fake host.
 type fakeMounter struct {
 	host  *fakeHost
-	calls []mounter.Request
+	calls []host.Request
 }
 
-func (m *fakeMounter) Mount(_ context.Context, r mounter.Request) error {
+func (m *fakeMounter) Mount(_ context.Context, r host.Request) error {
 	m.calls = append(m.calls, r)
 	m.host.mount(r.Target, r.Path)
 	return nil
@@ -117,16 +117,16 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
-	host := newFakeHost()
-	fuse := &fakeMounter{host: host}
+	fh := newFakeHost()
+	fuse := &fakeMounter{host: fh}
 	dir := t.TempDir()
 	srv, err := New(Config{NodeID: "n1", Clusters: clusters{"c1": {ClusterID: "c1", Monitors: []string{"m:6789"}}},
-		Mounters: map[string]mounter.Mounter{volctx.MounterFuse: fuse, volctx.MounterKernel: &fakeMounter{host: host}},
-		Host:     host, StateDir: filepath.Join(dir, "state"), ProcRoot: filepath.Join(dir, "proc")})
+		Mounters: map[string]host.Mounter{volctx.MounterFuse: fuse, volctx.MounterKernel: &fakeMounter{host: fh}},
+		Host:     fh, StateDir: filepath.Join(dir, "state"), ProcRoot: filepath.Join(dir, "proc")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{srv: srv, host: host, fuse: fuse, dir: dir}
+	return &fixture{srv: srv, host: fh, fuse: fuse, dir: dir}
 }
 
 func mountCap(mode csi.VolumeCapability_AccessMode_Mode) *csi.VolumeCapability {
@@ -324,7 +324,7 @@ func TestShallowStageBindsSnapshot(t *testing.T) {
 		t.Fatalf("mounted %s, want the snapshot root", f.fuse.calls[0].Path)
 	}
 	m, _ := f.host.Mounts()
-	top, _ := mounter.Find(m, req.StagingTargetPath)
+	top, _ := host.Find(m, req.StagingTargetPath)
 	if top.Root != "/volumes/csi/v/.snap/s/uuid" {
 		t.Fatalf("top mount of the staging path %+v, want the snapshot directory", top)
 	}

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
 	"github.com/seed-6a310834/ceph-csi/shared/oplock"
 )
@@ -89,7 +89,7 @@ func (s *Server) publish(ctx context.Context, req *csi.NodePublishVolumeRequest,
 	if err != nil {
 		return status.Errorf(codes.Internal, "read the mount table: %v", err)
 	}
-	stagingMount, _ := mounter.Find(mounts, staging)
+	stagingMount, _ := host.Find(mounts, staging)
 	done, err := s.checkTarget(ctx, mounts, stagingMount, target)
 	if done || err != nil {
 		return err
@@ -116,8 +116,8 @@ func (s *Server) publish(ctx context.Context, req *csi.NodePublishVolumeRequest,
 // checkTarget looks at what is mounted at target: a healthy bind of the
 // staging mount is done; a dead mount is removed; anything else is
 // AlreadyExists.
-func (s *Server) checkTarget(ctx context.Context, mounts []mounter.MountPoint, stagingMount mounter.MountPoint, target string) (bool, error) {
-	tm, ok := mounter.Find(mounts, target)
+func (s *Server) checkTarget(ctx context.Context, mounts []host.MountPoint, stagingMount host.MountPoint, target string) (bool, error) {
+	tm, ok := host.Find(mounts, target)
 	if !ok {
 		return false, nil
 	}
@@ -127,7 +127,7 @@ func (s *Server) checkTarget(ctx context.Context, mounts []mounter.MountPoint, s
 		return true, nil
 	case err == nil:
 		return false, status.Errorf(codes.AlreadyExists, "target_path %s holds another mount (%s %s)", target, tm.FSType, tm.Source)
-	case mounter.IsCorrupted(err):
+	case host.IsCorrupted(err):
 		logging.FromContext(ctx).Warn("dead mount at the target: binding it again", zap.String("target_path", target))
 		if err := s.unmountAll(target); err != nil {
 			return false, status.Errorf(codes.Internal, "remove the dead mount at %s: %v", target, err)

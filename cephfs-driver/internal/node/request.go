@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
@@ -93,7 +93,7 @@ func (s *Server) setMounter(v *volume, vc map[string]string) error {
 	if v.mounter == volctx.MounterFuse {
 		key = volctx.FuseMountOptions
 	}
-	v.options = mounter.SplitOptions(vc[key])
+	v.options = host.SplitOptions(vc[key])
 	return nil
 }
 

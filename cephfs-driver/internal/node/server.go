@@ -18,7 +18,7 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/csicaps"
@@ -37,12 +37,12 @@ type Config struct {
 	// Clusters resolves the volume's cluster. Required.
 	Clusters Clusters
 	// Mounters by name (volctx.MounterKernel, volctx.MounterFuse).
-	Mounters map[string]mounter.Mounter
+	Mounters map[string]host.Mounter
 	// DefaultMounter is used when the volume context names none; default
 	// volctx.MounterKernel.
 	DefaultMounter string
-	// Host is the mount table and mount calls; default mounter.System{}.
-	Host mounter.Host
+	// Host is the mount table and mount calls; default host.System{}.
+	Host host.Host
 	// StateDir holds the stage records. Required.
 	StateDir string
 	// ProcRoot is where ceph-fuse daemons are looked for; default /proc.
@@ -76,7 +76,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.DefaultMounter = volctx.MounterKernel
 	}
 	if cfg.Host == nil {
-		cfg.Host = mounter.System{}
+		cfg.Host = host.System{}
 	}
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = "/proc"

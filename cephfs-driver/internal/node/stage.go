@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
@@ -117,7 +117,7 @@ func clusterError(err error) error {
 // snapshot directory over it; on failure nothing stays mounted.
 func (s *Server) mount(ctx context.Context, staging string, vol *volume, cluster *clusterconfig.Cluster, creds *credentials.Credentials) error {
 	m := s.cfg.Mounters[vol.mounter]
-	err := m.Mount(ctx, mounter.Request{Target: staging, Monitors: cluster.Monitors, FSName: vol.fsName,
+	err := m.Mount(ctx, host.Request{Target: staging, Monitors: cluster.Monitors, FSName: vol.fsName,
 		Path: vol.path, Creds: creds, Options: vol.options})
 	if err != nil {
 		return status.Errorf(codes.Internal, "%s mount of %s:%s at %s: %v", vol.mounter, vol.fsName, vol.path, staging, err)
@@ -177,7 +177,7 @@ func (s *Server) unstage(ctx context.Context, staging string) error {
 	if err := s.unmountAll(staging); err != nil {
 		return err
 	}
-	if n := mounter.StopFuse(s.cfg.ProcRoot, staging, fuseStopGrace); n > 0 {
+	if n := host.StopFuse(s.cfg.ProcRoot, staging, fuseStopGrace); n > 0 {
 		logging.FromContext(ctx).Warn("ceph-fuse daemons did not exit after the unmount and were killed",
 			zap.String("staging_path", staging), zap.Int("daemons", n))
 	}

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/mounter"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 )
 
 // Health reasons reported by NodeGetVolumeHealth.
@@ -65,7 +65,7 @@ func (s *Server) checkMounted(volumeID, path string) error {
 	if err != nil {
 		return status.Errorf(codes.Internal, "volume %s: read the mount table: %v", volumeID, err)
 	}
-	if _, ok := mounter.Find(mounts, path); !ok {
+	if _, ok := host.Find(mounts, path); !ok {
 		return status.Errorf(codes.NotFound, "volume %s: volume_path %s is not a mount of the volume", volumeID, path)
 	}
 	return nil
@@ -75,7 +75,7 @@ func pathError(volumeID, path string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return status.Errorf(codes.NotFound, "volume %s: volume_path %s does not exist", volumeID, path)
-	case mounter.IsCorrupted(err):
+	case host.IsCorrupted(err):
 		return status.Errorf(codes.FailedPrecondition, "volume %s: %s: %v", volumeID, reasonMountDead, err)
 	}
 	return status.Errorf(codes.Internal, "volume %s: %s: %v", volumeID, path, err)

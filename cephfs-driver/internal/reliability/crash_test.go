@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfsadmin"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfs"
 	"github.com/seed-6a310834/ceph-csi/shared/crashpoint"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
@@ -129,7 +129,7 @@ func createVolumeFlow() flow {
 	return flow{
 		name: "CreateVolume",
 		steps: steps(journal.StepReserveUUIDCreated, journal.StepReserveDirectoryWritten,
-			cephfsadmin.StepGroupCreated, cephfsadmin.StepSubvolumeCreated),
+			cephfs.StepGroupCreated, cephfs.StepSubvolumeCreated),
 		arrange: func(r *rig, d *driver, n int, before state) attempt {
 			r.removeGroup()
 			name := fmt.Sprintf("crash-vol-%d", n)
@@ -145,7 +145,7 @@ func createVolumeFlow() flow {
 func deleteVolumeFlow() flow {
 	return flow{
 		name: "DeleteVolume",
-		steps: steps(cephfsadmin.StepSubvolumeRemoved, journal.StepUndoDirectoryRemoved,
+		steps: steps(cephfs.StepSubvolumeRemoved, journal.StepUndoDirectoryRemoved,
 			journal.StepUndoUUIDRemoved),
 		arrange: func(r *rig, d *driver, n int, before state) attempt {
 			vol := r.must(d, "CreateVolume", r.createVolume(fmt.Sprintf("crash-del-%d", n), volSize, nil))
@@ -179,7 +179,7 @@ func createSnapshotFlow() flow {
 	return flow{
 		name: "CreateSnapshot",
 		steps: steps(journal.StepReserveUUIDCreated, journal.StepReserveDirectoryWritten,
-			cephfsadmin.StepSnapshotCreated, journal.StepAttributesSet),
+			cephfs.StepSnapshotCreated, journal.StepAttributesSet),
 		setup:    func(r *rig, d *driver) { src.create(r, d, false) },
 		teardown: src.remove,
 		arrange: func(r *rig, d *driver, n int, before state) attempt {
@@ -197,7 +197,7 @@ func deleteSnapshotFlow() flow {
 	src := &source{}
 	return flow{
 		name: "DeleteSnapshot",
-		steps: steps(cephfsadmin.StepSnapshotRemoved, journal.StepUndoDirectoryRemoved,
+		steps: steps(cephfs.StepSnapshotRemoved, journal.StepUndoDirectoryRemoved,
 			journal.StepUndoUUIDRemoved),
 		setup:    func(r *rig, d *driver) { src.create(r, d, false) },
 		teardown: src.remove,
@@ -214,7 +214,7 @@ func deleteSnapshotFlow() flow {
 func deleteVolumeWithSnapshotFlow() flow {
 	return flow{
 		name: "DeleteVolumeWithSnapshot",
-		steps: steps(cephfsadmin.StepSubvolumeRemoved, journal.StepUndoDirectoryRemoved,
+		steps: steps(cephfs.StepSubvolumeRemoved, journal.StepUndoDirectoryRemoved,
 			journal.StepUndoUUIDRemoved),
 		arrange: func(r *rig, d *driver, n int, before state) attempt {
 			volName, snapName := fmt.Sprintf("crash-retain-%d", n), fmt.Sprintf("crash-retain-snap-%d", n)
@@ -235,7 +235,7 @@ func deleteVolumeWithSnapshotFlow() flow {
 func deleteSnapshotOfDeletedVolumeFlow() flow {
 	return flow{
 		name: "DeleteSnapshotOfDeletedVolume",
-		steps: steps(cephfsadmin.StepSnapshotRemoved, journal.StepUndoDirectoryRemoved,
+		steps: steps(cephfs.StepSnapshotRemoved, journal.StepUndoDirectoryRemoved,
 			journal.StepUndoUUIDRemoved),
 		arrange: func(r *rig, d *driver, n int, before state) attempt {
 			vol := r.must(d, "CreateVolume", r.createVolume(fmt.Sprintf("crash-gone-%d", n), volSize, nil))
@@ -251,7 +251,7 @@ func cloneFromSnapshotFlow() flow {
 	return flow{
 		name: "CreateVolumeFromSnapshot",
 		steps: steps(journal.StepReserveUUIDCreated, journal.StepReserveDirectoryWritten,
-			cephfsadmin.StepCloneStarted, cephfsadmin.StepSubvolumeResized),
+			cephfs.StepCloneStarted, cephfs.StepSubvolumeResized),
 		setup:    func(r *rig, d *driver) { src.create(r, d, true) },
 		teardown: src.remove,
 		arrange: func(r *rig, d *driver, n int, before state) attempt {
@@ -275,8 +275,8 @@ func cloneFromVolumeFlow() flow {
 	return flow{
 		name: "CreateVolumeFromVolume",
 		steps: steps(journal.StepReserveUUIDCreated, journal.StepReserveDirectoryWritten,
-			cephfsadmin.StepSnapshotCreated, cephfsadmin.StepCloneStarted, cephfsadmin.StepSubvolumeResized,
-			cephfsadmin.StepSnapshotRemoved),
+			cephfs.StepSnapshotCreated, cephfs.StepCloneStarted, cephfs.StepSubvolumeResized,
+			cephfs.StepSnapshotRemoved),
 		setup:    func(r *rig, d *driver) { src.create(r, d, false) },
 		teardown: src.remove,
 		arrange: func(r *rig, d *driver, n int, before state) attempt {
@@ -312,7 +312,7 @@ func deleteUnfinishedCloneFlow() flow {
 		optIn:      cloneCancelEnv,
 		driverArgs: []string{"--clone-wait=1ms"},
 		maxMisses:  5,
-		steps: steps(cephfsadmin.StepCloneCancelled, cephfsadmin.StepSubvolumeRemoved,
+		steps: steps(cephfs.StepCloneCancelled, cephfs.StepSubvolumeRemoved,
 			journal.StepUndoDirectoryRemoved, journal.StepUndoUUIDRemoved),
 		setup:    func(r *rig, d *driver) { src.create(r, d, true) },
 		teardown: src.remove,

@@ -34,7 +34,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
-	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfsadmin"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfs"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
@@ -124,7 +124,7 @@ type rig struct {
 	dir       string   // short directory for the driver sockets
 	args      []string // further driver arguments
 	fsID      int64
-	admin     *cephfsadmin.Admin
+	admin     *cephfs.Admin
 	store     journal.ObjectStore
 }
 
@@ -185,7 +185,7 @@ func (r *rig) openCluster() {
 		t.Fatal(err)
 	}
 	t.Cleanup(conn.Release)
-	r.admin = cephfsadmin.New(conn.Conn)
+	r.admin = cephfs.New(conn.Conn)
 	fss, err := r.admin.FileSystems(ctx)
 	if err != nil {
 		t.Fatal(err)

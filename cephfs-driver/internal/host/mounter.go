@@ -1,4 +1,4 @@
-// Package mounter mounts CephFS directories at staging paths with the
+// Package host mounts CephFS directories at staging paths with the
 // kernel client (`mount -t ceph`) or ceph-fuse, through execx so that the
 // command lines can be tested with a fake, and handles the local mount
 // table: bind mounts, unmounts and health checks of mount points.
@@ -6,7 +6,7 @@
 // Keys never appear on a command line: each mount writes them to a private
 // 0600 file in a private 0700 directory (shared/credentials) and removes it
 // once the mount command returned, i.e. once the mount is up.
-package mounter
+package host
 
 import (
 	"context"

@@ -1,10 +1,10 @@
-// Package cephfsadmin is THE go-ceph adapter of the CephFS driver: it
+// Package cephfs is THE go-ceph adapter of the CephFS driver: it
 // implements backend.Backend with go-ceph's cephfs/admin package over a
 // connection borrowed from a shared/cephconn pool, and opens the journal's
 // RADOS object store on the same connection. Besides shared/cephconn it is
 // the only package of the driver that imports go-ceph (it needs cgo and the
 // -tags of the Ceph release, e.g. pacific).
-package cephfsadmin
+package cephfs
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package cephfsadmin
+package cephfs
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package cephfsadmin
+package cephfs
 
 import (
 	"errors"
@@ -67,8 +67,8 @@ func TestCrashPointOnlyAfterASuccessfulWrite(t *testing.T) {
 func TestCrashStepsAreUniqueAndNamespaced(t *testing.T) {
 	seen := map[string]bool{}
 	for _, s := range CrashSteps {
-		if !strings.HasPrefix(s, "cephfsadmin.") || seen[s] {
-			t.Errorf("step %q: duplicate or not prefixed with cephfsadmin.", s)
+		if !strings.HasPrefix(s, "cephfs.") || seen[s] {
+			t.Errorf("step %q: duplicate or not prefixed with cephfs.", s)
 		}
 		seen[s] = true
 	}

@@ -1,4 +1,4 @@
-package cephfsadmin
+package cephfs
 
 import "github.com/seed-6a310834/ceph-csi/shared/crashpoint"
 
@@ -10,23 +10,23 @@ import "github.com/seed-6a310834/ceph-csi/shared/crashpoint"
 // the crash and checks that the retry converges on one volume or snapshot.
 const (
 	// StepGroupCreated follows `subvolumegroup create`.
-	StepGroupCreated = "cephfsadmin.group-created"
+	StepGroupCreated = "cephfs.group-created"
 	// StepGroupRemoved follows `subvolumegroup rm`.
-	StepGroupRemoved = "cephfsadmin.group-removed"
+	StepGroupRemoved = "cephfs.group-removed"
 	// StepSubvolumeCreated follows `subvolume create`.
-	StepSubvolumeCreated = "cephfsadmin.subvolume-created"
+	StepSubvolumeCreated = "cephfs.subvolume-created"
 	// StepSubvolumeResized follows `subvolume resize`.
-	StepSubvolumeResized = "cephfsadmin.subvolume-resized"
+	StepSubvolumeResized = "cephfs.subvolume-resized"
 	// StepSubvolumeRemoved follows `subvolume rm --retain-snapshots`.
-	StepSubvolumeRemoved = "cephfsadmin.subvolume-removed"
+	StepSubvolumeRemoved = "cephfs.subvolume-removed"
 	// StepSnapshotCreated follows `subvolume snapshot create`.
-	StepSnapshotCreated = "cephfsadmin.snapshot-created"
+	StepSnapshotCreated = "cephfs.snapshot-created"
 	// StepSnapshotRemoved follows `subvolume snapshot rm`.
-	StepSnapshotRemoved = "cephfsadmin.snapshot-removed"
+	StepSnapshotRemoved = "cephfs.snapshot-removed"
 	// StepCloneStarted follows `subvolume snapshot clone`.
-	StepCloneStarted = "cephfsadmin.clone-started"
+	StepCloneStarted = "cephfs.clone-started"
 	// StepCloneCancelled follows `clone cancel`.
-	StepCloneCancelled = "cephfsadmin.clone-cancelled"
+	StepCloneCancelled = "cephfs.clone-cancelled"
 )
 
 // CrashSteps lists every crash point of the adapter.
