@@ -10,6 +10,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend/fake"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
@@ -58,9 +59,9 @@ func FuzzControllerRequests(f *testing.F) {
 // released by the end of the case.
 func newCtrlWorld(t *testing.T) *csifuzz.Controller {
 	t.Helper()
-	be := backend.NewFake()
+	be := fake.New()
 	be.AddFileSystem(fuzzFS, 7, 100<<30)
-	conn := backend.NewFakeConnector(be)
+	conn := fake.NewConnector(be)
 	cephfs := clusterconfig.CephFSConfig{SubvolumeGroup: fuzzGroup, RadosNamespace: "csi"}
 	srv, err := controller.New(controller.Config{Connector: conn,
 		Clusters: csifuzz.Clusters{
@@ -98,7 +99,7 @@ func newCtrlWorld(t *testing.T) *csifuzz.Controller {
 
 // inventory describes the subvolumes of the group (state, quota, path,
 // pool, snapshots) and every journal object with its omap.
-func inventory(be *backend.Fake, conn *backend.FakeConnector) string {
+func inventory(be *fake.Backend, conn *fake.Connector) string {
 	ctx := context.Background()
 	var b strings.Builder
 	subs, err := be.ListSubvolumes(ctx, fuzzFS, fuzzGroup)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend/fake"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
@@ -53,16 +54,16 @@ func (f fakeClusters) Clusters() ([]*clusterconfig.Cluster, error) {
 // fixture is a controller over the fake backend.
 type fixture struct {
 	t    *testing.T
-	be   *backend.Fake
-	conn *backend.FakeConnector
+	be   *fake.Backend
+	conn *fake.Connector
 	srv  *Server
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	be := backend.NewFake()
+	be := fake.New()
 	be.AddFileSystem(testFS, testFSID, 100*gib)
-	conn := backend.NewFakeConnector(be)
+	conn := fake.NewConnector(be)
 	clusters := fakeClusters{testCluster: {ClusterID: testCluster, Monitors: []string{"mon:6789"},
 		CephFS: clusterconfig.CephFSConfig{SubvolumeGroup: testGroup, RadosNamespace: "csi"}}}
 	srv, err := New(Config{Connector: conn, Clusters: clusters, InstanceID: "unit", ClonePoll: time.Millisecond,

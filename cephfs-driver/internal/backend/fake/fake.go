@@ -1,4 +1,6 @@
-package backend
+// Package fake is an in-memory backend.Backend with Ceph's semantics as
+// documented on the interface, for unit tests.
+package fake
 
 import (
 	"context"
@@ -8,13 +10,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/journal/memstore"
 )
 
-// Fake is an in-memory Backend with Ceph's semantics as documented on the
+// Backend is an in-memory backend.Backend with Ceph's semantics as documented on the
 // interface, for unit tests. It is safe for concurrent use.
-type Fake struct {
+type Backend struct {
 	mu    sync.Mutex
 	fss   map[string]*fakeFS
 	calls map[string]int
@@ -32,14 +35,14 @@ type Fake struct {
 }
 
 type fakeFS struct {
-	fs     FileSystem
+	fs     backend.FileSystem
 	groups map[string]map[string]*fakeSubvolume
 	avail  int64
 }
 
 type fakeSubvolume struct {
 	path      string
-	state     SubvolumeState
+	state     backend.SubvolumeState
 	quota     int64
 	pool      string
 	created   time.Time
@@ -48,39 +51,39 @@ type fakeSubvolume struct {
 }
 
 type fakeClone struct {
-	src       SnapshotRef
+	src       backend.SnapshotRef
 	pollsLeft int
 	failure   string
 }
 
-var _ Backend = (*Fake)(nil)
+var _ backend.Backend = (*Backend)(nil)
 
-// NewFake returns a fake with no file systems.
-func NewFake() *Fake {
-	return &Fake{fss: map[string]*fakeFS{}, calls: map[string]int{}, Errors: map[string]error{}, Now: time.Now}
+// New returns a fake with no file systems.
+func New() *Backend {
+	return &Backend{fss: map[string]*fakeFS{}, calls: map[string]int{}, Errors: map[string]error{}, Now: time.Now}
 }
 
 // AddFileSystem adds a file system with metadata pool <name>.meta and data
 // pool <name>.data holding avail free bytes.
-func (f *Fake) AddFileSystem(name string, id int64, avail int64) {
+func (f *Backend) AddFileSystem(name string, id int64, avail int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fss[name] = &fakeFS{
-		fs:     FileSystem{Name: name, ID: id, MetadataPool: name + ".meta", DataPools: []string{name + ".data"}},
+		fs:     backend.FileSystem{Name: name, ID: id, MetadataPool: name + ".meta", DataPools: []string{name + ".data"}},
 		groups: map[string]map[string]*fakeSubvolume{},
 		avail:  avail,
 	}
 }
 
 // Calls returns how many times the named method was called.
-func (f *Fake) Calls(method string) int {
+func (f *Backend) Calls(method string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[method]
 }
 
 // begin counts a call and returns the injected error, if any. f.mu held.
-func (f *Fake) begin(ctx context.Context, method string) error {
+func (f *Backend) begin(ctx context.Context, method string) error {
 	f.calls[method]++
 	if err := ctx.Err(); err != nil {
 		return err
@@ -89,41 +92,41 @@ func (f *Fake) begin(ctx context.Context, method string) error {
 }
 
 func fakeErr(op, obj string, kind error) error {
-	return &Error{Op: op, Object: obj, Kind: kind, Err: kind}
+	return &backend.Error{Op: op, Object: obj, Kind: kind, Err: kind}
 }
 
-func (f *Fake) group(op, fs, group string) (map[string]*fakeSubvolume, error) {
+func (f *Backend) group(op, fs, group string) (map[string]*fakeSubvolume, error) {
 	ffs, ok := f.fss[fs]
 	if !ok {
-		return nil, fakeErr(op, fs, ErrNotFound)
+		return nil, fakeErr(op, fs, backend.ErrNotFound)
 	}
 	g, ok := ffs.groups[group]
 	if !ok {
-		return nil, fakeErr(op, fs+"/"+group, ErrNotFound)
+		return nil, fakeErr(op, fs+"/"+group, backend.ErrNotFound)
 	}
 	return g, nil
 }
 
-func (f *Fake) subvolume(op string, ref SubvolumeRef) (*fakeSubvolume, error) {
+func (f *Backend) subvolume(op string, ref backend.SubvolumeRef) (*fakeSubvolume, error) {
 	g, err := f.group(op, ref.FS, ref.Group)
 	if err != nil {
 		return nil, err
 	}
 	sv, ok := g[ref.Name]
 	if !ok {
-		return nil, fakeErr(op, ref.String(), ErrNotFound)
+		return nil, fakeErr(op, ref.String(), backend.ErrNotFound)
 	}
 	return sv, nil
 }
 
 // FileSystems implements Backend.
-func (f *Fake) FileSystems(ctx context.Context) ([]FileSystem, error) {
+func (f *Backend) FileSystems(ctx context.Context) ([]backend.FileSystem, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "FileSystems"); err != nil {
 		return nil, err
 	}
-	out := make([]FileSystem, 0, len(f.fss))
+	out := make([]backend.FileSystem, 0, len(f.fss))
 	for _, ffs := range f.fss {
 		fs := ffs.fs
 		fs.DataPools = slices.Clone(fs.DataPools)
@@ -134,7 +137,7 @@ func (f *Fake) FileSystems(ctx context.Context) ([]FileSystem, error) {
 }
 
 // CreateGroup implements Backend.
-func (f *Fake) CreateGroup(ctx context.Context, fs, group string) error {
+func (f *Backend) CreateGroup(ctx context.Context, fs, group string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "CreateGroup"); err != nil {
@@ -142,7 +145,7 @@ func (f *Fake) CreateGroup(ctx context.Context, fs, group string) error {
 	}
 	ffs, ok := f.fss[fs]
 	if !ok {
-		return fakeErr("create group", fs, ErrNotFound)
+		return fakeErr("create group", fs, backend.ErrNotFound)
 	}
 	if _, ok := ffs.groups[group]; !ok {
 		ffs.groups[group] = map[string]*fakeSubvolume{}
@@ -151,7 +154,7 @@ func (f *Fake) CreateGroup(ctx context.Context, fs, group string) error {
 }
 
 // RemoveGroup implements Backend.
-func (f *Fake) RemoveGroup(ctx context.Context, fs, group string) error {
+func (f *Backend) RemoveGroup(ctx context.Context, fs, group string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "RemoveGroup"); err != nil {
@@ -162,14 +165,14 @@ func (f *Fake) RemoveGroup(ctx context.Context, fs, group string) error {
 		return nil
 	}
 	if len(g) > 0 {
-		return fakeErr("remove group", fs+"/"+group, ErrBusy)
+		return fakeErr("remove group", fs+"/"+group, backend.ErrBusy)
 	}
 	delete(f.fss[fs].groups, group)
 	return nil
 }
 
 // CreateSubvolume implements Backend.
-func (f *Fake) CreateSubvolume(ctx context.Context, ref SubvolumeRef, opts CreateOptions) error {
+func (f *Backend) CreateSubvolume(ctx context.Context, ref backend.SubvolumeRef, opts backend.CreateOptions) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "CreateSubvolume"); err != nil {
@@ -180,7 +183,7 @@ func (f *Fake) CreateSubvolume(ctx context.Context, ref SubvolumeRef, opts Creat
 		return err
 	}
 	if opts.Pool != "" && !slices.Contains(f.fss[ref.FS].fs.DataPools, opts.Pool) {
-		return fakeErr("create subvolume", ref.String(), ErrInvalid)
+		return fakeErr("create subvolume", ref.String(), backend.ErrInvalid)
 	}
 	if sv, ok := g[ref.Name]; ok {
 		sv.quota = opts.Size
@@ -190,13 +193,13 @@ func (f *Fake) CreateSubvolume(ctx context.Context, ref SubvolumeRef, opts Creat
 	return nil
 }
 
-func (f *Fake) newSubvolume(ref SubvolumeRef, quota int64, pool string) *fakeSubvolume {
+func (f *Backend) newSubvolume(ref backend.SubvolumeRef, quota int64, pool string) *fakeSubvolume {
 	if pool == "" {
 		pool = f.fss[ref.FS].fs.DataPools[0]
 	}
 	return &fakeSubvolume{
 		path:      fmt.Sprintf("/volumes/%s/%s/%08x", ref.Group, ref.Name, len(ref.Name)*7919),
-		state:     StateComplete,
+		state:     backend.StateComplete,
 		quota:     quota,
 		pool:      pool,
 		created:   f.Now(),
@@ -205,7 +208,7 @@ func (f *Fake) newSubvolume(ref SubvolumeRef, quota int64, pool string) *fakeSub
 }
 
 // SubvolumePath implements Backend.
-func (f *Fake) SubvolumePath(ctx context.Context, ref SubvolumeRef) (string, error) {
+func (f *Backend) SubvolumePath(ctx context.Context, ref backend.SubvolumeRef) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "SubvolumePath"); err != nil {
@@ -215,31 +218,31 @@ func (f *Fake) SubvolumePath(ctx context.Context, ref SubvolumeRef) (string, err
 	if err != nil {
 		return "", err
 	}
-	if sv.state == StateRetained {
-		return "", fakeErr("subvolume getpath", ref.String(), ErrNotFound)
+	if sv.state == backend.StateRetained {
+		return "", fakeErr("subvolume getpath", ref.String(), backend.ErrNotFound)
 	}
 	return sv.path, nil
 }
 
 // SubvolumeInfo implements Backend.
-func (f *Fake) SubvolumeInfo(ctx context.Context, ref SubvolumeRef) (*SubvolumeInfo, error) {
+func (f *Backend) SubvolumeInfo(ctx context.Context, ref backend.SubvolumeRef) (*backend.SubvolumeInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.begin(ctx, "SubvolumeInfo"); err != nil {
+	if err := f.begin(ctx, "backend.SubvolumeInfo"); err != nil {
 		return nil, err
 	}
 	sv, err := f.subvolume("subvolume info", ref)
 	if err != nil {
 		return nil, err
 	}
-	if sv.state == StateRetained {
-		return &SubvolumeInfo{State: StateRetained}, nil
+	if sv.state == backend.StateRetained {
+		return &backend.SubvolumeInfo{State: backend.StateRetained}, nil
 	}
-	return &SubvolumeInfo{Path: sv.path, State: sv.state, Quota: sv.quota, DataPool: sv.pool, CreatedAt: sv.created}, nil
+	return &backend.SubvolumeInfo{Path: sv.path, State: sv.state, Quota: sv.quota, DataPool: sv.pool, CreatedAt: sv.created}, nil
 }
 
 // ResizeSubvolume implements Backend.
-func (f *Fake) ResizeSubvolume(ctx context.Context, ref SubvolumeRef, size int64) error {
+func (f *Backend) ResizeSubvolume(ctx context.Context, ref backend.SubvolumeRef, size int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "ResizeSubvolume"); err != nil {
@@ -254,7 +257,7 @@ func (f *Fake) ResizeSubvolume(ctx context.Context, ref SubvolumeRef, size int64
 }
 
 // RemoveSubvolume implements Backend.
-func (f *Fake) RemoveSubvolume(ctx context.Context, ref SubvolumeRef, force bool) error {
+func (f *Backend) RemoveSubvolume(ctx context.Context, ref backend.SubvolumeRef, force bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "RemoveSubvolume"); err != nil {
@@ -266,16 +269,16 @@ func (f *Fake) RemoveSubvolume(ctx context.Context, ref SubvolumeRef, force bool
 	}
 	if sv.clone != nil {
 		switch sv.state {
-		case StatePending, StateCloning:
-			return fakeErr("subvolume rm", ref.String(), ErrBusy)
-		case StateFailed, StateCancelled:
+		case backend.StatePending, backend.StateCloning:
+			return fakeErr("subvolume rm", ref.String(), backend.ErrBusy)
+		case backend.StateFailed, backend.StateCancelled:
 			if !force {
-				return fakeErr("subvolume rm", ref.String(), ErrBusy)
+				return fakeErr("subvolume rm", ref.String(), backend.ErrBusy)
 			}
 		}
 	}
 	if len(sv.snapshots) > 0 {
-		sv.state = StateRetained
+		sv.state = backend.StateRetained
 		return nil
 	}
 	delete(f.fss[ref.FS].groups[ref.Group], ref.Name)
@@ -283,7 +286,7 @@ func (f *Fake) RemoveSubvolume(ctx context.Context, ref SubvolumeRef, force bool
 }
 
 // ListSubvolumes implements Backend.
-func (f *Fake) ListSubvolumes(ctx context.Context, fs, group string) ([]string, error) {
+func (f *Backend) ListSubvolumes(ctx context.Context, fs, group string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "ListSubvolumes"); err != nil {
@@ -302,7 +305,7 @@ func (f *Fake) ListSubvolumes(ctx context.Context, fs, group string) ([]string, 
 }
 
 // CreateSnapshot implements Backend.
-func (f *Fake) CreateSnapshot(ctx context.Context, ref SnapshotRef) error {
+func (f *Backend) CreateSnapshot(ctx context.Context, ref backend.SnapshotRef) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "CreateSnapshot"); err != nil {
@@ -312,8 +315,8 @@ func (f *Fake) CreateSnapshot(ctx context.Context, ref SnapshotRef) error {
 	if err != nil {
 		return err
 	}
-	if sv.state == StateRetained {
-		return fakeErr("snapshot create", ref.String(), ErrNotFound)
+	if sv.state == backend.StateRetained {
+		return fakeErr("snapshot create", ref.String(), backend.ErrNotFound)
 	}
 	if _, ok := sv.snapshots[ref.Snapshot]; !ok {
 		sv.snapshots[ref.Snapshot] = f.Now()
@@ -322,10 +325,10 @@ func (f *Fake) CreateSnapshot(ctx context.Context, ref SnapshotRef) error {
 }
 
 // SnapshotInfo implements Backend.
-func (f *Fake) SnapshotInfo(ctx context.Context, ref SnapshotRef) (*SnapshotInfo, error) {
+func (f *Backend) SnapshotInfo(ctx context.Context, ref backend.SnapshotRef) (*backend.SnapshotInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.begin(ctx, "SnapshotInfo"); err != nil {
+	if err := f.begin(ctx, "backend.SnapshotInfo"); err != nil {
 		return nil, err
 	}
 	sv, err := f.subvolume("snapshot info", ref.SubvolumeRef)
@@ -334,16 +337,16 @@ func (f *Fake) SnapshotInfo(ctx context.Context, ref SnapshotRef) (*SnapshotInfo
 	}
 	created, ok := sv.snapshots[ref.Snapshot]
 	if !ok {
-		return nil, fakeErr("snapshot info", ref.String(), ErrNotFound)
+		return nil, fakeErr("snapshot info", ref.String(), backend.ErrNotFound)
 	}
-	return &SnapshotInfo{CreatedAt: created, HasPendingClones: f.pendingClones(ref)}, nil
+	return &backend.SnapshotInfo{CreatedAt: created, HasPendingClones: f.pendingClones(ref)}, nil
 }
 
 // pendingClones reports clones of ref that are not finished. f.mu held.
-func (f *Fake) pendingClones(ref SnapshotRef) bool {
+func (f *Backend) pendingClones(ref backend.SnapshotRef) bool {
 	for _, g := range f.fss[ref.FS].groups {
 		for _, sv := range g {
-			if sv.clone != nil && sv.clone.src == ref && (sv.state == StatePending || sv.state == StateCloning) {
+			if sv.clone != nil && sv.clone.src == ref && (sv.state == backend.StatePending || sv.state == backend.StateCloning) {
 				return true
 			}
 		}
@@ -352,7 +355,7 @@ func (f *Fake) pendingClones(ref SnapshotRef) bool {
 }
 
 // RemoveSnapshot implements Backend.
-func (f *Fake) RemoveSnapshot(ctx context.Context, ref SnapshotRef) error {
+func (f *Backend) RemoveSnapshot(ctx context.Context, ref backend.SnapshotRef) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "RemoveSnapshot"); err != nil {
@@ -366,17 +369,17 @@ func (f *Fake) RemoveSnapshot(ctx context.Context, ref SnapshotRef) error {
 		return nil
 	}
 	if f.pendingClones(ref) {
-		return fakeErr("snapshot rm", ref.String(), ErrBusy)
+		return fakeErr("snapshot rm", ref.String(), backend.ErrBusy)
 	}
 	delete(sv.snapshots, ref.Snapshot)
-	if sv.state == StateRetained && len(sv.snapshots) == 0 {
+	if sv.state == backend.StateRetained && len(sv.snapshots) == 0 {
 		delete(f.fss[ref.FS].groups[ref.Group], ref.Name)
 	}
 	return nil
 }
 
 // ListSnapshots implements Backend.
-func (f *Fake) ListSnapshots(ctx context.Context, ref SubvolumeRef) ([]string, error) {
+func (f *Backend) ListSnapshots(ctx context.Context, ref backend.SubvolumeRef) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "ListSnapshots"); err != nil {
@@ -395,7 +398,7 @@ func (f *Fake) ListSnapshots(ctx context.Context, ref SubvolumeRef) ([]string, e
 }
 
 // CloneSnapshot implements Backend.
-func (f *Fake) CloneSnapshot(ctx context.Context, src SnapshotRef, target, pool string) error {
+func (f *Backend) CloneSnapshot(ctx context.Context, src backend.SnapshotRef, target, pool string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "CloneSnapshot"); err != nil {
@@ -406,27 +409,27 @@ func (f *Fake) CloneSnapshot(ctx context.Context, src SnapshotRef, target, pool 
 		return err
 	}
 	if _, ok := sv.snapshots[src.Snapshot]; !ok {
-		return fakeErr("snapshot clone", src.String(), ErrNotFound)
+		return fakeErr("snapshot clone", src.String(), backend.ErrNotFound)
 	}
 	g := f.fss[src.FS].groups[src.Group]
 	if _, ok := g[target]; ok {
-		return fakeErr("snapshot clone", target, ErrExists)
+		return fakeErr("snapshot clone", target, backend.ErrExists)
 	}
 	if pool == "" {
 		pool = sv.pool
 	}
-	clone := f.newSubvolume(SubvolumeRef{FS: src.FS, Group: src.Group, Name: target}, sv.quota, pool)
-	clone.state = StatePending
+	clone := f.newSubvolume(backend.SubvolumeRef{FS: src.FS, Group: src.Group, Name: target}, sv.quota, pool)
+	clone.state = backend.StatePending
 	clone.clone = &fakeClone{src: src, pollsLeft: f.ClonePolls, failure: f.FailClone}
 	g[target] = clone
 	return nil
 }
 
 // CloneStatus implements Backend.
-func (f *Fake) CloneStatus(ctx context.Context, ref SubvolumeRef) (*CloneStatus, error) {
+func (f *Backend) CloneStatus(ctx context.Context, ref backend.SubvolumeRef) (*backend.CloneStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.begin(ctx, "CloneStatus"); err != nil {
+	if err := f.begin(ctx, "backend.CloneStatus"); err != nil {
 		return nil, err
 	}
 	sv, err := f.subvolume("clone status", ref)
@@ -434,35 +437,35 @@ func (f *Fake) CloneStatus(ctx context.Context, ref SubvolumeRef) (*CloneStatus,
 		return nil, err
 	}
 	if sv.clone == nil {
-		return &CloneStatus{State: CloneComplete}, nil
+		return &backend.CloneStatus{State: backend.CloneComplete}, nil
 	}
 	f.advance(sv)
-	st := &CloneStatus{State: CloneState(sv.state)}
-	if sv.state == StateFailed {
+	st := &backend.CloneStatus{State: backend.CloneState(sv.state)}
+	if sv.state == backend.StateFailed {
 		st.Failure = sv.clone.failure
 	}
 	return st, nil
 }
 
 // advance moves a clone on by one poll. f.mu held.
-func (f *Fake) advance(sv *fakeSubvolume) {
-	if sv.state != StatePending && sv.state != StateCloning {
+func (f *Backend) advance(sv *fakeSubvolume) {
+	if sv.state != backend.StatePending && sv.state != backend.StateCloning {
 		return
 	}
 	if sv.clone.pollsLeft > 0 {
 		sv.clone.pollsLeft--
-		sv.state = StateCloning
+		sv.state = backend.StateCloning
 		return
 	}
 	if sv.clone.failure != "" {
-		sv.state = StateFailed
+		sv.state = backend.StateFailed
 		return
 	}
-	sv.state = StateComplete
+	sv.state = backend.StateComplete
 }
 
 // CancelClone implements Backend.
-func (f *Fake) CancelClone(ctx context.Context, ref SubvolumeRef) error {
+func (f *Backend) CancelClone(ctx context.Context, ref backend.SubvolumeRef) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "CancelClone"); err != nil {
@@ -472,30 +475,30 @@ func (f *Fake) CancelClone(ctx context.Context, ref SubvolumeRef) error {
 	if err != nil || sv.clone == nil {
 		return nil
 	}
-	if sv.state == StatePending || sv.state == StateCloning {
-		sv.state = StateCancelled
+	if sv.state == backend.StatePending || sv.state == backend.StateCloning {
+		sv.state = backend.StateCancelled
 	}
 	return nil
 }
 
 // PoolUsage implements Backend.
-func (f *Fake) PoolUsage(ctx context.Context, fs, pool string) (*PoolUsage, error) {
+func (f *Backend) PoolUsage(ctx context.Context, fs, pool string) (*backend.PoolUsage, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.begin(ctx, "PoolUsage"); err != nil {
+	if err := f.begin(ctx, "backend.PoolUsage"); err != nil {
 		return nil, err
 	}
 	ffs, ok := f.fss[fs]
 	if !ok || !slices.Contains(ffs.fs.DataPools, pool) {
-		return nil, fakeErr("pool usage", fs+"/"+pool, ErrNotFound)
+		return nil, fakeErr("pool usage", fs+"/"+pool, backend.ErrNotFound)
 	}
-	return &PoolUsage{Available: ffs.avail}, nil
+	return &backend.PoolUsage{Available: ffs.avail}, nil
 }
 
-// FakeConnector hands out sessions over a Fake and in-memory journal
+// Connector hands out sessions over a Backend and in-memory journal
 // stores (one per pool and namespace, kept across sessions).
-type FakeConnector struct {
-	Backend *Fake
+type Connector struct {
+	Backend *Backend
 	// Err, when set, fails every Connect.
 	Err error
 
@@ -504,15 +507,15 @@ type FakeConnector struct {
 	sessions int
 }
 
-var _ Connector = (*FakeConnector)(nil)
+var _ backend.Connector = (*Connector)(nil)
 
-// NewFakeConnector returns a connector over b.
-func NewFakeConnector(b *Fake) *FakeConnector {
-	return &FakeConnector{Backend: b, stores: map[string]*memstore.Store{}}
+// NewConnector returns a connector over b.
+func NewConnector(b *Backend) *Connector {
+	return &Connector{Backend: b, stores: map[string]*memstore.Store{}}
 }
 
 // Store returns the journal store of pool and namespace.
-func (c *FakeConnector) Store(pool, namespace string) *memstore.Store {
+func (c *Connector) Store(pool, namespace string) *memstore.Store {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key := pool + "/" + namespace
@@ -525,16 +528,16 @@ func (c *FakeConnector) Store(pool, namespace string) *memstore.Store {
 }
 
 // OpenSessions returns the number of sessions not yet released.
-func (c *FakeConnector) OpenSessions() int {
+func (c *Connector) OpenSessions() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.sessions
 }
 
 // Connect implements Connector.
-func (c *FakeConnector) Connect(ctx context.Context, t Target) (Session, error) {
+func (c *Connector) Connect(ctx context.Context, t backend.Target) (backend.Session, error) {
 	if c.Err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConnect, c.Err)
+		return nil, fmt.Errorf("%w: %v", backend.ErrConnect, c.Err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -546,11 +549,11 @@ func (c *FakeConnector) Connect(ctx context.Context, t Target) (Session, error) 
 }
 
 type fakeSession struct {
-	c    *FakeConnector
+	c    *Connector
 	once sync.Once
 }
 
-func (s *fakeSession) Backend() Backend { return s.c.Backend }
+func (s *fakeSession) Backend() backend.Backend { return s.c.Backend }
 
 func (s *fakeSession) ObjectStore(pool, namespace string) (journal.ObjectStore, func(), error) {
 	return s.c.Store(pool, namespace), func() {}, nil
@@ -566,7 +569,7 @@ func (s *fakeSession) Release() {
 
 // SetClonePolls makes every unfinished clone complete (or fail) after n
 // more CloneStatus calls.
-func (f *Fake) SetClonePolls(n int) {
+func (f *Backend) SetClonePolls(n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, ffs := range f.fss {
