@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // SignalContext returns a copy of parent that is cancelled on SIGTERM or
@@ -35,4 +37,30 @@ func RunAll(ctx context.Context, fns ...func(context.Context) error) error {
 		errs = append(errs, <-errCh)
 	}
 	return errors.Join(errs...)
+}
+
+// ServeWithMetrics serves cfg's CSI services until ctx ends and, when
+// metricsAddress is not empty, the Prometheus metrics of their RPCs on that
+// address. A nil cfg.Registry gets a fresh one (NewRegistry); another must
+// be a *prometheus.Registry. It is the
+// serving loop of both drivers' binaries.
+func ServeWithMetrics(ctx context.Context, cfg Config, metricsAddress string) error {
+	registry := NewRegistry()
+	if r, ok := cfg.Registry.(*prometheus.Registry); ok {
+		registry = r
+	} else if cfg.Registry != nil {
+		return errors.New("csiserver: ServeWithMetrics needs a *prometheus.Registry to gather from")
+	}
+	cfg.Registry = registry
+	srv, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	tasks := []func(context.Context) error{srv.Run}
+	if metricsAddress != "" {
+		tasks = append(tasks, func(ctx context.Context) error {
+			return ServeMetrics(ctx, metricsAddress, registry, cfg.Logger)
+		})
+	}
+	return RunAll(ctx, tasks...)
 }

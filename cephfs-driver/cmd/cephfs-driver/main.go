@@ -14,15 +14,13 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/container-storage-interface/spec/lib/go/csi"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/audit"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/driver"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
-	"github.com/seed-6a310834/ceph-csi/shared/csiserver"
 	"github.com/seed-6a310834/ceph-csi/shared/drivermain"
-	"github.com/seed-6a310834/ceph-csi/shared/identity"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
 )
 
@@ -53,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_, err := fmt.Fprintf(stdout, "%s %s\n", opts.DriverName, version)
 		return err
 	}
-	if err := errors.Join(opts.Validate(), dopts.validate()); err != nil {
+	if err := errors.Join(opts.Validate(), validateDriverFlags(dopts)); err != nil {
 		return err
 	}
 	logger, err := logging.New(opts.LogFormat, opts.LogLevel, zapcore.AddSync(stderr))
@@ -64,52 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return serve(ctx, opts, dopts, logger)
 }
 
-// serve runs the CSI services of the mode, and the metrics listener when
-// configured, until ctx ends.
-func serve(ctx context.Context, opts *cliflags.Options, dopts *driverOptions, logger *zap.Logger) error {
-	ids, err := identity.New(identity.Config{
-		Name:         opts.DriverName,
-		Version:      version,
-		Capabilities: capabilities(opts.Mode),
-	})
-	if err != nil {
-		return err
-	}
-	svc, err := newServices(opts, dopts, logger)
-	if err != nil {
-		return err
-	}
-	defer svc.close()
-	registry := csiserver.NewRegistry()
-	srv, err := csiserver.New(csiserver.Config{
-		Endpoint:   opts.Endpoint,
-		Logger:     logger,
-		Registry:   registry,
-		DriverName: opts.DriverName,
-		Identity:   ids,
-		Controller: svc.controller,
-		Node:       svc.node,
-	})
-	if err != nil {
-		return err
-	}
-	tasks := []func(context.Context) error{srv.Run}
-	if opts.MetricsAddress != "" {
-		tasks = append(tasks, func(ctx context.Context) error {
-			return csiserver.ServeMetrics(ctx, opts.MetricsAddress, registry, logger)
-		})
-	}
-	logger.Info("starting", zap.String("driver", opts.DriverName), zap.String("version", version),
-		zap.Stringer("mode", opts.Mode), zap.String("endpoint", opts.Endpoint))
-	return csiserver.RunAll(ctx, tasks...)
-}
-
-// capabilities returns the plugin capabilities announced in mode.
-func capabilities(mode cliflags.Mode) []*csi.PluginCapability {
-	if !mode.ServesController() {
-		return nil
-	}
-	return []*csi.PluginCapability{
-		identity.ServiceCapability(csi.PluginCapability_Service_CONTROLLER_SERVICE),
-	}
+// serve runs the driver until ctx ends.
+func serve(ctx context.Context, opts *cliflags.Options, dopts *driver.CephFSOptions, logger *zap.Logger) error {
+	return driver.Run(ctx, driver.Config{Shared: opts, CephFS: *dopts, Version: version, Logger: logger})
 }

@@ -61,23 +61,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer svc.close()
-	registry := csiserver.NewRegistry()
-	srv, err := csiserver.New(csiserver.Config{
-		Endpoint: cfg.Shared.Endpoint, Logger: cfg.Logger, Registry: registry, DriverName: cfg.Shared.DriverName,
-		Identity: svc.identity, Controller: svc.controllerServer(), Node: svc.node,
-	})
-	if err != nil {
-		return err
-	}
-	tasks := []func(context.Context) error{srv.Run}
-	if addr := cfg.Shared.MetricsAddress; addr != "" {
-		tasks = append(tasks, func(ctx context.Context) error {
-			return csiserver.ServeMetrics(ctx, addr, registry, cfg.Logger)
-		})
-	}
 	cfg.Logger.Info("starting", zap.String("driver", cfg.Shared.DriverName), zap.String("version", cfg.Version),
 		zap.Stringer("mode", cfg.Shared.Mode), zap.String("endpoint", cfg.Shared.Endpoint))
-	return csiserver.RunAll(ctx, tasks...)
+	return csiserver.ServeWithMetrics(ctx, csiserver.Config{Endpoint: cfg.Shared.Endpoint, Logger: cfg.Logger,
+		DriverName: cfg.Shared.DriverName, Identity: svc.identity, Controller: svc.controllerServer(), Node: svc.node},
+		cfg.Shared.MetricsAddress)
 }
 
 // services are the CSI services of one process and what they hold.
