@@ -139,7 +139,7 @@ test: cluster-up lint build test-go fuzz ## everything: vet, gofmt, unit + integ
 test-churn: cluster-up build ## the 1,000-cycle CephFS churn (about 9 min)
 	@$(WITH_CLUSTER) export CEPH_CSI_REQUIRE_CLUSTER=1 CEPHFS_DRIVER_BINARY=$(CURDIR)/bin/cephfs-driver \
 		CEPHFS_CHURN_CYCLES=1000; \
-	cd cephfs-driver && $(GO) test -tags $(GOTAGS) -count=1 -timeout 45m -run '^TestChurn$$' -v ./internal/reliability/
+	cd cephfs-driver && $(GO) test -tags $(GOTAGS) -count=1 -timeout 45m -run '^TestChurn$$' -v ./test/reliability/
 
 test-unit: ## unit tests only (no cluster needed; integration tests are skipped)
 	@for m in $(MODULES); do \

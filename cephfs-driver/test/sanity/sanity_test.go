@@ -1,4 +1,4 @@
-package e2e
+package sanity
 
 import (
 	"encoding/json"
@@ -52,11 +52,11 @@ func TestSanity(t *testing.T) {
 		}
 	})
 	cfg := sanity.NewTestConfig()
-	cfg.Address = "unix://" + e.socket
-	cfg.TargetPath = filepath.Join(e.tmp, "target")
-	cfg.StagingPath = filepath.Join(e.tmp, "staging")
-	cfg.TestVolumeParameters = e.params()
-	cfg.TestSnapshotParameters = map[string]string{"clusterID": e.cluster.FSID,
+	cfg.Address = "unix://" + e.Socket
+	cfg.TargetPath = filepath.Join(e.Tmp, "target")
+	cfg.StagingPath = filepath.Join(e.Tmp, "staging")
+	cfg.TestVolumeParameters = e.Params()
+	cfg.TestSnapshotParameters = map[string]string{"clusterID": e.Cluster.FSID,
 		"csi.storage.k8s.io/volumesnapshot/name": "sanity"}
 	cfg.SecretsFile = e.writeSecrets()
 	sanity.Test(t, cfg)
@@ -65,7 +65,7 @@ func TestSanity(t *testing.T) {
 // writeSecrets writes csi-sanity's secrets file: the provisioner secrets
 // everywhere, node-stage secrets as userID/userKey.
 func (e *env) writeSecrets() string {
-	admin, node := e.adminSecrets(), e.nodeSecrets()
+	admin, node := e.AdminSecrets(), e.NodeSecrets()
 	secrets := map[string]map[string]string{
 		"CreateVolumeSecret": admin, "DeleteVolumeSecret": admin, "ControllerValidateVolumeCapabilitiesSecret": admin,
 		"NodeStageVolumeSecret": node, "NodePublishVolumeSecret": node, "CreateSnapshotSecret": admin,
@@ -74,11 +74,11 @@ func (e *env) writeSecrets() string {
 	}
 	data, err := json.Marshal(secrets) // JSON is YAML
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
-	path := filepath.Join(e.tmp, "secrets.yaml")
+	path := filepath.Join(e.Tmp, "secrets.yaml")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return path
 }

@@ -1,7 +1,8 @@
-package e2e
+package secrets
 
 import (
 	"context"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/test/rig"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,7 +14,6 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/driverproc"
 	"github.com/seed-6a310834/ceph-csi/shared/secretscan"
-	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
 )
 
 // secretsRun is the driver binary run by TestKeyNeverRevealed with a Ceph
@@ -31,25 +31,21 @@ type secretsRun struct {
 // journal instance; the harness's audit checks both at the end.
 func startDriverBinary(t *testing.T) *secretsRun {
 	since := time.Now()
-	c := testcluster.Get(t)
-	e := &env{t: t, cluster: c, group: "csi-test-" + randomHex(t, 4), instance: "e2e-" + randomHex(t, 4), tmp: t.TempDir()}
-	e.writeConfig()
-	e.openCluster()
-	e.before = e.objects()
-	t.Cleanup(e.audit)
-	r := &secretsRun{env: e, state: filepath.Join(e.tmp, "node-state")}
+	e := &env{rig.Prepare(t)}
+	c := e.Cluster
+	r := &secretsRun{env: e, state: filepath.Join(e.Tmp, "node-state")}
 	// The capabilities the driver needs: provisioning through the mgr, the
 	// journal in the metadata pool, ceph-fuse mounts.
 	r.user, r.key = secretscan.NewCephUser(t, c, "mon", "allow r", "mgr", "allow rw",
-		"osd", "allow rw tag cephfs metadata="+fsName+", allow rw tag cephfs data="+fsName, "mds", "allow rw")
+		"osd", "allow rw tag cephfs metadata="+rig.FSName+", allow rw tag cephfs data="+rig.FSName, "mds", "allow rw")
 	bin := driverproc.Binary(t, "CEPHFS_DRIVER_BINARY", "../..", "./cmd/cephfs-driver", "pacific")
 	proc := driverproc.Start(t, driverproc.Options{Binary: bin, Args: []string{
-		"--mode=all", "--node-id=" + nodeID, "--cluster-config=" + e.config, "--instance-id=" + e.instance,
+		"--mode=all", "--node-id=" + rig.NodeID, "--cluster-config=" + e.Config, "--instance-id=" + e.Instance,
 		"--node-state-dir=" + r.state, "--default-mounter=fuse", "--log-level=debug",
 	}})
 	r.Watch = secretscan.NewWatch(t, proc, r.key, since)
 	conn := proc.Conn(t)
-	e.conn, e.ctrl, e.node = conn, csi.NewControllerClient(conn), csi.NewNodeClient(conn)
+	e.Conn, e.Ctrl, e.Node = conn, csi.NewControllerClient(conn), csi.NewNodeClient(conn)
 	return r
 }
 
@@ -64,7 +60,7 @@ func (r *secretsRun) nodeSecrets() map[string]string {
 // scanCephFuse scans the processes while staging is staged: its ceph-fuse
 // daemon must be among them.
 func (r *secretsRun) scanCephFuse(staging string) {
-	r.t.Helper()
+	r.T.Helper()
 	r.ScanProcesses("ceph-fuse daemon serves "+staging, func(args []string) bool {
 		return len(args) > 1 && filepath.Base(args[0]) == "ceph-fuse" && args[1] == staging
 	})
@@ -72,15 +68,15 @@ func (r *secretsRun) scanCephFuse(staging string) {
 
 func (r *secretsRun) create(name string, src *csi.VolumeContentSource) *csi.Volume {
 	return secretscan.Step(r.Watch, "CreateVolume "+name, func(ctx context.Context) (*csi.CreateVolumeResponse, error) {
-		return r.ctrl.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: name, CapacityRange: &csi.CapacityRange{RequiredBytes: 64 * mib},
-			VolumeCapabilities: []*csi.VolumeCapability{rwx}, Parameters: r.params(volctx.Mounter, volctx.MounterFuse),
+		return r.Ctrl.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: name, CapacityRange: &csi.CapacityRange{RequiredBytes: 64 * rig.MiB},
+			VolumeCapabilities: []*csi.VolumeCapability{rig.RWX}, Parameters: r.Params(volctx.Mounter, volctx.MounterFuse),
 			Secrets: r.adminSecrets(), VolumeContentSource: src})
 	}).GetVolume()
 }
 
 func (r *secretsRun) remove(v *csi.Volume) {
 	secretscan.Step(r.Watch, "DeleteVolume", func(ctx context.Context) (*csi.DeleteVolumeResponse, error) {
-		return r.ctrl.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: v.GetVolumeId(), Secrets: r.adminSecrets()})
+		return r.Ctrl.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: v.GetVolumeId(), Secrets: r.adminSecrets()})
 	})
 }
 
@@ -95,47 +91,47 @@ func (r *secretsRun) remove(v *csi.Volume) {
 func TestKeyNeverRevealed(t *testing.T) {
 	r := startDriverBinary(t)
 	vol := r.create("secrets", nil)
-	staging, target := r.path("staging"), r.path("target")
+	staging, target := r.Path("staging"), r.Path("target")
 	if err := os.MkdirAll(staging, 0o750); err != nil {
 		t.Fatal(err)
 	}
 	secretscan.Step(r.Watch, "NodeStageVolume", func(ctx context.Context) (*csi.NodeStageVolumeResponse, error) {
-		return r.node.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{VolumeId: vol.GetVolumeId(), StagingTargetPath: staging,
-			VolumeCapability: rwx, VolumeContext: vol.GetVolumeContext(), Secrets: r.nodeSecrets()})
+		return r.Node.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{VolumeId: vol.GetVolumeId(), StagingTargetPath: staging,
+			VolumeCapability: rig.RWX, VolumeContext: vol.GetVolumeContext(), Secrets: r.NodeSecrets()})
 	})
 	secretscan.Step(r.Watch, "NodePublishVolume", func(ctx context.Context) (*csi.NodePublishVolumeResponse, error) {
-		return r.node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{VolumeId: vol.GetVolumeId(), StagingTargetPath: staging,
-			TargetPath: target, VolumeCapability: rwx, VolumeContext: vol.GetVolumeContext(), Secrets: r.nodeSecrets()})
+		return r.Node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{VolumeId: vol.GetVolumeId(), StagingTargetPath: staging,
+			TargetPath: target, VolumeCapability: rig.RWX, VolumeContext: vol.GetVolumeContext(), Secrets: r.NodeSecrets()})
 	})
-	writeFile(t, filepath.Join(target, "data"), "written through the volume")
+	rig.WriteFile(t, filepath.Join(target, "data"), "written through the volume")
 	r.scanCephFuse(staging)
 	r.ScanFiles("while staged", 1, r.state) // the stage record
 
 	snap := secretscan.Step(r.Watch, "CreateSnapshot", func(ctx context.Context) (*csi.CreateSnapshotResponse, error) {
-		return r.ctrl.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "secrets-snap", SourceVolumeId: vol.GetVolumeId(),
+		return r.Ctrl.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "secrets-snap", SourceVolumeId: vol.GetVolumeId(),
 			Secrets: r.adminSecrets()})
 	}).GetSnapshot()
-	restored := r.create("secrets-restored", snapshotSource(snap.GetSnapshotId()))
-	clone := r.create("secrets-clone", volumeSource(vol.GetVolumeId()))
+	restored := r.create("secrets-restored", rig.SnapshotSource(snap.GetSnapshotId()))
+	clone := r.create("secrets-clone", rig.VolumeSource(vol.GetVolumeId()))
 	secretscan.Step(r.Watch, "ControllerExpandVolume", func(ctx context.Context) (*csi.ControllerExpandVolumeResponse, error) {
-		return r.ctrl.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: vol.GetVolumeId(),
-			CapacityRange: &csi.CapacityRange{RequiredBytes: 128 * mib}, Secrets: r.adminSecrets(), VolumeCapability: rwx})
+		return r.Ctrl.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: vol.GetVolumeId(),
+			CapacityRange: &csi.CapacityRange{RequiredBytes: 128 * rig.MiB}, Secrets: r.adminSecrets(), VolumeCapability: rig.RWX})
 	})
 	secretscan.Step(r.Watch, "NodeGetVolumeStats", func(ctx context.Context) (*csi.NodeGetVolumeStatsResponse, error) {
-		return r.node.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: vol.GetVolumeId(), VolumePath: target})
+		return r.Node.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: vol.GetVolumeId(), VolumePath: target})
 	})
 	r.scanCephFuse(staging)
 	secretscan.Step(r.Watch, "NodeUnpublishVolume", func(ctx context.Context) (*csi.NodeUnpublishVolumeResponse, error) {
-		return r.node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: vol.GetVolumeId(), TargetPath: target})
+		return r.Node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: vol.GetVolumeId(), TargetPath: target})
 	})
 	secretscan.Step(r.Watch, "NodeUnstageVolume", func(ctx context.Context) (*csi.NodeUnstageVolumeResponse, error) {
-		return r.node.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: vol.GetVolumeId(), StagingTargetPath: staging})
+		return r.Node.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: vol.GetVolumeId(), StagingTargetPath: staging})
 	})
 	r.remove(clone)
 	r.remove(restored)
 	secretscan.Step(r.Watch, "DeleteSnapshot", func(ctx context.Context) (*csi.DeleteSnapshotResponse, error) {
-		return r.ctrl.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snap.GetSnapshotId(), Secrets: r.adminSecrets()})
+		return r.Ctrl.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snap.GetSnapshotId(), Secrets: r.adminSecrets()})
 	})
 	r.remove(vol)
-	r.ScanFiles("at the end", 1, r.state, r.tmp, os.TempDir(), "/var/log/ceph")
+	r.ScanFiles("at the end", 1, r.state, r.Tmp, os.TempDir(), "/var/log/ceph")
 }
