@@ -6,13 +6,18 @@ package drivermain
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
 	"github.com/seed-6a310834/ceph-csi/shared/audit"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
 	"github.com/seed-6a310834/ceph-csi/shared/csiserver"
+	"github.com/seed-6a310834/ceph-csi/shared/logging"
 )
 
 // Exit codes of the serve command (the audit subcommand documents its own).
@@ -28,9 +33,47 @@ type Program struct {
 	Name string
 	// Audit runs `<program> audit ARGS` and returns its exit code.
 	Audit func(ctx context.Context, args []string, stdout, stderr io.Writer) int
-	// Run parses ARGS and serves until ctx ends. An error wrapping
-	// cliflags.ErrUsage has been reported with the usage text already.
-	Run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	// DefaultDriverName is the --driver-name default.
+	DefaultDriverName string
+	// Version is what --version prints after the driver name.
+	Version string
+	// Flags registers the driver's own flags beside the shared ones.
+	Flags func(fs *flag.FlagSet) Flags
+}
+
+// Flags are a driver's own command-line flags.
+type Flags interface {
+	// Validate checks the parsed values for the mode.
+	Validate(mode cliflags.Mode) error
+	// Serve runs the driver until ctx ends.
+	Serve(ctx context.Context, opts *cliflags.Options, version string, logger *zap.Logger) error
+}
+
+// Run parses args (the shared flags and the driver's own), answers
+// --version and --help, then serves until ctx ends. An error wrapping
+// cliflags.ErrUsage has been reported with the usage text already. Output
+// requested by a flag goes to stdout or stderr; logs go to stderr.
+func (p Program) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(p.Name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	opts := cliflags.Register(fs, p.DefaultDriverName)
+	own := p.Flags(fs)
+	if help, err := cliflags.Parse(fs, args); help || err != nil {
+		return err
+	}
+	if opts.Version {
+		_, err := fmt.Fprintf(stdout, "%s %s\n", opts.DriverName, p.Version)
+		return err
+	}
+	if err := errors.Join(opts.Validate(), own.Validate(opts.Mode)); err != nil {
+		return err
+	}
+	logger, err := logging.New(opts.LogFormat, opts.LogLevel, zapcore.AddSync(stderr))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = logger.Sync() }()
+	return own.Serve(ctx, opts, p.Version, logger)
 }
 
 // Main runs the program on the process's arguments, stopping on SIGINT or

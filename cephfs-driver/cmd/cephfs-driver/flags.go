@@ -1,19 +1,27 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+
+	"go.uber.org/zap"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/driver"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
+	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
+	"github.com/seed-6a310834/ceph-csi/shared/drivermain"
 )
 
+// driverFlags are the CephFS driver's own flags.
+type driverFlags struct{ driver.CephFSOptions }
+
 // registerDriverFlags registers the CephFS driver's own flags.
-func registerDriverFlags(fs *flag.FlagSet) *driver.CephFSOptions {
-	o := &driver.CephFSOptions{}
+func registerDriverFlags(fs *flag.FlagSet) drivermain.Flags {
+	o := &driverFlags{}
 	fs.StringVar(&o.NodeStateDir, "node-state-dir", "",
 		"directory of the node's stage records (default /var/lib/kubelet/plugins/<driver-name>/node-state)")
 	fs.StringVar(&o.DefaultMounter, "default-mounter", volctx.MounterKernel,
@@ -26,8 +34,8 @@ func registerDriverFlags(fs *flag.FlagSet) *driver.CephFSOptions {
 	return o
 }
 
-// validateDriverFlags checks the values registerDriverFlags parsed.
-func validateDriverFlags(o *driver.CephFSOptions) error {
+// Validate checks the values registerDriverFlags parsed.
+func (o *driverFlags) Validate(cliflags.Mode) error {
 	var errs []error
 	if o.DefaultMounter != volctx.MounterKernel && o.DefaultMounter != volctx.MounterFuse {
 		errs = append(errs, fmt.Errorf("--default-mounter: %q is not %q or %q", o.DefaultMounter, volctx.MounterKernel, volctx.MounterFuse))
@@ -36,4 +44,9 @@ func validateDriverFlags(o *driver.CephFSOptions) error {
 		errs = append(errs, fmt.Errorf("--clone-wait: %v must be positive", o.CloneWait))
 	}
 	return errors.Join(errs...)
+}
+
+// Serve runs the driver until ctx ends.
+func (o *driverFlags) Serve(ctx context.Context, opts *cliflags.Options, version string, logger *zap.Logger) error {
+	return driver.Run(ctx, driver.Config{Shared: opts, CephFS: o.CephFSOptions, Version: version, Logger: logger})
 }

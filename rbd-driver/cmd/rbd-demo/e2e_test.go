@@ -17,9 +17,9 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/identity"
 	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host/hosttest"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/controller"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host/hosttest"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/node"
 )
 

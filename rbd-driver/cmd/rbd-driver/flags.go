@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/controller"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/driver"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
+	"github.com/seed-6a310834/ceph-csi/shared/drivermain"
 )
 
 // DefaultStateDir holds the node's stage records and rbd-fuse mountpoints.
@@ -31,6 +34,9 @@ type rbdOptions struct {
 	memoryLimit       string
 	mgrTimeout        time.Duration
 }
+
+// registerFlags registers the RBD driver's own flags.
+func registerFlags(fs *flag.FlagSet) drivermain.Flags { return registerRBDFlags(fs) }
 
 func registerRBDFlags(fs *flag.FlagSet) *rbdOptions {
 	o := &rbdOptions{}
@@ -50,7 +56,8 @@ func registerRBDFlags(fs *flag.FlagSet) *rbdOptions {
 	return o
 }
 
-func (o *rbdOptions) validate(mode cliflags.Mode) error {
+// Validate checks the parsed values for the mode.
+func (o *rbdOptions) Validate(mode cliflags.Mode) error {
 	var errs []error
 	if o.cloneSoftDepth < 1 || o.cloneHardDepth < o.cloneSoftDepth {
 		errs = append(errs, fmt.Errorf("--clone-soft-depth %d / --clone-hard-depth %d: want 1 <= soft <= hard",
@@ -112,4 +119,21 @@ func (o *rbdOptions) applyMemoryLimit(logger *zap.Logger) {
 		debug.SetMemoryLimit(n)
 		logger.Info("memory limit set", zap.Int64("bytes", n))
 	}
+}
+
+// Serve runs the driver until ctx ends.
+func (o *rbdOptions) Serve(ctx context.Context, opts *cliflags.Options, version string, logger *zap.Logger) error {
+	o.applyMemoryLimit(logger)
+	topology, _ := parseTopology(o.topology)
+	return driver.Run(ctx, driver.Config{
+		Shared: opts,
+		RBD: driver.RBDOptions{
+			CloneSoftDepth: o.cloneSoftDepth, CloneHardDepth: o.cloneHardDepth,
+			SetMetadata: o.setMetadata, MaxVolumesPerNode: o.maxVolumesPerNode,
+			Topology: topology, StateDir: o.stateDir, SecretsDir: o.secretsDir,
+			MgrTimeout: o.mgrTimeout,
+		},
+		Version: version,
+		Logger:  logger,
+	})
 }

@@ -6,19 +6,10 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/audit"
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/driver"
-	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
 	"github.com/seed-6a310834/ceph-csi/shared/drivermain"
-	"github.com/seed-6a310834/ceph-csi/shared/logging"
 )
 
 const (
@@ -30,48 +21,14 @@ const (
 // -ldflags "-X main.version=...".
 var version = "dev"
 
-func main() {
-	drivermain.Program{Name: programName, Audit: audit.Main, Run: run}.Main()
+func program() drivermain.Program {
+	return drivermain.Program{Name: programName, DefaultDriverName: defaultDriverName, Version: version,
+		Audit: audit.Main, Flags: registerFlags}
 }
 
-// run parses args, then serves until ctx ends. Output requested by a flag
-// (--version, --help) goes to stdout or stderr; logs go to stderr.
+func main() { program().Main() }
+
+// run parses args, then serves until ctx ends.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet(programName, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	opts := cliflags.Register(fs, defaultDriverName)
-	rbdOpts := registerRBDFlags(fs)
-	if help, err := cliflags.Parse(fs, args); help || err != nil {
-		return err
-	}
-	if opts.Version {
-		_, err := fmt.Fprintf(stdout, "%s %s\n", opts.DriverName, version)
-		return err
-	}
-	if err := errors.Join(opts.Validate(), rbdOpts.validate(opts.Mode)); err != nil {
-		return err
-	}
-	logger, err := logging.New(opts.LogFormat, opts.LogLevel, zapcore.AddSync(stderr))
-	if err != nil {
-		return err
-	}
-	defer func() { _ = logger.Sync() }()
-	rbdOpts.applyMemoryLimit(logger)
-	return serve(ctx, opts, rbdOpts, logger)
-}
-
-// serve runs the driver until ctx ends.
-func serve(ctx context.Context, opts *cliflags.Options, rbdOpts *rbdOptions, logger *zap.Logger) error {
-	topology, _ := parseTopology(rbdOpts.topology)
-	return driver.Run(ctx, driver.Config{
-		Shared: opts,
-		RBD: driver.RBDOptions{
-			CloneSoftDepth: rbdOpts.cloneSoftDepth, CloneHardDepth: rbdOpts.cloneHardDepth,
-			SetMetadata: rbdOpts.setMetadata, MaxVolumesPerNode: rbdOpts.maxVolumesPerNode,
-			Topology: topology, StateDir: rbdOpts.stateDir, SecretsDir: rbdOpts.secretsDir,
-			MgrTimeout: rbdOpts.mgrTimeout,
-		},
-		Version: version,
-		Logger:  logger,
-	})
+	return program().Run(ctx, args, stdout, stderr)
 }
