@@ -26,7 +26,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
 .PHONY: help build deps cluster-up cluster-down cluster-status lint vet fmt-check \
-        test test-go test-churn test-unit fuzz check-liveness-deps demo bench bench-rbd bench-cephfs clean
+        test test-go test-churn test-unit fuzz check-liveness-deps funclen demo bench bench-rbd bench-cephfs clean
 
 help: ## show this help
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -90,7 +90,10 @@ vet: ## go vet every module (with the Ceph build tag)
 fmt-check: ## fail if any Go file is not gofmt-formatted
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi; echo "gofmt: clean"
 
-lint: vet fmt-check check-liveness-deps ## vet, gofmt check, dependency check
+funclen: ## fail if any Go function in the project is over 60 lines
+	cd shared && $(GO) run ./cmd/funclen -max 60 $(addprefix ../,$(MODULES))
+
+lint: vet fmt-check check-liveness-deps funclen ## vet, gofmt check, dependency check, function length
 
 # The unit, integration and conformance tests of every module, with -race,
 # against the local cluster. CEPH_CSI_REQUIRE_CLUSTER=1 turns a missing

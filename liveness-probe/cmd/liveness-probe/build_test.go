@@ -154,6 +154,17 @@ func TestStaticBinary(t *testing.T) {
 	goCmd(t, []string{"CGO_ENABLED=0"}, "build",
 		"-ldflags", "-s -w -X main.version="+testVersion, "-o", bin, "./cmd/liveness-probe")
 
+	checkStaticELF(t, bin)
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil || strings.TrimSpace(string(out)) != testVersion {
+		t.Errorf("--version = %q, %v; want %q", out, err, testVersion)
+	}
+	checkStopsOnSIGTERM(t, bin)
+}
+
+// checkStaticELF checks that bin is small and statically linked.
+func checkStaticELF(t *testing.T, bin string) {
+	t.Helper()
 	fi, err := os.Stat(bin)
 	if err != nil {
 		t.Fatal(err)
@@ -175,13 +186,12 @@ func TestStaticBinary(t *testing.T) {
 		t.Errorf("binary links shared libraries %v", libs)
 	}
 	f.Close()
+}
 
-	out, err := exec.Command(bin, "--version").Output()
-	if err != nil || strings.TrimSpace(string(out)) != testVersion {
-		t.Errorf("--version = %q, %v; want %q", out, err, testVersion)
-	}
-
-	// Run it against a fake driver and stop it with SIGTERM.
+// checkStopsOnSIGTERM runs bin against a fake driver, waits until it is
+// healthy, and checks that SIGTERM stops it cleanly with its shutdown log.
+func checkStopsOnSIGTERM(t *testing.T, bin string) {
+	t.Helper()
 	sock := csitest.SocketPath(t)
 	csitest.StartCSI(t, sock, csitest.NewIdentity("bin.csi.example.com"))
 	port := freePort(t)
