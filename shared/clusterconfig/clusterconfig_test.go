@@ -24,54 +24,59 @@ const realFile = `[
   {"clusterID": "minimal", "monitors": ["[v2:10.0.0.3:3300/0,v1:10.0.0.3:6789/0]"]}
 ]`
 
-func TestParse(t *testing.T) {
-	tests := []struct {
-		name    string
-		data    string
-		want    []Cluster
-		wantErr string
-	}{
-		{
-			name: "real file",
-			data: realFile,
-			want: []Cluster{
-				{
-					ClusterID: "4a9e463a-4853-4237-a5c5-9ae9d25bacda",
-					Monitors:  []string{"10.0.0.1:6789", "10.0.0.2:6789"},
-					RBD:       RBDConfig{RadosNamespace: "k8s"},
-					CephFS:    CephFSConfig{SubvolumeGroup: "group1", RadosNamespace: "ns1"},
-				},
-				{
-					ClusterID: "minimal",
-					Monitors:  []string{"[v2:10.0.0.3:3300/0,v1:10.0.0.3:6789/0]"},
-					CephFS:    CephFSConfig{SubvolumeGroup: "csi", RadosNamespace: "csi"},
-				},
+// parseCase is one TestParse case: want is the parsed file, or wantErr a
+// part of the error.
+type parseCase struct {
+	name    string
+	data    string
+	want    []Cluster
+	wantErr string
+}
+
+// parseCases are TestParse's cases.
+var parseCases = []parseCase{
+	{
+		name: "real file",
+		data: realFile,
+		want: []Cluster{
+			{
+				ClusterID: "4a9e463a-4853-4237-a5c5-9ae9d25bacda",
+				Monitors:  []string{"10.0.0.1:6789", "10.0.0.2:6789"},
+				RBD:       RBDConfig{RadosNamespace: "k8s"},
+				CephFS:    CephFSConfig{SubvolumeGroup: "group1", RadosNamespace: "ns1"},
+			},
+			{
+				ClusterID: "minimal",
+				Monitors:  []string{"[v2:10.0.0.3:3300/0,v1:10.0.0.3:6789/0]"},
+				CephFS:    CephFSConfig{SubvolumeGroup: "csi", RadosNamespace: "csi"},
 			},
 		},
-		{
-			name: "empty cephFS strings get defaults",
-			data: `[{"clusterID": "c", "monitors": ["m"], "cephFS": {"subvolumeGroup": "", "radosNamespace": ""}}]`,
-			want: []Cluster{{ClusterID: "c", Monitors: []string{"m"}, CephFS: CephFSConfig{"csi", "csi"}}},
-		},
-		{name: "empty array", data: `[]`, want: []Cluster{}},
-		{name: "not JSON", data: `[{`, wantErr: "decoding JSON"},
-		{name: "empty file", data: ``, wantErr: "decoding JSON"},
-		{name: "object instead of array", data: `{"clusterID": "c"}`, wantErr: "decoding JSON"},
-		{name: "monitors not a list", data: `[{"clusterID": "c", "monitors": "m"}]`, wantErr: "decoding JSON"},
-		{name: "trailing garbage", data: `[] x`, wantErr: "decoding JSON"},
-		{name: "empty clusterID", data: `[{"clusterID": "c", "monitors": ["m"]}, {"monitors": ["m"]}]`, wantErr: "entry 1: empty clusterID"},
-		{name: "null entry", data: `[null]`, wantErr: "entry 0: empty clusterID"},
-		{name: "no monitors", data: `[{"clusterID": "c"}]`, wantErr: `entry 0 (clusterID "c"): no monitors`},
-		{name: "empty monitor list", data: `[{"clusterID": "c", "monitors": []}]`, wantErr: `entry 0 (clusterID "c"): no monitors`},
-		{name: "blank monitor", data: `[{"clusterID": "c", "monitors": ["m", " "]}]`, wantErr: `entry 0 (clusterID "c"): monitor 1 is empty`},
-		{
-			name:    "duplicate clusterID",
-			data:    `[{"clusterID": "a", "monitors": ["m"]}, {"clusterID": "b", "monitors": ["m"]}, {"clusterID": "a", "monitors": ["n"]}]`,
-			wantErr: `entry 2: clusterID "a" already used by entry 0`,
-		},
-	}
+	},
+	{
+		name: "empty cephFS strings get defaults",
+		data: `[{"clusterID": "c", "monitors": ["m"], "cephFS": {"subvolumeGroup": "", "radosNamespace": ""}}]`,
+		want: []Cluster{{ClusterID: "c", Monitors: []string{"m"}, CephFS: CephFSConfig{"csi", "csi"}}},
+	},
+	{name: "empty array", data: `[]`, want: []Cluster{}},
+	{name: "not JSON", data: `[{`, wantErr: "decoding JSON"},
+	{name: "empty file", data: ``, wantErr: "decoding JSON"},
+	{name: "object instead of array", data: `{"clusterID": "c"}`, wantErr: "decoding JSON"},
+	{name: "monitors not a list", data: `[{"clusterID": "c", "monitors": "m"}]`, wantErr: "decoding JSON"},
+	{name: "trailing garbage", data: `[] x`, wantErr: "decoding JSON"},
+	{name: "empty clusterID", data: `[{"clusterID": "c", "monitors": ["m"]}, {"monitors": ["m"]}]`, wantErr: "entry 1: empty clusterID"},
+	{name: "null entry", data: `[null]`, wantErr: "entry 0: empty clusterID"},
+	{name: "no monitors", data: `[{"clusterID": "c"}]`, wantErr: `entry 0 (clusterID "c"): no monitors`},
+	{name: "empty monitor list", data: `[{"clusterID": "c", "monitors": []}]`, wantErr: `entry 0 (clusterID "c"): no monitors`},
+	{name: "blank monitor", data: `[{"clusterID": "c", "monitors": ["m", " "]}]`, wantErr: `entry 0 (clusterID "c"): monitor 1 is empty`},
+	{
+		name:    "duplicate clusterID",
+		data:    `[{"clusterID": "a", "monitors": ["m"]}, {"clusterID": "b", "monitors": ["m"]}, {"clusterID": "a", "monitors": ["n"]}]`,
+		wantErr: `entry 2: clusterID "a" already used by entry 0`,
+	},
+}
 
-	for _, tt := range tests {
+func TestParse(t *testing.T) {
+	for _, tt := range parseCases {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := Parse([]byte(tt.data))
 			if tt.wantErr != "" {

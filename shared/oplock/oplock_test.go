@@ -154,11 +154,9 @@ func TestMutualExclusion(t *testing.T) {
 	sets := [][]Key{{volA}, {volA, volB}, {volB, nameA}, {nameA, volA}}
 
 	var (
-		l        Locks
-		inside   [3]atomic.Int32
-		overlaps atomic.Int64
-		acquired atomic.Int64
-		wg       sync.WaitGroup
+		l  Locks
+		c  exclusionCounters
+		wg sync.WaitGroup
 	)
 
 	index := func(k Key) int {
@@ -173,42 +171,54 @@ func TestMutualExclusion(t *testing.T) {
 
 	for w := range workers {
 		wg.Go(func() {
-			set := sets[w%len(sets)]
-
-			for range iterations {
-				release, ok := l.TryAcquire(set...)
-				if !ok {
-					continue
-				}
-
-				acquired.Add(1)
-
-				for _, k := range set {
-					if inside[index(k)].Add(1) > 1 {
-						overlaps.Add(1)
-					}
-				}
-
-				for _, k := range set {
-					inside[index(k)].Add(-1)
-				}
-
-				release()
-			}
+			exclusionWorker(&l, &c, sets[w%len(sets)], index, iterations)
 		})
 	}
 
 	wg.Wait()
 
-	if n := overlaps.Load(); n > 0 {
+	if n := c.overlaps.Load(); n > 0 {
 		t.Fatalf("%d times more than one goroutine was inside the critical section for a key", n)
 	}
 
-	if acquired.Load() == 0 {
+	if c.acquired.Load() == 0 {
 		t.Fatal("no goroutine ever acquired its keys")
 	}
 
 	checkHeld(t, &l, keys, false)
+}
+
+// exclusionCounters is what TestMutualExclusion's workers count.
+type exclusionCounters struct {
+	inside   [3]atomic.Int32 // goroutines inside the critical section, per key index
+	overlaps atomic.Int64    // times a goroutine entered a key's section already occupied
+	acquired atomic.Int64    // successful TryAcquire calls
+}
+
+// exclusionWorker tries iterations times to take set on l; each time it
+// gets it, it enters and leaves the critical section of every key in set,
+// counting into c. index maps a key to its slot in c.inside.
+func exclusionWorker(l *Locks, c *exclusionCounters, set []Key, index func(Key) int, iterations int) {
+	for range iterations {
+		release, ok := l.TryAcquire(set...)
+		if !ok {
+			continue
+		}
+
+		c.acquired.Add(1)
+
+		for _, k := range set {
+			if c.inside[index(k)].Add(1) > 1 {
+				c.overlaps.Add(1)
+			}
+		}
+
+		for _, k := range set {
+			c.inside[index(k)].Add(-1)
+		}
+
+		release()
+	}
 }
 
 // TestNoPartialAcquisition checks under contention that a failed multi-key

@@ -15,71 +15,76 @@ const (
 // longClusterID is the longest cluster ID that fits.
 var longClusterID = strings.Repeat("c", MaxClusterIDLen)
 
-func TestEncode(t *testing.T) {
-	tests := []struct {
-		name    string
-		id      ID
-		want    string
-		wantErr string
-	}{
-		{
-			name: "real example",
-			id:   ID{ClusterID: realClusterID, LocationID: 5, UUID: realUUID},
-			want: realID,
-		},
-		{
-			name: "short cluster ID, large location",
-			id:   ID{ClusterID: "c1", LocationID: 0x7fffffffffffffff, UUID: realUUID},
-			want: "0001-0002-c1-7fffffffffffffff-" + realUUID,
-		},
-		{
-			name: "uppercase UUID kept verbatim",
-			id:   ID{ClusterID: "c", LocationID: 0, UUID: strings.ToUpper(realUUID)},
-			want: "0001-0001-c-0000000000000000-" + strings.ToUpper(realUUID),
-		},
-		{
-			name: "longest cluster ID",
-			id:   ID{ClusterID: longClusterID, LocationID: 1, UUID: realUUID},
-			want: "0001-0040-" + longClusterID + "-0000000000000001-" + realUUID,
-		},
-		{
-			name:    "empty cluster ID",
-			id:      ID{LocationID: 1, UUID: realUUID},
-			wantErr: "cluster ID is empty",
-		},
-		{
-			name:    "cluster ID too long",
-			id:      ID{ClusterID: longClusterID + "x", LocationID: 1, UUID: realUUID},
-			wantErr: "cluster ID is 65 bytes long",
-		},
-		{
-			name:    "negative location",
-			id:      ID{ClusterID: "c", LocationID: -1, UUID: realUUID},
-			wantErr: "location ID -1 is negative",
-		},
-		{
-			name:    "UUID without dashes",
-			id:      ID{ClusterID: "c", UUID: strings.ReplaceAll(realUUID, "-", "")},
-			wantErr: "not in 8-4-4-4-12 hex form",
-		},
-		{
-			name:    "UUID in braces",
-			id:      ID{ClusterID: "c", UUID: "{" + realUUID + "}"},
-			wantErr: "not in 8-4-4-4-12 hex form",
-		},
-		{
-			name:    "UUID with non-hex",
-			id:      ID{ClusterID: "c", UUID: "7b50e081-a053-11ec-b2dd-fa163ed7971g"},
-			wantErr: "not in 8-4-4-4-12 hex form",
-		},
-		{
-			name:    "empty UUID",
-			id:      ID{ClusterID: "c"},
-			wantErr: "not in 8-4-4-4-12 hex form",
-		},
-	}
+// encodeCase is one TestEncode case: want is the encoded ID, or wantErr a
+// part of the error.
+type encodeCase struct {
+	name    string
+	id      ID
+	want    string
+	wantErr string
+}
 
-	for _, tt := range tests {
+// encodeCases are TestEncode's cases.
+var encodeCases = []encodeCase{
+	{
+		name: "real example",
+		id:   ID{ClusterID: realClusterID, LocationID: 5, UUID: realUUID},
+		want: realID,
+	},
+	{
+		name: "short cluster ID, large location",
+		id:   ID{ClusterID: "c1", LocationID: 0x7fffffffffffffff, UUID: realUUID},
+		want: "0001-0002-c1-7fffffffffffffff-" + realUUID,
+	},
+	{
+		name: "uppercase UUID kept verbatim",
+		id:   ID{ClusterID: "c", LocationID: 0, UUID: strings.ToUpper(realUUID)},
+		want: "0001-0001-c-0000000000000000-" + strings.ToUpper(realUUID),
+	},
+	{
+		name: "longest cluster ID",
+		id:   ID{ClusterID: longClusterID, LocationID: 1, UUID: realUUID},
+		want: "0001-0040-" + longClusterID + "-0000000000000001-" + realUUID,
+	},
+	{
+		name:    "empty cluster ID",
+		id:      ID{LocationID: 1, UUID: realUUID},
+		wantErr: "cluster ID is empty",
+	},
+	{
+		name:    "cluster ID too long",
+		id:      ID{ClusterID: longClusterID + "x", LocationID: 1, UUID: realUUID},
+		wantErr: "cluster ID is 65 bytes long",
+	},
+	{
+		name:    "negative location",
+		id:      ID{ClusterID: "c", LocationID: -1, UUID: realUUID},
+		wantErr: "location ID -1 is negative",
+	},
+	{
+		name:    "UUID without dashes",
+		id:      ID{ClusterID: "c", UUID: strings.ReplaceAll(realUUID, "-", "")},
+		wantErr: "not in 8-4-4-4-12 hex form",
+	},
+	{
+		name:    "UUID in braces",
+		id:      ID{ClusterID: "c", UUID: "{" + realUUID + "}"},
+		wantErr: "not in 8-4-4-4-12 hex form",
+	},
+	{
+		name:    "UUID with non-hex",
+		id:      ID{ClusterID: "c", UUID: "7b50e081-a053-11ec-b2dd-fa163ed7971g"},
+		wantErr: "not in 8-4-4-4-12 hex form",
+	},
+	{
+		name:    "empty UUID",
+		id:      ID{ClusterID: "c"},
+		wantErr: "not in 8-4-4-4-12 hex form",
+	},
+}
+
+func TestEncode(t *testing.T) {
+	for _, tt := range encodeCases {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := tt.id.Encode()
 			if tt.wantErr != "" {

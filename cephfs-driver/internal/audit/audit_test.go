@@ -255,20 +255,51 @@ func (r *rig) where() string { return r.meta + "/" + r.ns }
 // our prefix), and that the healthy objects still work afterwards.
 func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 	r := newRig(t)
+	sv := func(name string) string { return r.sub(name).String() }
+	h := r.makeHealthy()
+	orphans := r.makeRecordOrphans(h.subA)
+	u := r.makeUnrecorded(h.subA)
+	orphans = append(orphans, u.orphans...)
+	audittest.Scenario{Command: r.cmd, Scan: r.scan, Orphans: orphans,
+		Busy: "unrecorded " + sv(u.busySub), Kept: "kept: in use: snapshots not made by the driver: manual",
+		Freed:   "once the foreign snapshot is gone",
+		Release: func() { r.must(r.admin.RemoveSnapshot(ctx(t), r.snap(u.busySub, "manual"))) }}.Check(t)
+	r.checkHealthyAndCleanUp(h, u.foreignSub)
+}
+
+// healthy are the objects made through the controller that the audit must
+// leave alone.
+type healthy struct {
+	volA, volB, shallow *csi.Volume
+	snapB, snapC        *csi.Snapshot
+	subA                string // volume A's subvolume
+}
+
+// makeHealthy makes a volume, a volume with a snapshot and a shallow
+// volume on it, and a deleted volume whose snapshot is retained.
+func (r *rig) makeHealthy() healthy {
+	r.t.Helper()
+	var h healthy
+	h.volA = r.createVolume("pvc-a", nil, false)
+	h.subA = h.volA.GetVolumeContext()["subvolumeName"]
+	h.volB = r.createVolume("pvc-b", nil, false)
+	h.snapB = r.Snapshot("snap-b", h.volB.GetVolumeId())
+	h.shallow = r.createVolume("pvc-shallow", snapshotSource(h.snapB.GetSnapshotId()), true)
+	volC := r.createVolume("pvc-c", nil, false)
+	h.snapC = r.Snapshot("snap-c", volC.GetVolumeId())
+	r.DeleteVolume(volC.GetVolumeId())
+	return h
+}
+
+// makeRecordOrphans makes the orphans of the journal (kinds 1 to 4) and
+// returns the findings the audit must report for them; subA is a healthy
+// volume's subvolume.
+func (r *rig) makeRecordOrphans(subA string) []string {
+	r.t.Helper()
+	t := r.t
 	w := r.where() + "/"
 	dirVols, dirSnaps := w+"csi.volumes."+instance, w+"csi.snaps."+instance
 	sv := func(name string) string { return r.sub(name).String() }
-
-	// Healthy: a volume, a volume with a snapshot and a shallow volume on
-	// it, and a deleted volume whose snapshot is retained.
-	volA := r.createVolume("pvc-a", nil, false)
-	subA := volA.GetVolumeContext()["subvolumeName"]
-	volB := r.createVolume("pvc-b", nil, false)
-	snapB := r.Snapshot("snap-b", volB.GetVolumeId())
-	shallow := r.createVolume("pvc-shallow", snapshotSource(snapB.GetSnapshotId()), true)
-	volC := r.createVolume("pvc-c", nil, false)
-	snapC := r.Snapshot("snap-c", volC.GetVolumeId())
-	r.DeleteVolume(volC.GetVolumeId())
 
 	// 1. A directory entry whose UUID object is gone.
 	dangling := r.reserve(journal.Volumes, "pvc-dangling", "")
@@ -288,6 +319,33 @@ func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 	// 4. A snapshot taken whose record was never completed.
 	incomplete := r.reserve(journal.Snapshots, "snap-incomplete", subA)
 	r.must(r.admin.CreateSnapshot(ctx(t), r.snap(subA, incomplete.ImageName)))
+
+	return []string{
+		"dangling-entry " + dirVols + "[pvc-dangling]",
+		"unreferenced-record " + w + "csi.snap." + unlisted.UUID,
+		"missing-object " + dirVols + "[pvc-nosubvolume]",
+		"missing-object " + dirVols + "[pvc-halfdeleted]",
+		"unrecorded " + sv(halfDeleted.ImageName) + "@" + halfDeletedSnap,
+		"missing-object " + dirSnaps + "[snap-missing]",
+		"incomplete " + dirSnaps + "[snap-incomplete]",
+	}
+}
+
+// unrecorded is what makeUnrecorded made.
+type unrecorded struct {
+	orphans    []string // the findings the audit must report
+	busySub    string   // an orphan subvolume holding a foreign snapshot
+	foreignSub string   // a subvolume without our prefix
+}
+
+// makeUnrecorded makes the unrecorded orphans (kind 5), one of them
+// holding a snapshot not made by the driver, and a subvolume and a
+// snapshot that are not ours; subA is a healthy volume's subvolume.
+func (r *rig) makeUnrecorded(subA string) unrecorded {
+	r.t.Helper()
+	t := r.t
+	sv := func(name string) string { return r.sub(name).String() }
+
 	// 5. Unrecorded: a subvolume, a snapshot on a healthy volume, a
 	// retained subvolume with its orphan snapshot, and a subvolume
 	// holding a snapshot not made by the driver (kept even at grace 0).
@@ -305,43 +363,43 @@ func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 	r.must(r.admin.CreateSubvolume(ctx(t), r.sub(foreignSub), backend.CreateOptions{}))
 	r.must(r.admin.CreateSnapshot(ctx(t), r.snap(subA, "manual")))
 
-	orphans := []string{
-		"dangling-entry " + dirVols + "[pvc-dangling]",
-		"unreferenced-record " + w + "csi.snap." + unlisted.UUID,
-		"missing-object " + dirVols + "[pvc-nosubvolume]",
-		"missing-object " + dirVols + "[pvc-halfdeleted]",
-		"unrecorded " + sv(halfDeleted.ImageName) + "@" + halfDeletedSnap,
-		"missing-object " + dirSnaps + "[snap-missing]",
-		"incomplete " + dirSnaps + "[snap-incomplete]",
-		"unrecorded " + sv(lostSub),
-		"unrecorded " + sv(subA) + "@" + lostSnap,
-		"unrecorded " + sv(lostRetained),
-		"unrecorded " + sv(lostRetained) + "@" + lostRetainedSnap,
-		"unrecorded " + sv(busySub),
+	return unrecorded{
+		orphans: []string{
+			"unrecorded " + sv(lostSub),
+			"unrecorded " + sv(subA) + "@" + lostSnap,
+			"unrecorded " + sv(lostRetained),
+			"unrecorded " + sv(lostRetained) + "@" + lostRetainedSnap,
+			"unrecorded " + sv(busySub),
+		},
+		busySub: busySub, foreignSub: foreignSub,
 	}
-	audittest.Scenario{Command: r.cmd, Scan: r.scan, Orphans: orphans,
-		Busy: "unrecorded " + sv(busySub), Kept: "kept: in use: snapshots not made by the driver: manual",
-		Freed:   "once the foreign snapshot is gone",
-		Release: func() { r.must(r.admin.RemoveSnapshot(ctx(t), r.snap(busySub, "manual"))) }}.Check(t)
+}
+
+// checkHealthyAndCleanUp checks that what is not ours is untouched and that
+// the healthy objects still work, then cleans up through the driver (and by
+// hand for what is not ours).
+func (r *rig) checkHealthyAndCleanUp(h healthy, foreignSub string) {
+	r.t.Helper()
+	t := r.t
 
 	// What is not ours is untouched; the healthy objects still work.
-	if snaps, err := r.admin.ListSnapshots(ctx(t), r.sub(subA)); err != nil || !slices.Equal(snaps, []string{"manual"}) {
+	if snaps, err := r.admin.ListSnapshots(ctx(t), r.sub(h.subA)); err != nil || !slices.Equal(snaps, []string{"manual"}) {
 		t.Fatalf("volume A's snapshots: %v, %v; want only the manual one left", snaps, err)
 	}
 	if _, err := r.admin.SubvolumeInfo(ctx(t), r.sub(foreignSub)); err != nil {
 		t.Fatalf("subvolume %s is not ours, but: %v", foreignSub, err)
 	}
-	restored := r.createVolume("pvc-restored", snapshotSource(snapC.GetSnapshotId()), false)
-	snapB2 := r.Snapshot("snap-b2", volB.GetVolumeId())
+	restored := r.createVolume("pvc-restored", snapshotSource(h.snapC.GetSnapshotId()), false)
+	snapB2 := r.Snapshot("snap-b2", h.volB.GetVolumeId())
 
 	// Clean up through the driver (and by hand for what is not ours).
 	r.DeleteVolume(restored.GetVolumeId())
-	r.DeleteVolume(shallow.GetVolumeId())
+	r.DeleteVolume(h.shallow.GetVolumeId())
 	r.DeleteSnapshot(snapB2.GetSnapshotId())
-	r.DeleteSnapshot(snapB.GetSnapshotId())
-	r.DeleteSnapshot(snapC.GetSnapshotId())
-	r.DeleteVolume(volB.GetVolumeId())
-	r.must(r.admin.RemoveSnapshot(ctx(t), r.snap(subA, "manual")))
-	r.DeleteVolume(volA.GetVolumeId())
+	r.DeleteSnapshot(h.snapB.GetSnapshotId())
+	r.DeleteSnapshot(h.snapC.GetSnapshotId())
+	r.DeleteVolume(h.volB.GetVolumeId())
+	r.must(r.admin.RemoveSnapshot(ctx(t), r.snap(h.subA, "manual")))
+	r.DeleteVolume(h.volA.GetVolumeId())
 	r.must(r.admin.RemoveSubvolume(ctx(t), r.sub(foreignSub), false))
 }

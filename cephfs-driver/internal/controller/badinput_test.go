@@ -29,71 +29,79 @@ var foreignID = func() string {
 	return id
 }()
 
+// blockCap asks for a block volume, which CephFS cannot give.
+var blockCap = &csi.VolumeCapability{
+	AccessType: &csi.VolumeCapability_Block{Block: &csi.VolumeCapability_BlockVolume{}},
+	AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER},
+}
+
+// createBadInputCase is one TestCreateVolumeBadInput case: change spoils a
+// good request, and the call must fail with code and an error naming words.
+type createBadInputCase struct {
+	name   string
+	change func(*csi.CreateVolumeRequest)
+	code   codes.Code
+	words  []string
+}
+
+// createBadInputCases are TestCreateVolumeBadInput's cases.
+var createBadInputCases = []createBadInputCase{
+	{"missing name", func(r *csi.CreateVolumeRequest) { r.Name = "" }, codes.InvalidArgument, []string{"name"}},
+	{"no capabilities", func(r *csi.CreateVolumeRequest) { r.VolumeCapabilities = nil }, codes.InvalidArgument, []string{"volume_capabilities"}},
+	{"block access", func(r *csi.CreateVolumeRequest) { r.VolumeCapabilities = []*csi.VolumeCapability{blockCap} },
+		codes.InvalidArgument, []string{"volume_capabilities[0]", "block"}},
+	{"no access mode", func(r *csi.CreateVolumeRequest) { r.VolumeCapabilities[0].AccessMode = nil },
+		codes.InvalidArgument, []string{"access mode"}},
+	{"missing clusterID", func(r *csi.CreateVolumeRequest) { delete(r.Parameters, "clusterID") },
+		codes.InvalidArgument, []string{`"clusterID"`}},
+	{"unknown clusterID", func(r *csi.CreateVolumeRequest) { r.Parameters["clusterID"] = "nope" },
+		codes.InvalidArgument, []string{"clusterID", "nope"}},
+	{"missing fsName", func(r *csi.CreateVolumeRequest) { delete(r.Parameters, "fsName") },
+		codes.InvalidArgument, []string{`"fsName"`}},
+	{"unknown fsName", func(r *csi.CreateVolumeRequest) { r.Parameters["fsName"] = "nofs" },
+		codes.InvalidArgument, []string{"fsName", "nofs"}},
+	{"unknown mounter", func(r *csi.CreateVolumeRequest) { r.Parameters["mounter"] = "nfs" },
+		codes.InvalidArgument, []string{"mounter", "nfs"}},
+	{"bad backingSnapshot", func(r *csi.CreateVolumeRequest) { r.Parameters["backingSnapshot"] = "yes please" },
+		codes.InvalidArgument, []string{"backingSnapshot"}},
+	{"backingSnapshot without snapshot", func(r *csi.CreateVolumeRequest) {
+		r.Parameters["backingSnapshot"] = "true"
+		r.VolumeCapabilities = []*csi.VolumeCapability{mountCap(csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY)}
+	},
+		codes.InvalidArgument, []string{"backingSnapshot", "volume_content_source"}},
+	{"backingSnapshot writable", func(r *csi.CreateVolumeRequest) {
+		r.Parameters["backingSnapshot"] = "true"
+		fromSnapshot(r, missingID)
+	}, codes.InvalidArgument, []string{"access mode", "backingSnapshot"}},
+	{"unknown parameter", func(r *csi.CreateVolumeRequest) { r.Parameters["encrypted"] = "true" },
+		codes.InvalidArgument, []string{"unknown parameter", "encrypted"}},
+	{"bad volumeNamePrefix", func(r *csi.CreateVolumeRequest) { r.Parameters["volumeNamePrefix"] = "../x" },
+		codes.InvalidArgument, []string{"volumeNamePrefix"}},
+	{"missing secrets", func(r *csi.CreateVolumeRequest) { r.Secrets = nil }, codes.InvalidArgument, []string{"adminID"}},
+	{"missing adminKey", func(r *csi.CreateVolumeRequest) { delete(r.Secrets, "adminKey") },
+		codes.InvalidArgument, []string{"adminKey"}},
+	{"malformed adminKey", func(r *csi.CreateVolumeRequest) { r.Secrets["adminKey"] = "not a key\n" },
+		codes.InvalidArgument, []string{"adminKey"}},
+	{"required above limit", func(r *csi.CreateVolumeRequest) {
+		r.CapacityRange = &csi.CapacityRange{RequiredBytes: 2 * gib, LimitBytes: gib}
+	},
+		codes.OutOfRange, []string{"capacity_range", "limit_bytes"}},
+	{"negative size", func(r *csi.CreateVolumeRequest) { r.CapacityRange = &csi.CapacityRange{RequiredBytes: -1} },
+		codes.InvalidArgument, []string{"capacity_range"}},
+	{"malformed source snapshot", func(r *csi.CreateVolumeRequest) { fromSnapshot(r, "not-an-id") },
+		codes.NotFound, []string{"volume_content_source.snapshot.snapshot_id", "not-an-id"}},
+	{"missing source snapshot", func(r *csi.CreateVolumeRequest) { fromSnapshot(r, missingID) },
+		codes.NotFound, []string{"snapshot_id", missingID}},
+	{"missing source volume", func(r *csi.CreateVolumeRequest) { fromVolume(r, missingID) },
+		codes.NotFound, []string{"volume_content_source.volume.volume_id"}},
+	{"source on another cluster", func(r *csi.CreateVolumeRequest) { fromVolume(r, foreignID) },
+		codes.InvalidArgument, []string{"volume_id", "other-cluster"}},
+	{"empty source ID", func(r *csi.CreateVolumeRequest) { fromVolume(r, "") },
+		codes.InvalidArgument, []string{"volume_id"}},
+}
+
 func TestCreateVolumeBadInput(t *testing.T) {
-	block := &csi.VolumeCapability{
-		AccessType: &csi.VolumeCapability_Block{Block: &csi.VolumeCapability_BlockVolume{}},
-		AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER},
-	}
-	tests := []struct {
-		name   string
-		change func(*csi.CreateVolumeRequest)
-		code   codes.Code
-		words  []string
-	}{
-		{"missing name", func(r *csi.CreateVolumeRequest) { r.Name = "" }, codes.InvalidArgument, []string{"name"}},
-		{"no capabilities", func(r *csi.CreateVolumeRequest) { r.VolumeCapabilities = nil }, codes.InvalidArgument, []string{"volume_capabilities"}},
-		{"block access", func(r *csi.CreateVolumeRequest) { r.VolumeCapabilities = []*csi.VolumeCapability{block} },
-			codes.InvalidArgument, []string{"volume_capabilities[0]", "block"}},
-		{"no access mode", func(r *csi.CreateVolumeRequest) { r.VolumeCapabilities[0].AccessMode = nil },
-			codes.InvalidArgument, []string{"access mode"}},
-		{"missing clusterID", func(r *csi.CreateVolumeRequest) { delete(r.Parameters, "clusterID") },
-			codes.InvalidArgument, []string{`"clusterID"`}},
-		{"unknown clusterID", func(r *csi.CreateVolumeRequest) { r.Parameters["clusterID"] = "nope" },
-			codes.InvalidArgument, []string{"clusterID", "nope"}},
-		{"missing fsName", func(r *csi.CreateVolumeRequest) { delete(r.Parameters, "fsName") },
-			codes.InvalidArgument, []string{`"fsName"`}},
-		{"unknown fsName", func(r *csi.CreateVolumeRequest) { r.Parameters["fsName"] = "nofs" },
-			codes.InvalidArgument, []string{"fsName", "nofs"}},
-		{"unknown mounter", func(r *csi.CreateVolumeRequest) { r.Parameters["mounter"] = "nfs" },
-			codes.InvalidArgument, []string{"mounter", "nfs"}},
-		{"bad backingSnapshot", func(r *csi.CreateVolumeRequest) { r.Parameters["backingSnapshot"] = "yes please" },
-			codes.InvalidArgument, []string{"backingSnapshot"}},
-		{"backingSnapshot without snapshot", func(r *csi.CreateVolumeRequest) {
-			r.Parameters["backingSnapshot"] = "true"
-			r.VolumeCapabilities = []*csi.VolumeCapability{mountCap(csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY)}
-		},
-			codes.InvalidArgument, []string{"backingSnapshot", "volume_content_source"}},
-		{"backingSnapshot writable", func(r *csi.CreateVolumeRequest) {
-			r.Parameters["backingSnapshot"] = "true"
-			fromSnapshot(r, missingID)
-		}, codes.InvalidArgument, []string{"access mode", "backingSnapshot"}},
-		{"unknown parameter", func(r *csi.CreateVolumeRequest) { r.Parameters["encrypted"] = "true" },
-			codes.InvalidArgument, []string{"unknown parameter", "encrypted"}},
-		{"bad volumeNamePrefix", func(r *csi.CreateVolumeRequest) { r.Parameters["volumeNamePrefix"] = "../x" },
-			codes.InvalidArgument, []string{"volumeNamePrefix"}},
-		{"missing secrets", func(r *csi.CreateVolumeRequest) { r.Secrets = nil }, codes.InvalidArgument, []string{"adminID"}},
-		{"missing adminKey", func(r *csi.CreateVolumeRequest) { delete(r.Secrets, "adminKey") },
-			codes.InvalidArgument, []string{"adminKey"}},
-		{"malformed adminKey", func(r *csi.CreateVolumeRequest) { r.Secrets["adminKey"] = "not a key\n" },
-			codes.InvalidArgument, []string{"adminKey"}},
-		{"required above limit", func(r *csi.CreateVolumeRequest) {
-			r.CapacityRange = &csi.CapacityRange{RequiredBytes: 2 * gib, LimitBytes: gib}
-		},
-			codes.OutOfRange, []string{"capacity_range", "limit_bytes"}},
-		{"negative size", func(r *csi.CreateVolumeRequest) { r.CapacityRange = &csi.CapacityRange{RequiredBytes: -1} },
-			codes.InvalidArgument, []string{"capacity_range"}},
-		{"malformed source snapshot", func(r *csi.CreateVolumeRequest) { fromSnapshot(r, "not-an-id") },
-			codes.NotFound, []string{"volume_content_source.snapshot.snapshot_id", "not-an-id"}},
-		{"missing source snapshot", func(r *csi.CreateVolumeRequest) { fromSnapshot(r, missingID) },
-			codes.NotFound, []string{"snapshot_id", missingID}},
-		{"missing source volume", func(r *csi.CreateVolumeRequest) { fromVolume(r, missingID) },
-			codes.NotFound, []string{"volume_content_source.volume.volume_id"}},
-		{"source on another cluster", func(r *csi.CreateVolumeRequest) { fromVolume(r, foreignID) },
-			codes.InvalidArgument, []string{"volume_id", "other-cluster"}},
-		{"empty source ID", func(r *csi.CreateVolumeRequest) { fromVolume(r, "") },
-			codes.InvalidArgument, []string{"volume_id"}},
-	}
-	for _, tc := range tests {
+	for _, tc := range createBadInputCases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			req := createReq("pvc-1", gib)
@@ -105,15 +113,19 @@ func TestCreateVolumeBadInput(t *testing.T) {
 	}
 }
 
-func TestOtherRPCsBadInput(t *testing.T) {
-	ctx := context.Background()
-	mount := mountCap(csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER)
-	tests := []struct {
-		name  string
-		call  func(*Server) error
-		code  codes.Code
-		words []string
-	}{
+// rpcBadInputCase is one TestOtherRPCsBadInput case: call makes a bad
+// request, which must fail with code and an error naming words.
+type rpcBadInputCase struct {
+	name  string
+	call  func(*Server) error
+	code  codes.Code
+	words []string
+}
+
+// volumeRPCBadInputCases are TestOtherRPCsBadInput's cases for the volume
+// RPCs other than CreateVolume; mount is a good capability.
+func volumeRPCBadInputCases(ctx context.Context, mount *csi.VolumeCapability) []rpcBadInputCase {
+	return []rpcBadInputCase{
 		{"DeleteVolume without ID", func(s *Server) error {
 			_, err := s.DeleteVolume(ctx, &csi.DeleteVolumeRequest{Secrets: secrets()})
 			return err
@@ -154,6 +166,13 @@ func TestOtherRPCsBadInput(t *testing.T) {
 				CapacityRange: &csi.CapacityRange{RequiredBytes: gib}, Secrets: secrets()})
 			return err
 		}, codes.NotFound, []string{"volume_id"}},
+	}
+}
+
+// snapshotRPCBadInputCases are TestOtherRPCsBadInput's cases for the
+// snapshot RPCs and GetCapacity.
+func snapshotRPCBadInputCases(ctx context.Context) []rpcBadInputCase {
+	return []rpcBadInputCase{
 		{"snapshot without source", func(s *Server) error {
 			_, err := s.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "s", Secrets: secrets()})
 			return err
@@ -193,6 +212,12 @@ func TestOtherRPCsBadInput(t *testing.T) {
 			return err
 		}, codes.InvalidArgument, []string{"pool"}},
 	}
+}
+
+func TestOtherRPCsBadInput(t *testing.T) {
+	ctx := context.Background()
+	mount := mountCap(csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER)
+	tests := append(volumeRPCBadInputCases(ctx, mount), snapshotRPCBadInputCases(ctx)...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)

@@ -188,18 +188,49 @@ func (r *rig) scanWith(journalPool string) []string {
 func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 	r := newRig(t)
 	p := pool + "/"
-	dirVols, dirSnaps := p+"csi.volumes."+instance, p+"csi.snaps."+instance
+	h := r.makeHealthy()
+	orphans := r.makeRecordOrphans(h.imageA)
+	u := r.makeUnrecorded(h.imageA)
+	orphans = append(orphans, u.orphans...)
+	audittest.Scenario{Command: r.cmd, Scan: r.scan, Orphans: orphans,
+		Busy: "unrecorded " + p + u.busyImage, Kept: "kept: in use: watchers", Freed: "once the image is free",
+		Release: u.releaseBusy}.Check(t)
+	r.checkHealthyAndCleanUp(h, u.foreignImage)
+}
 
-	// Healthy: a volume, a volume with a snapshot, a tomb holding a
-	// snapshot of a deleted volume.
-	volA := r.createVolume("pvc-a", nil)
-	volB := r.createVolume("pvc-b", nil)
-	snapB := r.Snapshot("snap-b", volB.GetVolumeId())
+// healthy are the objects made through the controller that the audit must
+// leave alone.
+type healthy struct {
+	volA, volB   *csi.Volume
+	snapB, snapC *csi.Snapshot
+	tombC        string // the tomb of volume C, holding snapC
+	imageA       string // volume A's image
+}
+
+// makeHealthy makes a volume, a volume with a snapshot, and a tomb holding
+// a snapshot of a deleted volume.
+func (r *rig) makeHealthy() healthy {
+	r.t.Helper()
+	var h healthy
+	h.volA = r.createVolume("pvc-a", nil)
+	h.volB = r.createVolume("pvc-b", nil)
+	h.snapB = r.Snapshot("snap-b", h.volB.GetVolumeId())
 	volC := r.createVolume("pvc-c", nil)
-	snapC := r.Snapshot("snap-c", volC.GetVolumeId())
-	tombC := "csi-tomb-" + r.imageID(volC.GetVolumeContext()["imageName"])
+	h.snapC = r.Snapshot("snap-c", volC.GetVolumeId())
+	h.tombC = "csi-tomb-" + r.imageID(volC.GetVolumeContext()["imageName"])
 	r.DeleteVolume(volC.GetVolumeId())
-	imageA := volA.GetVolumeContext()["imageName"]
+	h.imageA = h.volA.GetVolumeContext()["imageName"]
+	return h
+}
+
+// makeRecordOrphans makes the orphans of the journal (kinds 1 to 4) and
+// returns the findings the audit must report for them; imageA is a healthy
+// volume's image.
+func (r *rig) makeRecordOrphans(imageA string) []string {
+	r.t.Helper()
+	t := r.t
+	p := pool + "/"
+	dirVols, dirSnaps := p+"csi.volumes."+instance, p+"csi.snaps."+instance
 
 	// 1. A directory entry whose UUID object is gone.
 	dangling := r.reserve(journal.Volumes, "pvc-dangling", nil)
@@ -218,6 +249,32 @@ func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 	// 4. A half-finished creation: the image exists, the record has no ID.
 	incomplete := r.reserve(journal.Volumes, "pvc-incomplete", nil)
 	r.createImage(incomplete.ImageName)
+
+	return []string{
+		"dangling-entry " + dirVols + "[pvc-dangling]",
+		"unreferenced-record " + p + "csi.volume." + unlisted.UUID,
+		"missing-object " + dirVols + "[pvc-noimage]",
+		"missing-object " + dirSnaps + "[snap-missing]",
+		"incomplete " + dirVols + "[pvc-incomplete]",
+	}
+}
+
+// unrecorded is what makeUnrecorded made.
+type unrecorded struct {
+	orphans      []string // the findings the audit must report
+	busyImage    string   // an orphan image in use
+	releaseBusy  func()   // stops using busyImage
+	foreignImage string   // an image without our prefix
+}
+
+// makeUnrecorded makes the unrecorded orphans (kind 5), one of them in use,
+// and images and a snapshot that are not ours; imageA is a healthy volume's
+// image.
+func (r *rig) makeUnrecorded(imageA string) unrecorded {
+	r.t.Helper()
+	t := r.t
+	p := pool + "/"
+
 	// 5. Unrecorded: an image, a snapshot on a healthy volume, a tomb with
 	// an orphan snapshot, and an image in use (kept even at grace 0).
 	lostImage := "csi-vol-" + uuid.NewString()
@@ -241,24 +298,27 @@ func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 	r.createImage("csi-tomb-not-its-id")
 	r.createSnap(imageA, "manual-backup")
 
-	orphans := []string{
-		"dangling-entry " + dirVols + "[pvc-dangling]",
-		"unreferenced-record " + p + "csi.volume." + unlisted.UUID,
-		"missing-object " + dirVols + "[pvc-noimage]",
-		"missing-object " + dirSnaps + "[snap-missing]",
-		"incomplete " + dirVols + "[pvc-incomplete]",
-		"unrecorded " + p + lostImage,
-		"unrecorded " + p + imageA + "@" + lostSnap,
-		"unrecorded " + p + lostTomb,
-		"unrecorded " + p + lostTomb + "@" + lostTombSnap,
-		"unrecorded " + p + busyImage,
+	return unrecorded{
+		orphans: []string{
+			"unrecorded " + p + lostImage,
+			"unrecorded " + p + imageA + "@" + lostSnap,
+			"unrecorded " + p + lostTomb,
+			"unrecorded " + p + lostTomb + "@" + lostTombSnap,
+			"unrecorded " + p + busyImage,
+		},
+		busyImage: busyImage, releaseBusy: releaseBusy, foreignImage: foreignImage,
 	}
-	audittest.Scenario{Command: r.cmd, Scan: r.scan, Orphans: orphans,
-		Busy: "unrecorded " + p + busyImage, Kept: "kept: in use: watchers", Freed: "once the image is free",
-		Release: releaseBusy}.Check(t)
+}
+
+// checkHealthyAndCleanUp checks that what is not ours is untouched and that
+// the healthy objects still work, then cleans up through the driver (and by
+// hand for what is not ours).
+func (r *rig) checkHealthyAndCleanUp(h healthy, foreignImage string) {
+	r.t.Helper()
+	t := r.t
 
 	// What is not ours is untouched; the healthy objects still work.
-	if img, err := r.admin.Describe(pool, "", imageA); err != nil || !slices.Equal(img.Snapshots, []string{"manual-backup"}) {
+	if img, err := r.admin.Describe(pool, "", h.imageA); err != nil || !slices.Equal(img.Snapshots, []string{"manual-backup"}) {
 		t.Fatalf("volume A: %+v, %v; want only its manual snapshot left", img, err)
 	}
 	for _, name := range []string{foreignImage, "csi-vol-not-a-uuid", "csi-tomb-not-its-id"} {
@@ -267,25 +327,25 @@ func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 		}
 	}
 	restored := r.createVolume("pvc-restored", &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
-		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snapC.GetSnapshotId()}}})
-	snapB2 := r.Snapshot("snap-b2", volB.GetVolumeId())
+		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: h.snapC.GetSnapshotId()}}})
+	snapB2 := r.Snapshot("snap-b2", h.volB.GetVolumeId())
 
 	// Clean up through the driver (and by hand for what is not ours).
 	r.DeleteVolume(restored.GetVolumeId())
 	r.DeleteSnapshot(snapB2.GetSnapshotId())
-	r.DeleteSnapshot(snapB.GetSnapshotId())
-	r.DeleteVolume(volB.GetVolumeId())
+	r.DeleteSnapshot(h.snapB.GetSnapshotId())
+	r.DeleteVolume(h.volB.GetVolumeId())
 	r.waitTrashEmpty()
-	r.DeleteSnapshot(snapC.GetSnapshotId())
-	if err := r.sess.RemoveSnapshot(ctx(t), backend.SnapRef{Image: r.ref(imageA), Snap: "manual-backup"}); err != nil {
+	r.DeleteSnapshot(h.snapC.GetSnapshotId())
+	if err := r.sess.RemoveSnapshot(ctx(t), backend.SnapRef{Image: r.ref(h.imageA), Snap: "manual-backup"}); err != nil {
 		t.Fatal(err)
 	}
-	r.DeleteVolume(volA.GetVolumeId())
+	r.DeleteVolume(h.volA.GetVolumeId())
 	for _, name := range []string{foreignImage, "csi-vol-not-a-uuid", "csi-tomb-not-its-id"} {
 		r.discard(name)
 	}
-	if _, err := r.admin.Describe(pool, "", tombC); err == nil {
-		t.Errorf("tomb %s still exists after its last snapshot was deleted", tombC)
+	if _, err := r.admin.Describe(pool, "", h.tombC); err == nil {
+		t.Errorf("tomb %s still exists after its last snapshot was deleted", h.tombC)
 	}
 }
 

@@ -106,6 +106,26 @@ func (l *lifecycle) deleteVolume(v *csi.Volume) {
 	})
 }
 
+// expand grows vol to 128 MiB through the controller and, staged at
+// staging and published at target, through the node.
+func (l *lifecycle) expand(vol *csi.Volume, staging, target string) {
+	secretscan.Step(l.Watch, "ControllerExpandVolume", func(ctx context.Context) (*csi.ControllerExpandVolumeResponse, error) {
+		return l.ctrl.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: vol.GetVolumeId(),
+			CapacityRange: &csi.CapacityRange{RequiredBytes: 128 * mib}, Secrets: l.secrets(), VolumeCapability: mountCap()})
+	})
+	secretscan.Step(l.Watch, "NodeExpandVolume", func(ctx context.Context) (*csi.NodeExpandVolumeResponse, error) {
+		resp, err := l.node.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{VolumeId: vol.GetVolumeId(), VolumePath: target,
+			StagingTargetPath: staging, CapacityRange: &csi.CapacityRange{RequiredBytes: 128 * mib}, VolumeCapability: mountCap()})
+		if status.Code(err) == codes.FailedPrecondition {
+			// Online ext4 growth needs CAP_SYS_RESOURCE, which a container
+			// may lack: the device was refreshed, the filesystem is grown
+			// at the next stage.
+			return resp, nil
+		}
+		return resp, err
+	})
+}
+
 // TestKeyNeverRevealed runs create, stage, publish, write, snapshot,
 // restore, clone, expand, stats, unpublish, unstage and delete, scanning
 // for the key as the package documentation says.
@@ -137,21 +157,7 @@ func TestKeyNeverRevealed(t *testing.T) {
 		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snap.GetSnapshotId()}}})
 	clone := l.create("secrets-clone", &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
 		Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: vol.GetVolumeId()}}})
-	secretscan.Step(l.Watch, "ControllerExpandVolume", func(ctx context.Context) (*csi.ControllerExpandVolumeResponse, error) {
-		return l.ctrl.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: vol.GetVolumeId(),
-			CapacityRange: &csi.CapacityRange{RequiredBytes: 128 * mib}, Secrets: l.secrets(), VolumeCapability: mountCap()})
-	})
-	secretscan.Step(l.Watch, "NodeExpandVolume", func(ctx context.Context) (*csi.NodeExpandVolumeResponse, error) {
-		resp, err := l.node.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{VolumeId: vol.GetVolumeId(), VolumePath: target,
-			StagingTargetPath: staging, CapacityRange: &csi.CapacityRange{RequiredBytes: 128 * mib}, VolumeCapability: mountCap()})
-		if status.Code(err) == codes.FailedPrecondition {
-			// Online ext4 growth needs CAP_SYS_RESOURCE, which a container
-			// may lack: the device was refreshed, the filesystem is grown
-			// at the next stage.
-			return resp, nil
-		}
-		return resp, err
-	})
+	l.expand(vol, staging, target)
 	secretscan.Step(l.Watch, "NodeGetVolumeStats", func(ctx context.Context) (*csi.NodeGetVolumeStatsResponse, error) {
 		return l.node.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: vol.GetVolumeId(), VolumePath: target})
 	})
