@@ -15,7 +15,7 @@ CLUSTER      := test/cluster.sh
 WITH_CLUSTER := set -a; . $(CLUSTER_DIR)/env; set +a;
 
 CGO_MODULES  := shared rbd-driver cephfs-driver
-MODULES      := $(CGO_MODULES) liveness-probe test/faults
+MODULES      := $(CGO_MODULES) liveness-probe test/faults test/e2e
 TEST_FLAGS   ?= -race -count=1
 TEST_LOG_DIR ?= $(CURDIR)/.test-logs
 
@@ -84,7 +84,7 @@ cluster-status: ## show the local Ceph cluster's health
 	$(CLUSTER) status
 
 vet: ## go vet every module (with the Ceph build tag)
-	@for m in $(CGO_MODULES) test/faults; do (cd $$m && $(GO) vet -tags $(GOTAGS) ./...) || exit 1; done
+	@for m in $(CGO_MODULES) test/faults test/e2e; do (cd $$m && $(GO) vet -tags $(GOTAGS) ./...) || exit 1; done
 	cd liveness-probe && CGO_ENABLED=0 $(GO) vet ./...
 
 fmt-check: ## fail if any Go file is not gofmt-formatted

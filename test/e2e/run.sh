@@ -11,7 +11,8 @@
 #
 # What it does, in order:
 #  1. binaries: test/e2e/tools.sh (cached build of the control plane,
-#     kubectl and the sidecars), etcd from Debian's etcd-server;
+#     kubectl and the sidecars), etcd from Debian's etcd-server, and the
+#     scenarios' test binary (`go test -c` of this directory's Go package);
 #  2. control plane: etcd, kube-apiserver (RBAC authorization: the sidecars
 #     run with the manifests' ServiceAccount and RBAC, so missing permissions
 #     fail the test), kube-controller-manager (PV binder/expander/protection),
@@ -22,8 +23,10 @@
 #     processes, with the arguments of the controller Deployment in
 #     manifests/ (socket, ports, kubeconfig rewritten for a local run); a
 #     dedicated RBD pool / CephFS subvolume group and journal namespace;
-#  5. scenarios (test/e2e/scenarios.sh), each asserting on Kubernetes objects
-#     and on Ceph;
+#  5. scenarios: the Go tests of this directory (one file per scenario
+#     family, each written once for both drivers), asserting on Kubernetes
+#     objects and on Ceph; they print `PASS <name>` / `FAIL <name>` and
+#     `e2e: N passed, N failed, N skipped`;
 #  6. tear-down (always, from a trap): every started process is stopped by
 #     PID, the test pool / subvolume group are removed, logs are copied to
 #     E2E_LOG_DIR and the temporary directory is deleted.
@@ -31,22 +34,15 @@
 # Environment: CLUSTER_DIR (the Ceph cluster, default /tmp/ceph-csi-cluster),
 # E2E_DRIVERS ("rbd cephfs"), E2E_BIN (driver binaries, default bin/),
 # E2E_TOOLS_CACHE (see tools.sh), E2E_LOG_DIR (default .test-logs/e2e),
-# E2E_KEEP=1 (keep the temporary directory), E2E_TRACE=1 (trace the
-# scenarios with timestamps), E2E_SCENARIO_FILE (a file sourced after
-# scenarios.sh, e.g. to redefine scenarios_rbd while debugging).
+# E2E_KEEP=1 (keep the temporary directory), E2E_RUN (a `go test -run`
+# pattern, e.g. 'TestE2E/rbd-'), E2E_PORT_MIN/E2E_PORT_MAX (the range the
+# loopback ports are picked from, default 20000-39999).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
-# shellcheck source=scenarios.sh
-. "$HERE/scenarios.sh"
-# A file of your own may redefine scenarios_rbd / scenarios_cephfs (debugging).
-if [ -n "${E2E_SCENARIO_FILE:-}" ]; then
-	# shellcheck disable=SC1090
-	. "$E2E_SCENARIO_FILE"
-fi
 
 E2E_DRIVERS=${E2E_DRIVERS:-rbd cephfs}
 BIN=${E2E_BIN:-$ROOT/bin}
@@ -407,9 +403,36 @@ prepare_ceph() {
 		>"$WORK/config.json"
 }
 
+# ------------------------------------------------------------------ scenarios
+
+# build_scenarios: compiles the scenarios' Go test package before anything
+# starts, so that a build error costs no control plane.
+build_scenarios() {
+	log "building the scenarios (go test -c in test/e2e)"
+	(cd "$HERE" && "${GO:-go}" test -c -o "$WORK/e2e.test" .) || die "the scenarios do not build"
+}
+
+# run_scenarios: runs the scenarios' test binary with what it needs to know
+# of this run; its exit code is the run's.
+run_scenarios() {
+	local rc=0 args=(-test.v -test.count=1 -test.timeout=60m)
+	[ -n "${E2E_RUN:-}" ] && args+=(-test.run "$E2E_RUN")
+	(
+		cd "$HERE"
+		export E2E_KUBECONFIG=$KUBECONFIG_ADMIN E2E_WORK=$WORK E2E_DRIVERS E2E_CLUSTER_ID=$CLUSTER_ID \
+			E2E_RBD_POOL=$RBD_POOL E2E_FS_NAME=$FS_NAME E2E_FS_GROUP=$FS_GROUP E2E_FS_META_POOL=$FS_META_POOL
+		[ -z "${RBD_USER:-}" ] || E2E_RBD_SECRET_DIR=$(secret_dir rbd-scenarios)
+		[ -z "${FS_USER:-}" ] || E2E_CEPHFS_SECRET_DIR=$(secret_dir cephfs-scenarios)
+		export E2E_RBD_SECRET_DIR E2E_CEPHFS_SECRET_DIR
+		"$WORK/e2e.test" "${args[@]}"
+	) 2>&1 | tee "$WORK/logs/scenarios.log" || rc=$?
+	return $rc
+}
+
 # ------------------------------------------------------------------ main
 
 T_START=$SECONDS
+build_scenarios
 start_control_plane
 T_CP=$SECONDS
 validate_manifests
@@ -419,26 +442,7 @@ for d in $E2E_DRIVERS; do check_driver_health "$d"; done
 T_READY=$SECONDS
 log "setup took $((T_READY - T_START))s (control plane $((T_CP - T_START))s)"
 
-for d in $E2E_DRIVERS; do "scenarios_$d"; done
-T_SCEN=$SECONDS
-
-# Every sidecar ran as the ServiceAccount of manifests/<driver>: a "forbidden"
-# anywhere in their logs is a missing RBAC rule.
-for d in $E2E_DRIVERS; do
-	for c in csi-provisioner csi-snapshotter csi-resizer; do
-		if grep -i 'forbidden' "$WORK/logs/$d-$c.log" >"$WORK/forbidden" 2>/dev/null; then
-			RESULTS+=("FAIL $d: RBAC ($c was denied: $(head -c 300 "$WORK/forbidden"))")
-			FAILED+="$d-rbac|"
-		fi
-		proc_alive "$d-$c" || { RESULTS+=("FAIL $d: $c exited"); FAILED+="$d-$c|"; }
-	done
-	proc_alive "$d-driver" || { RESULTS+=("FAIL $d: driver exited"); FAILED+="$d-driver|"; }
-done
-
-log "scenarios took $((T_SCEN - T_READY))s; total $((SECONDS - T_START))s"
-echo "== e2e results"
-printf '%s\n' "${RESULTS[@]}"
-if [ "$FAILED" != "|" ]; then
-	exit 1
-fi
-echo "e2e: all passed"
+rc=0
+run_scenarios || rc=$?
+log "scenarios took $((SECONDS - T_READY))s; total $((SECONDS - T_START))s"
+[ "$rc" -eq 0 ] || exit "$rc"

@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// sidecars are the controller's sidecars that run.sh starts per driver.
+var sidecars = []string{"csi-provisioner", "csi-snapshotter", "csi-resizer"}
+
+// rbacAndProcesses: every sidecar ran as the ServiceAccount of
+// manifests/<driver>, so a "forbidden" anywhere in its log is a missing RBAC
+// rule; and no sidecar or driver run.sh started has exited.
+func rbacAndProcesses(t *testing.T, d *driver) {
+	for _, c := range sidecars {
+		name := d.drv + "-" + c
+		if line, err := firstMatch(filepath.Join(d.cfg.work, "logs", name+".log"), "forbidden"); err != nil {
+			t.Errorf("%s: %v", name, err)
+		} else if line != "" {
+			t.Errorf("RBAC: %s was denied: %.300s", c, line)
+		}
+		if err := alive(d.cfg.work, name); err != nil {
+			t.Errorf("%s exited: %v", c, err)
+		}
+	}
+	if err := alive(d.cfg.work, d.drv+"-driver"); err != nil {
+		t.Errorf("driver exited: %v", err)
+	}
+}
+
+// firstMatch returns the first line of the file that contains word, in any
+// case ("" if none).
+func firstMatch(path, word string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	s.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	for s.Scan() {
+		if strings.Contains(strings.ToLower(s.Text()), word) {
+			return s.Text(), nil
+		}
+	}
+	return "", s.Err()
+}
+
+// alive checks that the process run.sh recorded in pids/NAME.pid still runs
+// (and is not a zombie).
+func alive(work, name string) error {
+	b, err := os.ReadFile(filepath.Join(work, "pids", name+".pid"))
+	if err != nil {
+		return err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("pid file of %s: %w", name, err)
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return fmt.Errorf("pid %d: %w", pid, err)
+	}
+	// The state follows the command name in parentheses.
+	if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+		return fmt.Errorf("pid %d is a zombie", pid)
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+// scenario is one scenario family, written once for every driver.
+type scenario struct {
+	// name is the family's name; the scenario runs as "<driver>-<name>".
+	name string
+	// run asserts on Kubernetes and on Ceph; t.Fatal ends the scenario.
+	run func(t *testing.T, d *driver)
+	// needs are families that must have passed for this driver first.
+	needs []string
+}
+
+// outcome is one scenario's result line.
+type outcome struct {
+	verdict string // PASS, FAIL or SKIP
+	name    string
+	detail  string
+}
+
+// runner runs scenarios as subtests, prints `PASS <name>` / `FAIL <name>`
+// as each ends, and the summary at the end.
+type runner struct {
+	mu       sync.Mutex
+	outcomes []outcome
+	passed   map[string]bool
+}
+
+// run runs s for d unless a family it needs did not pass for d.
+func (r *runner) run(t *testing.T, d *driver, s scenario) {
+	t.Helper()
+	name := d.name() + "-" + s.name
+	for _, dep := range s.needs {
+		if !r.hasPassed(d.name() + "-" + dep) {
+			r.record(outcome{verdict: "SKIP", name: name, detail: "needs " + d.name() + "-" + dep})
+			t.Run(name, func(t *testing.T) { t.Skipf("needs %s-%s, which did not pass", d.name(), dep) })
+			return
+		}
+	}
+	start := time.Now()
+	ok := t.Run(name, func(t *testing.T) { s.run(t, d) })
+	o := outcome{verdict: "PASS", name: name, detail: fmt.Sprintf("%.0fs", time.Since(start).Seconds())}
+	if !ok {
+		o.verdict = "FAIL"
+	}
+	r.record(o)
+}
+
+func (r *runner) hasPassed(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.passed[name]
+}
+
+// record stores o and prints its line at once.
+func (r *runner) record(o outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.passed == nil {
+		r.passed = map[string]bool{}
+	}
+	r.passed[o.name] = o.verdict == "PASS"
+	r.outcomes = append(r.outcomes, o)
+	fmt.Fprintf(os.Stdout, "%s %s (%s)\n", o.verdict, o.name, o.detail)
+}
+
+func (r *runner) ran() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.outcomes) > 0
+}
+
+// summary prints every outcome again and the closing line
+// `e2e: N passed, N failed, N skipped`.
+func (r *runner) summary(w io.Writer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	counts := map[string]int{}
+	fmt.Fprintln(w, "== e2e results")
+	for _, o := range r.outcomes {
+		counts[o.verdict]++
+		fmt.Fprintf(w, "%s %s (%s)\n", o.verdict, o.name, o.detail)
+	}
+	fmt.Fprintf(w, "e2e: %d passed, %d failed, %d skipped\n", counts["PASS"], counts["FAIL"], counts["SKIP"])
+}
