@@ -59,15 +59,18 @@ func TestParse(t *testing.T) {
 		{name: "object instead of array", data: `{"clusterID": "c"}`, wantErr: "decoding JSON"},
 		{name: "monitors not a list", data: `[{"clusterID": "c", "monitors": "m"}]`, wantErr: "decoding JSON"},
 		{name: "trailing garbage", data: `[] x`, wantErr: "decoding JSON"},
-		{name: "empty clusterID", data: `[{"clusterID": "c", "monitors": ["m"]}, {"monitors": ["m"]}]`, wantErr: "entry 1: empty clusterID"},
-		{name: "null entry", data: `[null]`, wantErr: "entry 0: empty clusterID"},
-		{name: "no monitors", data: `[{"clusterID": "c"}]`, wantErr: `entry 0 (clusterID "c"): no monitors`},
-		{name: "empty monitor list", data: `[{"clusterID": "c", "monitors": []}]`, wantErr: `entry 0 (clusterID "c"): no monitors`},
-		{name: "blank monitor", data: `[{"clusterID": "c", "monitors": ["m", " "]}]`, wantErr: `entry 0 (clusterID "c"): monitor 1 is empty`},
+		{name: "empty clusterID is left out", data: `[{"clusterID": "c", "monitors": ["m"]}, {"monitors": ["m"]}]`,
+			want: []Cluster{{ClusterID: "c", Monitors: []string{"m"}, CephFS: CephFSConfig{"csi", "csi"}}}},
+		{name: "null entry is left out", data: `[null]`, want: []Cluster{}},
+		{name: "no monitors is left out", data: `[{"clusterID": "c"}, {"clusterID": "d", "monitors": ["m"]}]`,
+			want: []Cluster{{ClusterID: "d", Monitors: []string{"m"}, CephFS: CephFSConfig{"csi", "csi"}}}},
 		{
-			name:    "duplicate clusterID",
-			data:    `[{"clusterID": "a", "monitors": ["m"]}, {"clusterID": "b", "monitors": ["m"]}, {"clusterID": "a", "monitors": ["n"]}]`,
-			wantErr: `entry 2: clusterID "a" already used by entry 0`,
+			name: "duplicate clusterID: the first wins",
+			data: `[{"clusterID": "a", "monitors": ["m"]}, {"clusterID": "b", "monitors": ["m"]}, {"clusterID": "a", "monitors": ["n"]}]`,
+			want: []Cluster{
+				{ClusterID: "a", Monitors: []string{"m"}, CephFS: CephFSConfig{"csi", "csi"}},
+				{ClusterID: "b", Monitors: []string{"m"}, CephFS: CephFSConfig{"csi", "csi"}},
+			},
 		},
 	}
 
@@ -86,6 +89,47 @@ func TestParse(t *testing.T) {
 				t.Fatalf("Parse() = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseFileReasons(t *testing.T) {
+	f, err := ParseFile([]byte(`[
+		{"clusterID": "empty", "monitors": []},
+		{"clusterID": "blank", "monitors": ["m", " "]},
+		{"monitors": ["m"]},
+		{"clusterID": "good", "monitors": ["m"]},
+		{"clusterID": "good", "monitors": []},
+		{"clusterID": "empty", "monitors": ["m"]}
+	]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want := map[string]string{
+		"empty": `entry 0 (clusterID "empty"): no monitors`,
+		"blank": `entry 1 (clusterID "blank"): monitor 1 is empty`,
+	}
+	if len(f.Invalid) != len(want) {
+		t.Fatalf("Invalid = %v; want %v", f.Invalid, want)
+	}
+
+	for id, msg := range want {
+		if f.Invalid[id] == nil || f.Invalid[id].Error() != msg {
+			t.Errorf("Invalid[%q] = %v; want %q", id, f.Invalid[id], msg)
+		}
+	}
+
+	if len(f.Clusters) != 1 || f.Clusters[0].ClusterID != "good" || f.Clusters[0].Monitors[0] != "m" {
+		t.Errorf("Clusters = %+v; want only the first entry of good", f.Clusters)
+	}
+
+	wantIgnored := []string{
+		"entry 2: empty clusterID",
+		`entry 4: clusterID "good" already used by entry 3 (the first one is used)`,
+		`entry 5: clusterID "empty" already used by entry 0 (the first one is used)`,
+	}
+	if !reflect.DeepEqual(f.Ignored, wantIgnored) {
+		t.Errorf("Ignored = %q; want %q", f.Ignored, wantIgnored)
 	}
 }
 

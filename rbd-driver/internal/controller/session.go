@@ -13,9 +13,6 @@ import (
 
 // Journal attributes of this driver (beside the journal's own keys).
 const (
-	// attrJournalPool names the pool of the directory when it is not the
-	// image's pool (StorageClass journalPool), as ceph-csi records it.
-	attrJournalPool = "csi.journalpool"
 	// attrParentImageID is, on a snapshot record, the ID of the image that
 	// holds the RBD snapshot; known at reservation.
 	attrParentImageID = "csi.rbd.parentimageid"
@@ -128,13 +125,32 @@ func (s *Server) lookup(ctx context.Context, c *cluster, kind journal.Kind, fiel
 		return nil, err
 	}
 	o := &object{cluster: c, id: vid, imagePool: pool, dirPool: pool, rec: rec, j: j}
-	if jp := rec.Attributes[attrJournalPool]; jp != "" && jp != pool {
+	jp, err := c.journalPool(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	if jp != "" && jp != pool {
 		o.dirPool = jp
 		if o.j, err = s.journal(ctx, c, kind, jp, pool); err != nil {
 			return nil, err
 		}
 	}
 	return o, nil
+}
+
+// journalPool returns the name of the pool a record's csi.journalpool
+// names ("" without one): a 16-hex pool ID as ceph-csi writes it, or a pool
+// name in records of this driver's older versions.
+func (c *cluster) journalPool(ctx context.Context, rec *journal.Record) (string, error) {
+	v := rec.Attributes[journal.KeyJournalPool]
+	if v == "" {
+		return "", nil
+	}
+	id, name := journal.ParseJournalPool(v)
+	if id == journal.SamePool {
+		return name, nil
+	}
+	return c.sess.PoolName(ctx, id)
 }
 
 // release ends the object's session.

@@ -138,8 +138,12 @@ func (s *Server) reserveSnapshot(ctx context.Context, src *object, j *journal.Jo
 	r := journal.Reservation{RequestName: p.name, Source: p.sourceID, ImagePoolID: journal.SamePool,
 		Attributes: map[string]string{attrParentImageID: src.rec.ImageID}}
 	if src.dirPool != src.imagePool {
+		dirID, err := src.sess.PoolID(ctx, src.dirPool)
+		if err != nil {
+			return nil, err
+		}
 		r.ImagePoolID = src.id.LocationID
-		r.Attributes[attrJournalPool] = src.dirPool
+		r.Attributes[journal.KeyJournalPool] = journal.EncodePoolID(dirID)
 	}
 	return j.Reserve(ctx, r)
 }
