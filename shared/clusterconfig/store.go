@@ -27,8 +27,8 @@ type Store struct {
 	haveStamp bool
 	clusters  map[string]*Cluster
 	invalid   map[string]error // cluster ID -> why its entry was refused
-	err       error // the error of the last check or load, if any
-	loads     int   // number of times the file was read, for tests
+	err       error            // the error of the last check or load, if any
+	loads     int              // number of times the file was read, for tests
 }
 
 // Option configures a Store.
