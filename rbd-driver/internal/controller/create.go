@@ -125,6 +125,11 @@ func (s *Server) createVolume(ctx context.Context, p *createPlan) (*csi.Volume, 
 		return nil, err
 	}
 	defer c.sess.Release()
+	if ns := p.params.RadosNamespace; ns != "" && ns != c.ns() {
+		return nil, invalidArg("parameters."+paramRadosNamespace,
+			"%q is not the namespace of cluster %q in the cluster configuration (%q): set rbd.radosNamespace there",
+			ns, p.params.ClusterID, c.ns())
+	}
 	t, err := s.target(ctx, c, p.params)
 	if err != nil {
 		return nil, err
