@@ -24,13 +24,15 @@ const realFile = `[
   {"clusterID": "minimal", "monitors": ["[v2:10.0.0.3:3300/0,v1:10.0.0.3:6789/0]"]}
 ]`
 
-func TestParse(t *testing.T) {
-	tests := []struct {
-		name    string
-		data    string
-		want    []Cluster
-		wantErr string
-	}{
+type parseCase struct {
+	name    string
+	data    string
+	want    []Cluster
+	wantErr string
+}
+
+func parseCases() []parseCase {
+	return []parseCase{
 		{
 			name: "real file",
 			data: realFile,
@@ -73,8 +75,10 @@ func TestParse(t *testing.T) {
 			},
 		},
 	}
+}
 
-	for _, tt := range tests {
+func TestParse(t *testing.T) {
+	for _, tt := range parseCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := Parse([]byte(tt.data))
 			if tt.wantErr != "" {

@@ -87,6 +87,22 @@ type object struct {
 	dirPool   string // the journal directory's pool
 	rec       *journal.Record
 	j         *journal.Journal
+	// stray is, for a ceph-csi record split over two pools (see
+	// splitRecord), the image pool's journal holding the empty UUID
+	// object; undo removes it too.
+	stray *journal.Journal
+}
+
+// undo removes the object's journal record (and a split record's empty
+// UUID object in the image pool).
+func (o *object) undo(ctx context.Context) error {
+	if err := o.j.Undo(ctx, o.rec); err != nil {
+		return err
+	}
+	if o.stray != nil {
+		return o.stray.Undo(ctx, &journal.Record{UUID: o.rec.UUID})
+	}
+	return nil
 }
 
 // open resolves a volume or snapshot ID to its journal record. Every way
@@ -125,6 +141,16 @@ func (s *Server) lookup(ctx context.Context, c *cluster, kind journal.Kind, fiel
 		return nil, err
 	}
 	o := &object{cluster: c, id: vid, imagePool: pool, dirPool: pool, rec: rec, j: j}
+	if rec.RequestName == "" {
+		if o, err = s.splitRecord(ctx, o, kind); err != nil {
+			return nil, err
+		}
+		if o.rec.ImageName == "" {
+			// ceph-csi's default for a record without csi.imagename.
+			o.rec.ImageName = o.j.ImageNamePrefix() + vid.UUID
+		}
+		return o, nil
+	}
 	jp, err := c.journalPool(ctx, rec)
 	if err != nil {
 		return nil, err

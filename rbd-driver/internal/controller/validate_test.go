@@ -19,7 +19,7 @@ type badInput struct {
 
 func TestCreateVolumeBadInput(t *testing.T) {
 	e := newEnv(t)
-	for _, tc := range append(badCapabilities(), append(badParameters(), badSizesAndSources()...)...) {
+	for _, tc := range append(badCapabilities(), append(badParameters(), append(badCephCSIParameters(), badSizesAndSources()...)...)...) {
 		t.Run(tc.name, func(t *testing.T) {
 			req := volReq("pvc-bad", 0)
 			tc.mod(req)
@@ -75,6 +75,31 @@ func badParameters() []badInput {
 			codes.InvalidArgument, []string{"parameters.journalPool", "nojournal"}},
 		{"unknown parameter", func(r *csi.CreateVolumeRequest) { r.Parameters["zeta"] = "1" },
 			codes.InvalidArgument, []string{"parameters.zeta", "not a known parameter"}},
+		{"unknown feature", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFeatures"] = "layering,turbo" },
+			codes.InvalidArgument, []string{"imageFeatures", "turbo"}},
+		{"object-map without exclusive-lock", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFeatures"] = "layering,object-map" },
+			codes.InvalidArgument, []string{"object-map", "exclusive-lock"}},
+		{"fast-diff without object-map", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFeatures"] = "exclusive-lock,fast-diff" },
+			codes.InvalidArgument, []string{"fast-diff", "object-map"}},
+		{"journaling without exclusive-lock", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFeatures"] = "journaling" },
+			codes.InvalidArgument, []string{"journaling", "exclusive-lock"}},
+		{"bad mounter", func(r *csi.CreateVolumeRequest) { r.Parameters["mounter"] = "nfs" },
+			codes.InvalidArgument, []string{"parameters.mounter", "nfs"}},
+		{"bad fstype parameter", func(r *csi.CreateVolumeRequest) { r.Parameters["csi.storage.k8s.io/fstype"] = "vfat" },
+			codes.InvalidArgument, []string{"fstype", "vfat"}},
+		{"image format 1", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFormat"] = "1" },
+			codes.InvalidArgument, []string{"imageFormat"}},
+		{"encryption", func(r *csi.CreateVolumeRequest) { r.Parameters["encrypted"] = "true" },
+			codes.InvalidArgument, []string{"encrypted"}},
+		{"bad name prefix", func(r *csi.CreateVolumeRequest) { r.Parameters["volumeNamePrefix"] = "a/b" },
+			codes.InvalidArgument, []string{"volumeNamePrefix"}},
+	}
+}
+
+// badCephCSIParameters are requests with ceph-csi keys we refuse: typos
+// of known keys, features not supported yet, bad values.
+func badCephCSIParameters() []badInput {
+	return []badInput{
 		{"typo suggests the nearest key", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFeature"] = "layering" },
 			codes.InvalidArgument, []string{"parameters.imageFeature", `did you mean "imageFeatures"`}},
 		{"typo in case", func(r *csi.CreateVolumeRequest) { r.Parameters["clusterId"] = "x" },
@@ -103,24 +128,6 @@ func badParameters() []badInput {
 			codes.InvalidArgument, []string{"parameters.radosNamespace", "empty"}},
 		{"radosNamespace not the cluster's", func(r *csi.CreateVolumeRequest) { r.Parameters["radosNamespace"] = "other" },
 			codes.InvalidArgument, []string{"parameters.radosNamespace", "other", "rbd.radosNamespace"}},
-		{"unknown feature", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFeatures"] = "layering,turbo" },
-			codes.InvalidArgument, []string{"imageFeatures", "turbo"}},
-		{"object-map without exclusive-lock", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFeatures"] = "layering,object-map" },
-			codes.InvalidArgument, []string{"object-map", "exclusive-lock"}},
-		{"fast-diff without object-map", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFeatures"] = "exclusive-lock,fast-diff" },
-			codes.InvalidArgument, []string{"fast-diff", "object-map"}},
-		{"journaling without exclusive-lock", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFeatures"] = "journaling" },
-			codes.InvalidArgument, []string{"journaling", "exclusive-lock"}},
-		{"bad mounter", func(r *csi.CreateVolumeRequest) { r.Parameters["mounter"] = "nfs" },
-			codes.InvalidArgument, []string{"parameters.mounter", "nfs"}},
-		{"bad fstype parameter", func(r *csi.CreateVolumeRequest) { r.Parameters["csi.storage.k8s.io/fstype"] = "vfat" },
-			codes.InvalidArgument, []string{"fstype", "vfat"}},
-		{"image format 1", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFormat"] = "1" },
-			codes.InvalidArgument, []string{"imageFormat"}},
-		{"encryption", func(r *csi.CreateVolumeRequest) { r.Parameters["encrypted"] = "true" },
-			codes.InvalidArgument, []string{"encrypted"}},
-		{"bad name prefix", func(r *csi.CreateVolumeRequest) { r.Parameters["volumeNamePrefix"] = "a/b" },
-			codes.InvalidArgument, []string{"volumeNamePrefix"}},
 	}
 }
 
