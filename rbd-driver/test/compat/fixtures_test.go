@@ -31,6 +31,8 @@ import (
 type cephCSIVolume struct {
 	id, uuid, image, imageID string
 	size                     int64
+	// journalPool is the journal pool of its records ("": the image pool).
+	journalPool string
 }
 
 // volumeLayout says how a fixture volume is written.
@@ -47,7 +49,7 @@ const fixtureSize = 64 << 20
 func (r *rig) cephCSIVolume(req string, l volumeLayout) *cephCSIVolume {
 	r.t.Helper()
 	id := uuid.NewString()
-	v := &cephCSIVolume{uuid: id, image: "csi-vol-" + id, size: fixtureSize}
+	v := &cephCSIVolume{uuid: id, image: "csi-vol-" + id, size: fixtureSize, journalPool: l.journalPool}
 	var err error
 	v.imageID, err = r.admin.CreateImage(r.pool, "", v.image, fixtureSize, "layering")
 	must(r.t, err)
@@ -93,7 +95,7 @@ func (r *rig) cephCSISnapshot(req string, v *cephCSIVolume) *cephCSISnapshot {
 	must(r.t, err)
 	must(r.t, r.admin.RemoveSnapshot(r.pool, "", v.image, s.image))
 	must(r.t, r.admin.CreateSnapshot(r.pool, "", s.image, s.image))
-	r.journalRecord("csi.snaps."+instance, "csi.snap.", req, id, "", map[string]string{
+	r.journalRecord("csi.snaps."+instance, "csi.snap.", req, id, v.journalPool, map[string]string{
 		"csi.snapname": req, "csi.imagename": s.image, "csi.source": v.image, "csi.imageid": s.imageID,
 	})
 	s.id = csiID(r.cl.FSID, r.poolID(r.pool), id)

@@ -74,6 +74,29 @@ func (r *rig) checkSnapshot(what string, got *csi.Snapshot, s *cephCSISnapshot, 
 	}
 }
 
+// TestCephCSIJournalPoolSnapshot: a snapshot ceph-csi took of a volume
+// whose StorageClass named a journalPool (both records split over the two
+// pools) is found by a CreateSnapshot retry, restored and deleted; both
+// pools end empty.
+func TestCephCSIJournalPoolSnapshot(t *testing.T) {
+	r := newRig(t)
+	jpool := poolName(t, "-jrn")
+	r.addPool(jpool)
+	before := time.Now().Add(-time.Minute)
+	v := r.cephCSIVolume("pvc-jp", volumeLayout{journalPool: jpool})
+	s := r.cephCSISnapshot("snapshot-jp", v)
+	r.checkSnapshot("CreateSnapshot retry", r.snapshot("snapshot-jp", v.id, nil), s, v, before)
+	gresp, err := r.ctrl.GetSnapshot(ctx(t), &csi.GetSnapshotRequest{SnapshotId: s.id, Secrets: r.secrets})
+	if err != nil {
+		t.Fatalf("GetSnapshot: %v", err)
+	}
+	r.checkSnapshot("GetSnapshot", gresp.GetSnapshot(), s, v, before)
+	restored := r.restoreOf("pvc-jp-restored", s.id, map[string]string{"journalPool": jpool})
+	r.deleteSnapshot(s.id)
+	r.deleteVolume(v.id)
+	r.deleteVolume(restored.GetVolumeId())
+}
+
 // TestCephCSISnapshotDeletedFirst: deleting ceph-csi's snapshot before its
 // volume leaves nothing behind either.
 func TestCephCSISnapshotDeletedFirst(t *testing.T) {

@@ -23,13 +23,19 @@ func TestCephCSIVolumes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := r.cephCSIVolume("pvc-"+tc.name, tc.l)
-			snap := r.snapshot("snap-of-"+tc.name, v.id, nil)
-			if snap.GetSourceVolumeId() != v.id || snap.GetSizeBytes() != v.size {
-				t.Errorf("snapshot source %q size %d, want %q %d", snap.GetSourceVolumeId(), snap.GetSizeBytes(), v.id, v.size)
-			}
 			params := map[string]string{}
 			if tc.l.journalPool != "" {
 				params["journalPool"] = tc.l.journalPool
+			}
+			// A retry of ceph-csi's CreateVolume: the same volume.
+			if again := r.create(r.volReq("pvc-"+tc.name, fixtureSize, params)); again.GetVolumeId() != v.id ||
+				again.GetVolumeContext()["imageName"] != v.image {
+				t.Errorf("CreateVolume retry gave %s (%s), want %s (%s)", again.GetVolumeId(),
+					again.GetVolumeContext()["imageName"], v.id, v.image)
+			}
+			snap := r.snapshot("snap-of-"+tc.name, v.id, nil)
+			if snap.GetSourceVolumeId() != v.id || snap.GetSizeBytes() != v.size {
+				t.Errorf("snapshot source %q size %d, want %q %d", snap.GetSourceVolumeId(), snap.GetSizeBytes(), v.id, v.size)
 			}
 			clone := r.cloneOf("clone-of-"+tc.name, v.id, params)
 			restored := r.restoreOf("restore-of-"+tc.name, snap.GetSnapshotId(), params)
