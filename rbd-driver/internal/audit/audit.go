@@ -106,6 +106,9 @@ func Scan(ctx context.Context, cfg Config) ([]*audit.Finding, error) {
 		return nil, err
 	}
 	s.checkImages()
+	if err := s.checkTrash(ctx); err != nil {
+		return nil, err
+	}
 	s.findings = append(s.findings, s.vols.Findings...)
 	s.findings = append(s.findings, s.snaps.Findings...)
 	return s.findings, nil

@@ -258,10 +258,16 @@ func TestJournalPool(t *testing.T) {
 	snap := e.snapshot("snap-jp", vol.GetVolumeId())
 	wantJournalPool(t, objects, "csi.snap."+e.uuidOf(snap.GetSnapshotId()), e.poolID(jPool))
 	e.deleteSnapshot(snap.GetSnapshotId())
-	// Records of older versions hold the pool name: still read.
+	// Records of older versions hold the pool name: still read, and
+	// rewritten as the pool ID ceph-csi reads.
 	if err := objects.UpdateOmap(context.Background(), volKey, map[string]string{"csi.journalpool": jPool}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.s.ValidateVolumeCapabilities(context.Background(), &csi.ValidateVolumeCapabilitiesRequest{
+		VolumeId: vol.GetVolumeId(), VolumeCapabilities: req.GetVolumeCapabilities(), Secrets: secrets()}); err != nil {
+		t.Fatal(err)
+	}
+	wantJournalPool(t, objects, volKey, e.poolID(jPool))
 	e.deleteVolume(vol.GetVolumeId())
 	e.assertEmpty()
 }

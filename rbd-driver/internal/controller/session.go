@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 
+	"go.uber.org/zap"
+
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
+	"github.com/seed-6a310834/ceph-csi/shared/logging"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
@@ -155,6 +158,7 @@ func (s *Server) lookup(ctx context.Context, c *cluster, kind journal.Kind, fiel
 	if err != nil {
 		return nil, err
 	}
+	c.upgradeJournalPool(ctx, j, rec, jp)
 	if jp != "" && jp != pool {
 		o.dirPool = jp
 		if o.j, err = s.journal(ctx, c, kind, jp, pool); err != nil {
@@ -162,6 +166,30 @@ func (s *Server) lookup(ctx context.Context, c *cluster, kind journal.Kind, fiel
 		}
 	}
 	return o, nil
+}
+
+// upgradeJournalPool rewrites a csi.journalpool that this driver's older
+// versions wrote as a pool name into the 16-hex pool ID ceph-csi reads (a
+// name makes the record unreadable for ceph-csi, which matters after a
+// rollback). Best effort: a failure is logged and the request goes on.
+func (c *cluster) upgradeJournalPool(ctx context.Context, j *journal.Journal, rec *journal.Record, pool string) {
+	v := rec.Attributes[journal.KeyJournalPool]
+	if v == "" {
+		return
+	}
+	if id, _ := journal.ParseJournalPool(v); id != journal.SamePool {
+		return
+	}
+	id, err := c.sess.PoolID(ctx, pool)
+	if err == nil {
+		err = j.SetAttributes(ctx, rec.UUID, map[string]string{journal.KeyJournalPool: journal.EncodePoolID(id)})
+	}
+	if err != nil {
+		logging.FromContext(ctx).Warn("cannot rewrite a pool-name csi.journalpool as a pool ID",
+			zap.String("uuid", rec.UUID), zap.Error(err))
+		return
+	}
+	rec.Attributes[journal.KeyJournalPool] = journal.EncodePoolID(id)
 }
 
 // journalPool returns the name of the pool a record's csi.journalpool
