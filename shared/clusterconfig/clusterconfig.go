@@ -6,8 +6,9 @@
 // A [Store] looks clusters up per request and re-reads the file whenever it
 // changed, so edits to the ConfigMap take effect without a restart.
 //
-// When the file cannot be read or is invalid, lookups fail with [ErrConfig]
-// until it is fixed: the store does not keep serving the last good
+// When the file cannot be read or is not a JSON array, lookups fail with
+// [ErrConfig] until it is fixed; one bad entry fails only the lookups of its
+// own cluster ID (with ErrConfig and the reason), as in ceph-csi: the store does not keep serving the last good
 // configuration, because silently using stale monitors or settings is worse
 // than a clear error. The package does not log and does not pick gRPC codes;
 // callers map [ErrConfig] and [ErrClusterNotFound] to the status code the CSI
@@ -83,41 +84,76 @@ func (c *Cluster) clone() *Cluster {
 	return &cc
 }
 
-// Parse decodes and validates the contents of a configuration file and
-// applies the defaults. Every entry needs a cluster ID and at least one
-// non-empty monitor, and cluster IDs must be unique.
+// Parse decodes a configuration file and returns its usable entries, with
+// the defaults applied. Only a file that is not a JSON array of entries is
+// an error. As in ceph-csi, one bad entry does not spoil the others: an
+// entry without a cluster ID or without monitors, and a later entry reusing
+// a cluster ID (the first one wins), are left out; [ParseFile] says why.
 func Parse(data []byte) ([]Cluster, error) {
-	var clusters []Cluster
-	if err := json.Unmarshal(data, &clusters); err != nil {
+	f, err := ParseFile(data)
+	if err != nil {
+		return nil, err
+	}
+
+	return f.Clusters, nil
+}
+
+// File is a parsed configuration file.
+type File struct {
+	// Clusters are the usable entries, in file order.
+	Clusters []Cluster
+	// Invalid maps the cluster ID of each refused entry that a lookup can
+	// name to the reason it was refused; using that cluster ID fails with
+	// it. Only the first entry of a cluster ID counts.
+	Invalid map[string]error
+	// Ignored describes entries that no lookup can reach: entries without
+	// a cluster ID and later duplicates of a cluster ID.
+	Ignored []string
+}
+
+// ParseFile decodes a configuration file entry by entry. Only a file that
+// is not a JSON array of entries is an error.
+func ParseFile(data []byte) (*File, error) {
+	var entries []Cluster
+	if err := json.Unmarshal(data, &entries); err != nil {
 		return nil, fmt.Errorf("decoding JSON: %w", err)
 	}
 
-	seen := make(map[string]int, len(clusters))
+	f := &File{Clusters: []Cluster{}, Invalid: map[string]error{}}
+	seen := make(map[string]int, len(entries))
 
-	for i := range clusters {
-		c := &clusters[i]
-		if err := validate(i, c); err != nil {
-			return nil, err
+	for i := range entries {
+		c := &entries[i]
+		if c.ClusterID == "" {
+			f.Ignored = append(f.Ignored, fmt.Sprintf("entry %d: empty clusterID", i))
+
+			continue
 		}
 
 		if first, dup := seen[c.ClusterID]; dup {
-			return nil, fmt.Errorf("entry %d: clusterID %q already used by entry %d", i, c.ClusterID, first)
+			f.Ignored = append(f.Ignored,
+				fmt.Sprintf("entry %d: clusterID %q already used by entry %d (the first one is used)", i, c.ClusterID, first))
+
+			continue
 		}
 
 		seen[c.ClusterID] = i
 
+		if err := validate(i, c); err != nil {
+			f.Invalid[c.ClusterID] = err
+
+			continue
+		}
+
 		applyDefaults(c)
+		f.Clusters = append(f.Clusters, *c)
 	}
 
-	return clusters, nil
+	return f, nil
 }
 
 // validate checks entry i of the file.
 func validate(i int, c *Cluster) error {
-	if c.ClusterID == "" {
-		return fmt.Errorf("entry %d: empty clusterID", i)
-	}
-
 	if len(c.Monitors) == 0 {
 		return fmt.Errorf("entry %d (clusterID %q): no monitors", i, c.ClusterID)
 	}

@@ -26,8 +26,9 @@ type Store struct {
 	stamp     fileStamp // of the file the current state was read from
 	haveStamp bool
 	clusters  map[string]*Cluster
-	err       error // the error of the last check or load, if any
-	loads     int   // number of times the file was read, for tests
+	invalid   map[string]error // cluster ID -> why its entry was refused
+	err       error            // the error of the last check or load, if any
+	loads     int              // number of times the file was read, for tests
 }
 
 // Option configures a Store.
@@ -58,7 +59,8 @@ func (s *Store) Path() string {
 
 // Get returns a copy of the configuration of the cluster with the given ID.
 // The error wraps ErrClusterNotFound if the file has no such cluster, and
-// ErrConfig if the file cannot be read or is invalid.
+// ErrConfig if the file cannot be read or is invalid, or if this cluster's
+// own entry is invalid (then the error says why; other clusters still work).
 func (s *Store) Get(clusterID string) (*Cluster, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -67,6 +69,10 @@ func (s *Store) Get(clusterID string) (*Cluster, error) {
 
 	if s.err != nil {
 		return nil, s.err
+	}
+
+	if err, bad := s.invalid[clusterID]; bad {
+		return nil, s.configError(err)
 	}
 
 	c, ok := s.clusters[clusterID]
@@ -79,8 +85,8 @@ func (s *Store) Get(clusterID string) (*Cluster, error) {
 
 // Clusters returns a copy of every cluster in the configuration, sorted by
 // cluster ID, for callers that must visit them all (e.g. listing snapshots
-// without a volume ID). The error wraps ErrConfig if the file cannot be read
-// or is invalid.
+// without a volume ID). Invalid entries are left out. The error wraps
+// ErrConfig if the file cannot be read or is not a JSON array.
 func (s *Store) Clusters() ([]*Cluster, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -144,16 +150,16 @@ func (s *Store) load() {
 		return
 	}
 
-	clusters, err := readClusters(f)
+	clusters, invalid, err := readClusters(f)
 
 	s.stamp, s.haveStamp = stampOf(fi), true
 	if err != nil {
-		s.clusters, s.err = nil, s.configError(err)
+		s.clusters, s.invalid, s.err = nil, nil, s.configError(err)
 
 		return
 	}
 
-	s.clusters, s.err = clusters, nil
+	s.clusters, s.invalid, s.err = clusters, invalid, nil
 }
 
 // fail records an error that leaves no file to compare against, so the
@@ -166,21 +172,21 @@ func (s *Store) configError(err error) error {
 	return fmt.Errorf("%w %s: %w", ErrConfig, s.path, err)
 }
 
-func readClusters(r io.Reader) (map[string]*Cluster, error) {
+func readClusters(r io.Reader) (map[string]*Cluster, map[string]error, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
-	list, err := Parse(data)
+	f, err := ParseFile(data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
-	clusters := make(map[string]*Cluster, len(list))
-	for i := range list {
-		clusters[list[i].ClusterID] = &list[i]
+	clusters := make(map[string]*Cluster, len(f.Clusters))
+	for i := range f.Clusters {
+		clusters[f.Clusters[i].ClusterID] = &f.Clusters[i]
 	}
 
-	return clusters, nil
+	return clusters, f.Invalid, nil
 }

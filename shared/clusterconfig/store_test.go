@@ -143,6 +143,17 @@ func TestStoreBrokenFile(t *testing.T) {
 		t.Fatal("the unchanged broken file was read again")
 	}
 
+	// One bad entry fails only its own cluster ID.
+	replaceFile(t, path, `[{"clusterID": "bad", "monitors": []}, {"clusterID": "c", "monitors": ["m3"]},
+		{"clusterID": "c", "monitors": ["ignored"]}]`)
+	wantMonitor(t, s, "c", "m3")
+	wantError(t, s, "bad", ErrConfig, `invalid cluster configuration `+path+`: entry 0 (clusterID "bad"): no monitors`)
+	wantError(t, s, "other", ErrClusterNotFound, "other")
+
+	if all, err := s.Clusters(); err != nil || len(all) != 1 || all[0].ClusterID != "c" {
+		t.Fatalf("Clusters() = %+v, %v; want only c", all, err)
+	}
+
 	// Fixed.
 	replaceFile(t, path, config("c", "m2"))
 	wantMonitor(t, s, "c", "m2")

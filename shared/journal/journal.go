@@ -48,6 +48,11 @@ type Record struct {
 	Owner string
 	// Attributes holds every other attribute of the record.
 	Attributes map[string]string
+
+	// split is set on a record read from the directory's pool because
+	// its UUID object in the image pool was empty (see get); Undo then
+	// removes both objects.
+	split bool
 }
 
 // Reservation describes a name to reserve.
@@ -332,7 +337,28 @@ func (j *Journal) get(ctx context.Context, objects ObjectStore, id string) (*Rec
 	if err != nil {
 		return nil, fmt.Errorf("journal: read %s: %w", j.l.uuidObject(id), err)
 	}
+	if attrs[j.l.nameAttr] == "" && objects != j.store {
+		return j.splitRecord(ctx, id, attrs)
+	}
 	return j.recordFrom(id, attrs), nil
+}
+
+// splitRecord reads a record that ceph-csi split: given a separate journal
+// pool, it creates the UUID object empty in the image pool and writes the
+// attributes to the object of the same name in the directory's pool. The
+// image pool's (empty) record is returned when the directory's pool holds
+// none.
+func (j *Journal) splitRecord(ctx context.Context, id string, attrs map[string]string) (*Record, error) {
+	alt, err := j.store.ListOmap(ctx, j.l.uuidObject(id), "")
+	if errors.Is(err, ErrObjectNotFound) || (err == nil && alt[j.l.nameAttr] == "") {
+		return j.recordFrom(id, attrs), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: read %s: %w", j.l.uuidObject(id), err)
+	}
+	rec := j.recordFrom(id, alt)
+	rec.split = true
+	return rec, nil
 }
 
 func (j *Journal) recordFrom(id string, attrs map[string]string) *Record {
@@ -401,6 +427,13 @@ func (j *Journal) Undo(ctx context.Context, rec *Record) error {
 			return err
 		}
 		crashpoint.Hit(StepUndoDirectoryRemoved)
+	}
+	if rec.split {
+		// The attributes' object first: the empty one left alone still
+		// leads a retry here.
+		if err := j.store.Remove(ctx, j.l.uuidObject(rec.UUID)); err != nil {
+			return fmt.Errorf("journal: remove %s: %w", j.l.uuidObject(rec.UUID), err)
+		}
 	}
 	if err := j.objects.Remove(ctx, j.l.uuidObject(rec.UUID)); err != nil {
 		return fmt.Errorf("journal: remove %s: %w", j.l.uuidObject(rec.UUID), err)

@@ -31,12 +31,9 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 )
 
-// attrJournalPool and attrParentImageID are the controller's record
-// attributes (internal/controller/session.go) the audit reads.
-const (
-	attrJournalPool   = "csi.journalpool"
-	attrParentImageID = "csi.rbd.parentimageid"
-)
+// attrParentImageID is the controller's record attribute
+// (internal/controller/session.go) the audit reads.
+const attrParentImageID = "csi.rbd.parentimageid"
 
 // tombPrefix names a deleted volume that still has snapshots.
 const tombPrefix = "csi-tomb-"
@@ -64,8 +61,10 @@ type scan struct {
 	sess   backend.Inventory
 	pool   backend.PoolRef
 	poolID int64
-	vols   *audit.JournalScan
-	snaps  *audit.JournalScan
+	// journalPoolID is the pool ID of cfg.JournalPool.
+	journalPoolID int64
+	vols          *audit.JournalScan
+	snaps         *audit.JournalScan
 	// images are the pool's images by name.
 	images   map[string]*image
 	findings []*audit.Finding
@@ -91,6 +90,9 @@ func Scan(ctx context.Context, cfg Config) ([]*audit.Finding, error) {
 	if s.poolID, err = s.sess.PoolID(ctx, cfg.Pool); err != nil {
 		return nil, err
 	}
+	if s.journalPoolID, err = s.sess.PoolID(ctx, cfg.JournalPool); err != nil {
+		return nil, err
+	}
 	if err := s.scanJournals(ctx); err != nil {
 		return nil, err
 	}
@@ -104,6 +106,9 @@ func Scan(ctx context.Context, cfg Config) ([]*audit.Finding, error) {
 		return nil, err
 	}
 	s.checkImages()
+	if err := s.checkTrash(ctx); err != nil {
+		return nil, err
+	}
 	s.findings = append(s.findings, s.vols.Findings...)
 	s.findings = append(s.findings, s.snaps.Findings...)
 	return s.findings, nil
@@ -148,13 +153,17 @@ func (s *scan) entryInScope(e journal.Entry) bool {
 
 // recordInScope keeps the UUID objects whose directory is in the audited
 // journal pool (a record names its journal pool when it is not the image
-// pool).
+// pool, as a 16-hex pool ID or, in older records of ours, a pool name).
 func (s *scan) recordInScope(rec *journal.Record) bool {
-	jp := rec.Attributes[attrJournalPool]
-	if jp == "" {
-		jp = s.cfg.Pool
+	v := rec.Attributes[journal.KeyJournalPool]
+	if v == "" {
+		return s.cfg.JournalPool == s.cfg.Pool
 	}
-	return jp == s.cfg.JournalPool
+	id, name := journal.ParseJournalPool(v)
+	if id != journal.SamePool {
+		return id == s.journalPoolID
+	}
+	return name == s.cfg.JournalPool
 }
 
 // where renders pool[/namespace].

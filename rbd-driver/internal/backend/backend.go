@@ -59,10 +59,16 @@ type SnapRef struct {
 type ImageOptions struct {
 	// Size is the size in bytes.
 	Size uint64
-	// Features are librbd feature names (layering, exclusive-lock, ...).
+	// Features are librbd feature names (layering, exclusive-lock, ...);
+	// none: the cluster's rbd_default_features.
 	Features []string
 	// DataPool is the optional data pool.
 	DataPool string
+	// ObjectSize is the object size in bytes, a power of 2 (0: 4 MiB).
+	ObjectSize uint64
+	// StripeUnit and StripeCount set fancy striping (0: none).
+	StripeUnit  uint64
+	StripeCount uint64
 }
 
 // Snapshot describes an RBD snapshot in the user namespace.

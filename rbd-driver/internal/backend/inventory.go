@@ -17,4 +17,10 @@ type Inventory interface {
 	// of its creation time and its rename. Missing: ErrNotFound.
 	// Read-only.
 	ImageSince(ctx context.Context, img ImageRef) (time.Time, error)
+	// TrashSnapshots lists the user snapshots of an image in the RBD
+	// trash (by ID). Not in the trash or missing: ErrNotFound. Read-only.
+	TrashSnapshots(ctx context.Context, p PoolRef, id string) ([]Snapshot, error)
+	// RemoveTrashSnapshot removes a user snapshot of an image in the RBD
+	// trash. Missing image or snapshot: no error.
+	RemoveTrashSnapshot(ctx context.Context, p PoolRef, id, snap string) error
 }

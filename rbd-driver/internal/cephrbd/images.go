@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"syscall"
 
 	"github.com/ceph/go-ceph/rbd"
@@ -20,8 +21,15 @@ func imageOptions(o backend.ImageOptions, clone bool) (*rbd.ImageOptions, error)
 	opts := rbd.NewRbdImageOptions()
 	set := []error{
 		opts.SetUint64(rbd.ImageOptionFormat, 2),
-		opts.SetUint64(rbd.ImageOptionOrder, defaultOrder),
-		opts.SetUint64(rbd.ImageOptionFeatures, uint64(rbd.FeatureSetFromNames(o.Features))),
+		opts.SetUint64(rbd.ImageOptionOrder, order(o.ObjectSize)),
+	}
+	if len(o.Features) > 0 {
+		// Without features librbd applies the cluster's rbd_default_features.
+		set = append(set, opts.SetUint64(rbd.ImageOptionFeatures, uint64(rbd.FeatureSetFromNames(o.Features))))
+	}
+	if o.StripeUnit > 0 {
+		set = append(set, opts.SetUint64(rbd.ImageOptionStripeUnit, o.StripeUnit),
+			opts.SetUint64(rbd.ImageOptionStripeCount, o.StripeCount))
 	}
 	if o.DataPool != "" {
 		set = append(set, opts.SetString(rbd.ImageOptionDataPool, o.DataPool))
@@ -34,6 +42,14 @@ func imageOptions(o backend.ImageOptions, clone bool) (*rbd.ImageOptions, error)
 		return nil, fmt.Errorf("image options: %w", err)
 	}
 	return opts, nil
+}
+
+// order is log2 of an object size (defaultOrder for 0).
+func order(objectSize uint64) uint64 {
+	if objectSize == 0 {
+		return defaultOrder
+	}
+	return uint64(bits.TrailingZeros64(objectSize))
 }
 
 // CreateImage implements backend.Session.

@@ -2,6 +2,8 @@ package cephrbd
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ceph/go-ceph/rbd"
@@ -51,4 +53,61 @@ func (s *session) ImageSince(ctx context.Context, img backend.ImageRef) (time.Ti
 		since = st.ModTime
 	}
 	return since, nil
+}
+
+// TrashSnapshots implements backend.Inventory.
+func (s *session) TrashSnapshots(ctx context.Context, p backend.PoolRef, id string) ([]backend.Snapshot, error) {
+	if err := s.inTrash(ctx, p, id); err != nil {
+		return nil, err
+	}
+	io, err := s.ioctx(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	image, err := rbd.OpenImageByIdReadOnly(io, id, rbd.NoSnapshot)
+	if err != nil {
+		return nil, translate("open trashed image "+id, err)
+	}
+	defer image.Close()
+	return snapshots(image)
+}
+
+// inTrash returns ErrNotFound unless the image ID is in the pool's trash.
+func (s *session) inTrash(ctx context.Context, p backend.PoolRef, id string) error {
+	entries, err := s.TrashList(ctx, p)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.ID == id {
+			return nil
+		}
+	}
+	return fmt.Errorf("image %s is not in the trash of %s: %w", id, p.Pool, backend.ErrNotFound)
+}
+
+// RemoveTrashSnapshot implements backend.Inventory.
+func (s *session) RemoveTrashSnapshot(ctx context.Context, p backend.PoolRef, id, snap string) error {
+	if err := s.inTrash(ctx, p, id); errors.Is(err, backend.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	io, err := s.ioctx(ctx, p)
+	if err != nil {
+		return err
+	}
+	image, err := rbd.OpenImageById(io, id, rbd.NoSnapshot)
+	if err != nil {
+		return ignoreNotFound(translate("open trashed image "+id, err))
+	}
+	defer image.Close()
+	return ignoreNotFound(translate("remove snapshot "+snap+" of trashed image "+id, image.GetSnapshot(snap).Remove()))
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil
+	}
+	return err
 }

@@ -114,7 +114,9 @@ func (s *Server) build(ctx context.Context, cr *creation) (*csi.Volume, error) {
 // flatten of a deep clone. It returns the image ID and size.
 func (s *Server) makeImage(ctx context.Context, cr *creation) (string, int64, error) {
 	p, src := cr.p, cr.src
-	opts := backend.ImageOptions{Size: uint64(p.size.size), Features: p.params.Features, DataPool: p.params.DataPool}
+	l := p.params.layout
+	opts := backend.ImageOptions{Size: uint64(p.size.size), Features: p.params.Features, DataPool: p.params.DataPool,
+		ObjectSize: l.objectSize, StripeUnit: l.stripeUnit, StripeCount: l.stripeCount}
 	if src == nil {
 		id, err := s.createImage(ctx, cr, opts)
 		if err != nil {

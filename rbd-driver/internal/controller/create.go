@@ -107,6 +107,7 @@ type volumeTarget struct {
 	poolID  int64
 	image   backend.PoolRef
 	dirPool string
+	dirID   int64 // the pool ID of dirPool
 	j       *journal.Journal
 }
 
@@ -124,6 +125,11 @@ func (s *Server) createVolume(ctx context.Context, p *createPlan) (*csi.Volume, 
 		return nil, err
 	}
 	defer c.sess.Release()
+	if ns := p.params.RadosNamespace; ns != "" && ns != c.ns() {
+		return nil, invalidArg("parameters."+paramRadosNamespace,
+			"%q is not the namespace of cluster %q in the cluster configuration (%q): set rbd.radosNamespace there",
+			ns, p.params.ClusterID, c.ns())
+	}
 	t, err := s.target(ctx, c, p.params)
 	if err != nil {
 		return nil, err
@@ -159,7 +165,7 @@ func (p *createPlan) reservation(t *volumeTarget) journal.Reservation {
 	r := journal.Reservation{RequestName: p.name, NamePrefix: p.params.NamePrefix,
 		ImagePoolID: t.dirPoolID(), Source: p.sourceKey}
 	if t.dirPool != t.image.Pool {
-		r.Attributes = map[string]string{attrJournalPool: t.dirPool}
+		r.Attributes = map[string]string{journal.KeyJournalPool: journal.EncodePoolID(t.dirID)}
 	}
 	return r
 }
@@ -170,14 +176,14 @@ func (s *Server) target(ctx context.Context, c *cluster, p *volumeParams) (*volu
 	if err != nil {
 		return nil, lookupError(fromParameters, "parameters."+paramPool, err)
 	}
-	t := &volumeTarget{poolID: poolID, image: c.pool(p.Pool), dirPool: p.Pool}
+	t := &volumeTarget{poolID: poolID, image: c.pool(p.Pool), dirPool: p.Pool, dirID: poolID}
 	if p.DataPool != "" {
 		if _, err := c.sess.PoolID(ctx, p.DataPool); err != nil {
 			return nil, lookupError(fromParameters, "parameters."+paramDataPool, err)
 		}
 	}
 	if p.JournalPool != "" {
-		if _, err := c.sess.PoolID(ctx, p.JournalPool); err != nil {
+		if t.dirID, err = c.sess.PoolID(ctx, p.JournalPool); err != nil {
 			return nil, lookupError(fromParameters, "parameters."+paramJournalPool, err)
 		}
 		t.dirPool = p.JournalPool

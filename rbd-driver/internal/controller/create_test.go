@@ -251,10 +251,36 @@ func TestJournalPool(t *testing.T) {
 	req2.Parameters["pool"] = otherPool
 	_, err := e.s.CreateVolume(context.Background(), req2)
 	wantCode(t, err, codes.AlreadyExists, "another pool")
+	// csi.journalpool holds the journal pool's ID as ceph-csi writes it.
+	objects := e.objectStore(testPool)
+	volKey := "csi.volume." + e.uuidOf(vol.GetVolumeId())
+	wantJournalPool(t, objects, volKey, e.poolID(jPool))
 	snap := e.snapshot("snap-jp", vol.GetVolumeId())
+	wantJournalPool(t, objects, "csi.snap."+e.uuidOf(snap.GetSnapshotId()), e.poolID(jPool))
 	e.deleteSnapshot(snap.GetSnapshotId())
+	// Records of older versions hold the pool name: still read, and
+	// rewritten as the pool ID ceph-csi reads.
+	if err := objects.UpdateOmap(context.Background(), volKey, map[string]string{"csi.journalpool": jPool}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.ValidateVolumeCapabilities(context.Background(), &csi.ValidateVolumeCapabilitiesRequest{
+		VolumeId: vol.GetVolumeId(), VolumeCapabilities: req.GetVolumeCapabilities(), Secrets: secrets()}); err != nil {
+		t.Fatal(err)
+	}
+	wantJournalPool(t, objects, volKey, e.poolID(jPool))
 	e.deleteVolume(vol.GetVolumeId())
 	e.assertEmpty()
+}
+
+func wantJournalPool(t *testing.T, objects journal.ObjectStore, obj string, poolID int64) {
+	t.Helper()
+	vals, err := objects.GetOmapValues(context.Background(), obj, []string{"csi.journalpool"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%016x", poolID); vals["csi.journalpool"] != want {
+		t.Fatalf("%s: csi.journalpool = %q, want %q", obj, vals["csi.journalpool"], want)
+	}
 }
 
 func TestSetMetadata(t *testing.T) {

@@ -83,7 +83,7 @@ func (s *Server) deleteVolume(ctx context.Context, id string, creds *credentials
 		// failed (a lost reply) before its purge was asked for.
 		s.purge(ctx, o.cluster, o.pool(o.imagePool), o.rec.ImageName, o.rec.ImageID)
 	}
-	return o.j.Undo(ctx, o.rec)
+	return o.undo(ctx)
 }
 
 // sweepAfterRetry has the purger sweep the trash of the pool an ID names,

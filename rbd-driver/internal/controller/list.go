@@ -39,6 +39,13 @@ func (s *Server) snapshotByID(ctx context.Context, id string, creds *credentials
 		return nil, err
 	}
 	defer o.release()
+	if isCephCSISnapshot(o.rec) {
+		snap, err := cephCSISnapshot(ctx, o.cluster, o.id.ClusterID, o.id.LocationID, o.imagePool, o.rec)
+		if errors.Is(err, backend.ErrNotFound) {
+			return nil, notFound("snapshot_id", "snapshot %q: its image %s is missing", id, o.rec.ImageName)
+		}
+		return snap, err
+	}
 	if o.rec.ImageID == "" {
 		return nil, notFound("snapshot_id", "snapshot %q is still being created", id)
 	}
@@ -178,7 +185,7 @@ func (s *Server) poolSnapshots(ctx context.Context, c *cluster, clusterID, pool 
 	}
 	var out []*csi.Snapshot
 	for _, e := range entries {
-		snap, err := s.entrySnapshot(ctx, c, clusterID, poolID, dir, e)
+		snap, err := s.entrySnapshot(ctx, c, clusterID, pool, poolID, dir, e)
 		if err != nil {
 			return nil, err
 		}
@@ -191,10 +198,11 @@ func (s *Server) poolSnapshots(ctx context.Context, c *cluster, clusterID, pool 
 
 // entrySnapshot reads the record of one directory entry; unfinished or
 // vanished records give nil.
-func (s *Server) entrySnapshot(ctx context.Context, c *cluster, clusterID string, dirPoolID int64, dir *journal.Journal, e journal.Entry) (*csi.Snapshot, error) {
-	j, poolID := dir, dirPoolID
+func (s *Server) entrySnapshot(ctx context.Context, c *cluster, clusterID string, dirPool string, dirPoolID int64, dir *journal.Journal, e journal.Entry) (*csi.Snapshot, error) {
+	j, pool, poolID := dir, dirPool, dirPoolID
 	if e.ImagePoolID != journal.SamePool {
-		pool, err := c.sess.PoolName(ctx, e.ImagePoolID)
+		var err error
+		pool, err = c.sess.PoolName(ctx, e.ImagePoolID)
 		if errors.Is(err, backend.ErrPoolNotFound) {
 			return nil, nil
 		}
@@ -207,11 +215,19 @@ func (s *Server) entrySnapshot(ctx context.Context, c *cluster, clusterID string
 		poolID = e.ImagePoolID
 	}
 	rec, err := j.Get(ctx, e.UUID)
-	if errors.Is(err, journal.ErrNotFound) || (err == nil && rec.ImageID == "") {
+	switch {
+	case errors.Is(err, journal.ErrNotFound):
 		return nil, nil
-	}
-	if err != nil {
+	case err != nil:
 		return nil, err
+	case isCephCSISnapshot(rec):
+		snap, err := cephCSISnapshot(ctx, c, clusterID, poolID, pool, rec)
+		if errors.Is(err, backend.ErrNotFound) {
+			return nil, nil // unfinished
+		}
+		return snap, err
+	case rec.ImageID == "":
+		return nil, nil
 	}
 	return snapshotOf(clusterID, poolID, rec)
 }

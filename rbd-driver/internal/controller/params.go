@@ -35,15 +35,6 @@ const (
 	paramPVName  = k8sPrefix + "pv/name"
 )
 
-// compatParams are ceph-csi parameters accepted only with the value that
-// means "off" (what this driver does anyway), so existing StorageClasses
-// keep working and a request for the feature fails loudly.
-var compatParams = map[string]string{
-	paramImageFormat:    "2",
-	paramEncrypted:      "false",
-	paramThickProvision: "false",
-}
-
 // volumeParams are the validated parameters of a CreateVolume request.
 type volumeParams struct {
 	ClusterID    string
@@ -57,59 +48,55 @@ type volumeParams struct {
 	MkfsOptions  string
 	MapOptions   string
 	UnmapOptions string
+	// TryOtherMounters, CephLogDir and CephLogStrategy are passed to the
+	// node as they are (validated).
+	TryOtherMounters string
+	CephLogDir       string
+	CephLogStrategy  string
+	// RadosNamespace is the namespace the StorageClass asks for ("":
+	// none); it must be the cluster's.
+	RadosNamespace string
+	layout         imageLayout
 	// Metadata are the PVC/PV names, recorded with --set-metadata.
 	Metadata map[string]string
 }
 
-var knownParams = map[string]bool{
-	paramClusterID: true, paramPool: true, paramDataPool: true, paramImageFeatures: true,
-	paramJournalPool: true, paramNamePrefix: true, paramMounter: true, paramMkfsOptions: true,
-	paramMapOptions: true, paramUnmapOptions: true,
-}
-
-// parseParams validates the StorageClass parameters. Unknown keys are
-// InvalidArgument (a typo must not silently give a different volume),
-// except the csi.storage.k8s.io/ ones Kubernetes adds.
+// parseParams validates the StorageClass parameters against
+// StorageClassParams (an unknown key is InvalidArgument with the nearest
+// known one suggested) and then their values.
 func parseParams(in map[string]string) (*volumeParams, error) {
-	if err := checkKeys(in); err != nil {
+	if err := checkTable(StorageClassParams, in); err != nil {
 		return nil, err
 	}
 	p := &volumeParams{
 		ClusterID: in[paramClusterID], Pool: in[paramPool], DataPool: in[paramDataPool],
 		JournalPool: in[paramJournalPool], NamePrefix: in[paramNamePrefix],
-		Mounter: in[paramMounter], FsType: in[paramFsType], MkfsOptions: in[paramMkfsOptions],
+		Mounter: volctx.Normalize(in[paramMounter]), FsType: in[paramFsType], MkfsOptions: in[paramMkfsOptions],
 		MapOptions: in[paramMapOptions], UnmapOptions: in[paramUnmapOptions],
+		TryOtherMounters: in[paramTryOtherMounters], CephLogDir: in[paramCephLogDir],
+		CephLogStrategy: in[paramCephLogStrategy],
 	}
-	if p.Mounter == "" {
-		p.Mounter = volctx.DefaultMounter
+	ns, hasNS := in[paramRadosNamespace]
+	if hasNS && ns == "" {
+		return nil, invalidArg("parameters."+paramRadosNamespace, "is empty")
 	}
+	p.RadosNamespace = ns
 	features, err := parseFeatures(in[paramImageFeatures])
 	if err != nil {
 		return nil, err
 	}
 	p.Features = features
+	if p.layout, err = parseLayout(in); err != nil {
+		return nil, err
+	}
 	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	if err := p.validateNode(); err != nil {
 		return nil, err
 	}
 	p.Metadata = pick(in, paramPVCName, paramPVCNS, paramPVName)
 	return p, nil
-}
-
-func checkKeys(in map[string]string) error {
-	var unknown []string
-	for k, v := range in {
-		if want, ok := compatParams[k]; ok && !strings.EqualFold(v, want) {
-			return invalidArg("parameters."+k, "%q is not supported (only %q)", v, want)
-		}
-		if !knownParams[k] && compatParams[k] == "" && !strings.HasPrefix(k, k8sPrefix) {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return invalidArg("parameters", "unknown parameters %s", strings.Join(unknown, ", "))
-	}
-	return nil
 }
 
 func (p *volumeParams) validate() error {
@@ -163,13 +150,11 @@ var featureDeps = map[string]string{
 	"journaling":     "exclusive-lock",
 }
 
-// DefaultImageFeatures is used when imageFeatures is unset.
-const DefaultImageFeatures = "layering"
-
-// parseFeatures validates a comma-separated feature list.
+// parseFeatures validates a comma-separated feature list. None (nil):
+// the cluster's rbd_default_features, as in ceph-csi.
 func parseFeatures(s string) ([]string, error) {
 	if strings.TrimSpace(s) == "" {
-		s = DefaultImageFeatures
+		return nil, nil
 	}
 	var out []string
 	for _, f := range strings.Split(s, ",") {
@@ -202,16 +187,17 @@ func sortedKeys(m map[string]string) []string {
 // context returns the volume context NodeStageVolume needs.
 func (p *volumeParams) context(ns, imageName string) map[string]string {
 	ctx := map[string]string{
-		volctx.ClusterID:     p.ClusterID,
-		volctx.Pool:          p.Pool,
-		volctx.ImageName:     imageName,
-		volctx.Mounter:       p.Mounter,
-		volctx.ImageFeatures: strings.Join(p.Features, ","),
+		volctx.ClusterID: p.ClusterID,
+		volctx.Pool:      p.Pool,
+		volctx.ImageName: imageName,
+		volctx.Mounter:   p.Mounter,
 	}
 	for k, v := range map[string]string{
 		volctx.DataPool: p.DataPool, volctx.JournalPool: p.JournalPool, volctx.RadosNamespace: ns,
 		volctx.MkfsOptions: p.MkfsOptions, volctx.MapOptions: p.MapOptions,
 		volctx.UnmapOptions: p.UnmapOptions, volctx.FsType: p.FsType,
+		volctx.ImageFeatures: strings.Join(p.Features, ","), volctx.TryOtherMounters: p.TryOtherMounters,
+		volctx.CephLogDir: p.CephLogDir, volctx.CephLogStrategy: p.CephLogStrategy,
 	} {
 		if v != "" {
 			ctx[k] = v
@@ -222,6 +208,9 @@ func (p *volumeParams) context(ns, imageName string) map[string]string {
 
 // String renders the parameters for logs.
 func (p *volumeParams) String() string {
-	return fmt.Sprintf("cluster=%s pool=%s features=%s mounter=%s", p.ClusterID, p.Pool,
-		strings.Join(p.Features, ","), p.Mounter)
+	features := strings.Join(p.Features, ",")
+	if features == "" {
+		features = "(cluster default)"
+	}
+	return fmt.Sprintf("cluster=%s pool=%s features=%s mounter=%s", p.ClusterID, p.Pool, features, p.Mounter)
 }

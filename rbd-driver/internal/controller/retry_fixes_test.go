@@ -12,6 +12,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/journal/memstore"
+	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
 // Tests of retries and twin requests (the same request in two processes):
@@ -344,4 +345,34 @@ func TestCreateSnapshotFailureKeepsAdoptedSnapshot(t *testing.T) {
 		e.deleteVolume(vol.GetVolumeId())
 		e.assertEmpty()
 	})
+}
+
+// objectStore is the journal store of a pool, behind the controller's back.
+func (e *env) objectStore(pool string) journal.ObjectStore {
+	e.t.Helper()
+	st, err := e.rawSession().ObjectStore(context.Background(), backend.PoolRef{Pool: pool})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+// poolID is the ID of a pool.
+func (e *env) poolID(pool string) int64 {
+	e.t.Helper()
+	id, err := e.rawSession().PoolID(context.Background(), pool)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+// uuidOf is the UUID part of a CSI ID.
+func (e *env) uuidOf(id string) string {
+	e.t.Helper()
+	vid, err := volid.Decode(id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return vid.UUID
 }

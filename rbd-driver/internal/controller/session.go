@@ -4,18 +4,18 @@ import (
 	"context"
 	"fmt"
 
+	"go.uber.org/zap"
+
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
+	"github.com/seed-6a310834/ceph-csi/shared/logging"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
 // Journal attributes of this driver (beside the journal's own keys).
 const (
-	// attrJournalPool names the pool of the directory when it is not the
-	// image's pool (StorageClass journalPool), as ceph-csi records it.
-	attrJournalPool = "csi.journalpool"
 	// attrParentImageID is, on a snapshot record, the ID of the image that
 	// holds the RBD snapshot; known at reservation.
 	attrParentImageID = "csi.rbd.parentimageid"
@@ -90,6 +90,22 @@ type object struct {
 	dirPool   string // the journal directory's pool
 	rec       *journal.Record
 	j         *journal.Journal
+	// stray is, for a ceph-csi record split over two pools (see
+	// splitRecord), the image pool's journal holding the empty UUID
+	// object; undo removes it too.
+	stray *journal.Journal
+}
+
+// undo removes the object's journal record (and a split record's empty
+// UUID object in the image pool).
+func (o *object) undo(ctx context.Context) error {
+	if err := o.j.Undo(ctx, o.rec); err != nil {
+		return err
+	}
+	if o.stray != nil {
+		return o.stray.Undo(ctx, &journal.Record{UUID: o.rec.UUID})
+	}
+	return nil
 }
 
 // open resolves a volume or snapshot ID to its journal record. Every way
@@ -128,13 +144,67 @@ func (s *Server) lookup(ctx context.Context, c *cluster, kind journal.Kind, fiel
 		return nil, err
 	}
 	o := &object{cluster: c, id: vid, imagePool: pool, dirPool: pool, rec: rec, j: j}
-	if jp := rec.Attributes[attrJournalPool]; jp != "" && jp != pool {
+	if rec.RequestName == "" {
+		if o, err = s.splitRecord(ctx, o, kind); err != nil {
+			return nil, err
+		}
+		if o.rec.ImageName == "" {
+			// ceph-csi's default for a record without csi.imagename.
+			o.rec.ImageName = o.j.ImageNamePrefix() + vid.UUID
+		}
+		return o, nil
+	}
+	jp, err := c.journalPool(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	c.upgradeJournalPool(ctx, j, rec, jp)
+	if jp != "" && jp != pool {
 		o.dirPool = jp
 		if o.j, err = s.journal(ctx, c, kind, jp, pool); err != nil {
 			return nil, err
 		}
 	}
 	return o, nil
+}
+
+// upgradeJournalPool rewrites a csi.journalpool that this driver's older
+// versions wrote as a pool name into the 16-hex pool ID ceph-csi reads (a
+// name makes the record unreadable for ceph-csi, which matters after a
+// rollback). Best effort: a failure is logged and the request goes on.
+func (c *cluster) upgradeJournalPool(ctx context.Context, j *journal.Journal, rec *journal.Record, pool string) {
+	v := rec.Attributes[journal.KeyJournalPool]
+	if v == "" {
+		return
+	}
+	if id, _ := journal.ParseJournalPool(v); id != journal.SamePool {
+		return
+	}
+	id, err := c.sess.PoolID(ctx, pool)
+	if err == nil {
+		err = j.SetAttributes(ctx, rec.UUID, map[string]string{journal.KeyJournalPool: journal.EncodePoolID(id)})
+	}
+	if err != nil {
+		logging.FromContext(ctx).Warn("cannot rewrite a pool-name csi.journalpool as a pool ID",
+			zap.String("uuid", rec.UUID), zap.Error(err))
+		return
+	}
+	rec.Attributes[journal.KeyJournalPool] = journal.EncodePoolID(id)
+}
+
+// journalPool returns the name of the pool a record's csi.journalpool
+// names ("" without one): a 16-hex pool ID as ceph-csi writes it, or a pool
+// name in records of this driver's older versions.
+func (c *cluster) journalPool(ctx context.Context, rec *journal.Record) (string, error) {
+	v := rec.Attributes[journal.KeyJournalPool]
+	if v == "" {
+		return "", nil
+	}
+	id, name := journal.ParseJournalPool(v)
+	if id == journal.SamePool {
+		return name, nil
+	}
+	return c.sess.PoolName(ctx, id)
 }
 
 // release ends the object's session.

@@ -45,14 +45,18 @@ func newSnapshotPlan(req *csi.CreateSnapshotRequest) (*snapshotPlan, error) {
 	return p, err
 }
 
-// checkSnapshotKeys accepts the VolumeSnapshotClass parameters ceph-csi
-// users write (clusterID and pool, which must match the source volume, as
-// a snapshot lives on its volume's image) and the csi.storage.k8s.io/ ones.
+// checkSnapshotKeys checks the VolumeSnapshotClass parameters against
+// SnapshotClassParams (clusterID and pool must match the source volume,
+// see checkSource).
 func checkSnapshotKeys(params map[string]string) error {
-	for k := range params {
-		if k != paramClusterID && k != paramPool && !hasK8sPrefix(k) {
-			return invalidArg("parameters", "unknown parameter %s", k)
+	if err := checkTable(SnapshotClassParams, params); err != nil {
+		return err
+	}
+	if v, ok := params[paramSnapNamePrefix]; ok {
+		if v == "" {
+			return invalidArg("parameters."+paramSnapNamePrefix, "is empty")
 		}
+		return checkName(paramSnapNamePrefix, v)
 	}
 	return nil
 }
@@ -86,6 +90,9 @@ func (s *Server) createSnapshot(ctx context.Context, p *snapshotPlan) (*csi.Snap
 		return nil, err
 	}
 	defer src.release()
+	if err := src.knownImageID(ctx); err != nil {
+		return nil, err
+	}
 	if err := p.checkSource(src); err != nil {
 		return nil, err
 	}
@@ -95,6 +102,8 @@ func (s *Server) createSnapshot(ctx context.Context, p *snapshotPlan) (*csi.Snap
 	}
 	rec, err := j.Lookup(ctx, p.name)
 	switch {
+	case err == nil && isCephCSISnapshot(rec):
+		return s.existingCephCSISnapshot(ctx, src, rec)
 	case err == nil && rec.Source != p.sourceID:
 		return nil, alreadyExists("name", "snapshot %q already exists for volume %q", p.name, rec.Source)
 	case err == nil && rec.ImageID != "":
@@ -108,6 +117,21 @@ func (s *Server) createSnapshot(ctx context.Context, p *snapshotPlan) (*csi.Snap
 		}
 	}
 	return s.takeSnapshot(ctx, src, j, rec)
+}
+
+// existingCephCSISnapshot answers the retry of a CreateSnapshot that
+// ceph-csi served: the same snapshot when it was taken of this volume.
+func (s *Server) existingCephCSISnapshot(ctx context.Context, src *object, rec *journal.Record) (*csi.Snapshot, error) {
+	if rec.Source != src.rec.ImageName {
+		return nil, alreadyExists("name", "snapshot %q already exists for the volume of image %q", rec.RequestName, rec.Source)
+	}
+	snap, err := cephCSISnapshot(ctx, src.cluster, src.id.ClusterID, src.id.LocationID, src.imagePool, rec)
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"snapshot %q: ceph-csi did not finish it (image %s or its snapshot is missing); delete it and retry",
+			rec.RequestName, rec.ImageName)
+	}
+	return snap, err
 }
 
 func (p *snapshotPlan) checkSource(src *object) error {
@@ -136,10 +160,15 @@ func (s *Server) reserveSnapshot(ctx context.Context, src *object, j *journal.Jo
 		return nil, s.flattenFirst(ctx, src.cluster, img, "source_volume_id", depth+1)
 	}
 	r := journal.Reservation{RequestName: p.name, Source: p.sourceID, ImagePoolID: journal.SamePool,
+		NamePrefix: p.params[paramSnapNamePrefix],
 		Attributes: map[string]string{attrParentImageID: src.rec.ImageID}}
 	if src.dirPool != src.imagePool {
+		dirID, err := src.sess.PoolID(ctx, src.dirPool)
+		if err != nil {
+			return nil, err
+		}
 		r.ImagePoolID = src.id.LocationID
-		r.Attributes[attrJournalPool] = src.dirPool
+		r.Attributes[journal.KeyJournalPool] = journal.EncodePoolID(dirID)
 	}
 	return j.Reserve(ctx, r)
 }
@@ -238,6 +267,9 @@ func (s *Server) deleteSnapshot(ctx context.Context, id string, creds *credentia
 		return err
 	}
 	defer o.release()
+	if isCephCSISnapshot(o.rec) {
+		return s.deleteCephCSISnapshot(ctx, o)
+	}
 	name, err := o.sess.ImageName(ctx, o.pool(o.imagePool), o.rec.Attributes[attrParentImageID])
 	switch {
 	case errors.Is(err, backend.ErrNotFound):
@@ -253,7 +285,7 @@ func (s *Server) deleteSnapshot(ctx context.Context, id string, creds *credentia
 			return err
 		}
 	}
-	return o.j.Undo(ctx, o.rec)
+	return o.undo(ctx)
 }
 
 // dropSnapshot removes the RBD snapshot (clone v2 keeps it in the trash

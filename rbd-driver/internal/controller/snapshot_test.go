@@ -27,7 +27,10 @@ func TestCreateSnapshotBadInput(t *testing.T) {
 		{"malformed source", &csi.CreateSnapshotRequest{Name: "s", SourceVolumeId: "x", Secrets: secrets()}, codes.NotFound, []string{"source_volume_id"}},
 		{"no secrets", &csi.CreateSnapshotRequest{Name: "s", SourceVolumeId: vol.GetVolumeId()}, codes.InvalidArgument, []string{"userID"}},
 		{"unknown parameter", &csi.CreateSnapshotRequest{Name: "s", SourceVolumeId: vol.GetVolumeId(), Secrets: secrets(),
-			Parameters: map[string]string{"snapshotNamePrefix": "x"}}, codes.InvalidArgument, []string{"snapshotNamePrefix"}},
+			Parameters: map[string]string{"snapshotNamePrefx": "x"}}, codes.InvalidArgument,
+			[]string{"parameters.snapshotNamePrefx", `did you mean "snapshotNamePrefix"`}},
+		{"empty prefix", &csi.CreateSnapshotRequest{Name: "s", SourceVolumeId: vol.GetVolumeId(), Secrets: secrets(),
+			Parameters: map[string]string{"snapshotNamePrefix": ""}}, codes.InvalidArgument, []string{"parameters.snapshotNamePrefix"}},
 		{"other pool", &csi.CreateSnapshotRequest{Name: "s", SourceVolumeId: vol.GetVolumeId(), Secrets: secrets(),
 			Parameters: map[string]string{"pool": otherPool}}, codes.InvalidArgument, []string{"parameters.pool"}},
 	}
@@ -178,5 +181,34 @@ func TestListSnapshots(t *testing.T) {
 	for _, v := range vols {
 		e.deleteVolume(v.GetVolumeId())
 	}
+	e.assertEmpty()
+}
+
+// TestSnapshotNamePrefix: the VolumeSnapshotClass's snapshotNamePrefix names
+// the RBD snapshot; retries and deletes find it.
+func TestSnapshotNamePrefix(t *testing.T) {
+	e := newEnv(t)
+	vol := e.create(volReq("pvc-prefix", 0))
+	req := &csi.CreateSnapshotRequest{Name: "snap-prefix", SourceVolumeId: vol.GetVolumeId(), Secrets: secrets(),
+		Parameters: map[string]string{"clusterID": testCluster, "snapshotNamePrefix": "k8s-snap-"}}
+	first, err := e.s.CreateSnapshot(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := testImage(vol.GetVolumeContext()["imageName"])
+	info, err := e.rawSession().Stat(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "k8s-snap-" + e.uuidOf(first.GetSnapshot().GetSnapshotId())
+	if len(info.Snapshots) != 1 || info.Snapshots[0].Name != want {
+		t.Fatalf("snapshots %+v, want one named %s", info.Snapshots, want)
+	}
+	again, err := e.s.CreateSnapshot(context.Background(), req)
+	if err != nil || again.GetSnapshot().GetSnapshotId() != first.GetSnapshot().GetSnapshotId() {
+		t.Fatalf("retry: %v, %v", again, err)
+	}
+	e.deleteSnapshot(first.GetSnapshot().GetSnapshotId())
+	e.deleteVolume(vol.GetVolumeId())
 	e.assertEmpty()
 }

@@ -60,15 +60,10 @@ func (s *Server) snapshotSource(ctx context.Context, c *cluster, p *createPlan, 
 	if err != nil {
 		return nil, missingAsNotFound(field, err)
 	}
-	if o.rec.ImageID == "" {
-		return nil, status.Errorf(codes.Unavailable, "%s: snapshot %q is not ready yet", field, id)
-	}
-	name, err := c.sess.ImageName(ctx, c.pool(o.imagePool), o.rec.ImageID)
+	src, err := snapshotParent(ctx, c, o, field, id)
 	if err != nil {
-		return nil, missingAsNotFound(field, err)
+		return nil, err
 	}
-	src := &source{parent: backend.SnapRef{Image: o.imageRef(name), Snap: o.rec.ImageName}}
-	src.size, _ = strconv.ParseInt(o.rec.Attributes[attrSnapSize], 10, 64)
 	depth, err := c.sess.Depth(ctx, src.parent.Image, src.parent.Snap)
 	if err != nil {
 		return nil, missingAsNotFound(field, err)
@@ -84,6 +79,29 @@ func (s *Server) snapshotSource(ctx context.Context, c *cluster, p *createPlan, 
 	return src, nil
 }
 
+// snapshotParent finds the RBD snapshot a restore clones: the snapshot of
+// the volume's image (this driver's model) or of the csi-snap image
+// (ceph-csi's), with its size.
+func snapshotParent(ctx context.Context, c *cluster, o *object, field, id string) (*source, error) {
+	if isCephCSISnapshot(o.rec) {
+		snap, err := findCephCSISnap(ctx, c, o.imagePool, o.rec)
+		if err != nil {
+			return nil, missingAsNotFound(field, err)
+		}
+		return &source{parent: snap.ref, size: int64(snap.info.Size)}, nil
+	}
+	if o.rec.ImageID == "" {
+		return nil, status.Errorf(codes.Unavailable, "%s: snapshot %q is not ready yet", field, id)
+	}
+	name, err := c.sess.ImageName(ctx, c.pool(o.imagePool), o.rec.ImageID)
+	if err != nil {
+		return nil, missingAsNotFound(field, err)
+	}
+	src := &source{parent: backend.SnapRef{Image: o.imageRef(name), Snap: o.rec.ImageName}}
+	src.size, _ = strconv.ParseInt(o.rec.Attributes[attrSnapSize], 10, 64)
+	return src, nil
+}
+
 func (s *Server) volumeSource(ctx context.Context, c *cluster, p *createPlan, id string) (*source, error) {
 	const field = "volume_content_source.volume.volume_id"
 	vid, err := sameCluster(field, id, p.params.ClusterID)
@@ -92,6 +110,9 @@ func (s *Server) volumeSource(ctx context.Context, c *cluster, p *createPlan, id
 	}
 	o, err := s.lookup(ctx, c, journal.Volumes, field, vid)
 	if err != nil {
+		return nil, missingAsNotFound(field, err)
+	}
+	if err := o.knownImageID(ctx); err != nil {
 		return nil, missingAsNotFound(field, err)
 	}
 	if o.rec.ImageID == "" {

@@ -19,7 +19,7 @@ type badInput struct {
 
 func TestCreateVolumeBadInput(t *testing.T) {
 	e := newEnv(t)
-	for _, tc := range append(badCapabilities(), append(badParameters(), badSizesAndSources()...)...) {
+	for _, tc := range append(badCapabilities(), append(badParameters(), append(badCephCSIParameters(), badSizesAndSources()...)...)...) {
 		t.Run(tc.name, func(t *testing.T) {
 			req := volReq("pvc-bad", 0)
 			tc.mod(req)
@@ -73,8 +73,8 @@ func badParameters() []badInput {
 			codes.InvalidArgument, []string{"parameters.dataPool", "nodata"}},
 		{"unknown journal pool", func(r *csi.CreateVolumeRequest) { r.Parameters["journalPool"] = "nojournal" },
 			codes.InvalidArgument, []string{"parameters.journalPool", "nojournal"}},
-		{"unknown parameters", func(r *csi.CreateVolumeRequest) { r.Parameters["fsType"] = "ext4"; r.Parameters["zeta"] = "1" },
-			codes.InvalidArgument, []string{"fsType", "zeta"}},
+		{"unknown parameter", func(r *csi.CreateVolumeRequest) { r.Parameters["zeta"] = "1" },
+			codes.InvalidArgument, []string{"parameters.zeta", "not a known parameter"}},
 		{"unknown feature", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFeatures"] = "layering,turbo" },
 			codes.InvalidArgument, []string{"imageFeatures", "turbo"}},
 		{"object-map without exclusive-lock", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFeatures"] = "layering,object-map" },
@@ -93,6 +93,41 @@ func badParameters() []badInput {
 			codes.InvalidArgument, []string{"encrypted"}},
 		{"bad name prefix", func(r *csi.CreateVolumeRequest) { r.Parameters["volumeNamePrefix"] = "a/b" },
 			codes.InvalidArgument, []string{"volumeNamePrefix"}},
+	}
+}
+
+// badCephCSIParameters are requests with ceph-csi keys we refuse: typos
+// of known keys, features not supported yet, bad values.
+func badCephCSIParameters() []badInput {
+	return []badInput{
+		{"typo suggests the nearest key", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFeature"] = "layering" },
+			codes.InvalidArgument, []string{"parameters.imageFeature", `did you mean "imageFeatures"`}},
+		{"typo in case", func(r *csi.CreateVolumeRequest) { r.Parameters["clusterId"] = "x" },
+			codes.InvalidArgument, []string{"parameters.clusterId", `did you mean "clusterID"`}},
+		{"topology not supported yet", func(r *csi.CreateVolumeRequest) { r.Parameters["topologyConstrainedPools"] = "[]" },
+			codes.InvalidArgument, []string{"parameters.topologyConstrainedPools", "not supported yet"}},
+		{"QoS not supported yet", func(r *csi.CreateVolumeRequest) { r.Parameters["BaseReadIops"] = "100" },
+			codes.InvalidArgument, []string{"parameters.BaseReadIops", "not supported yet"}},
+		{"stripeUnit alone", func(r *csi.CreateVolumeRequest) { r.Parameters["stripeUnit"] = "65536" },
+			codes.InvalidArgument, []string{"parameters.stripeUnit", "together"}},
+		{"stripeUnit not dividing", func(r *csi.CreateVolumeRequest) {
+			r.Parameters["stripeUnit"] = "3000"
+			r.Parameters["stripeCount"] = "2"
+		}, codes.InvalidArgument, []string{"parameters.stripeUnit", "divide"}},
+		{"objectSize not a power of 2", func(r *csi.CreateVolumeRequest) { r.Parameters["objectSize"] = "5000000" },
+			codes.InvalidArgument, []string{"parameters.objectSize", "power of 2"}},
+		{"objectSize not a number", func(r *csi.CreateVolumeRequest) { r.Parameters["objectSize"] = "4M" },
+			codes.InvalidArgument, []string{"parameters.objectSize", "4M"}},
+		{"bad tryOtherMounters", func(r *csi.CreateVolumeRequest) { r.Parameters["tryOtherMounters"] = "maybe" },
+			codes.InvalidArgument, []string{"parameters.tryOtherMounters", "maybe"}},
+		{"bad cephLogStrategy", func(r *csi.CreateVolumeRequest) { r.Parameters["cephLogStrategy"] = "shred" },
+			codes.InvalidArgument, []string{"parameters.cephLogStrategy", "shred"}},
+		{"relative cephLogDir", func(r *csi.CreateVolumeRequest) { r.Parameters["cephLogDir"] = "log/ceph" },
+			codes.InvalidArgument, []string{"parameters.cephLogDir"}},
+		{"empty radosNamespace", func(r *csi.CreateVolumeRequest) { r.Parameters["radosNamespace"] = "" },
+			codes.InvalidArgument, []string{"parameters.radosNamespace", "empty"}},
+		{"radosNamespace not the cluster's", func(r *csi.CreateVolumeRequest) { r.Parameters["radosNamespace"] = "other" },
+			codes.InvalidArgument, []string{"parameters.radosNamespace", "other", "rbd.radosNamespace"}},
 	}
 }
 
@@ -157,7 +192,10 @@ func TestAcceptedParameters(t *testing.T) {
 	for k, v := range map[string]string{
 		"dataPool": otherPool, "imageFeatures": "layering,exclusive-lock,object-map,fast-diff,deep-flatten,journaling",
 		"volumeNamePrefix": "k8s-", "mounter": "fuse", "mkfsOptions": "-m0", "mapOptions": "lock_on_read",
-		"unmapOptions": "force", "imageFormat": "2", "encrypted": "false", "thickProvision": "false",
+		"unmapOptions": "force", "imageFormat": "2", "encrypted": "false", "thickProvision": "true",
+		"encryptionKMSID": "vault", "encryptionType": "block", "tryOtherMounters": "true",
+		"cephLogDir": "/var/log/ceph", "cephLogStrategy": "compress",
+		"stripeUnit": "65536", "stripeCount": "16", "objectSize": "8388608",
 		"csi.storage.k8s.io/fstype": "xfs", "csi.storage.k8s.io/pvc/name": "data",
 		"csi.storage.k8s.io/pvc/namespace": "ns1", "csi.storage.k8s.io/pv/name": "pvc-params",
 		"csi.storage.k8s.io/some-future-key": "x",
@@ -171,6 +209,7 @@ func TestAcceptedParameters(t *testing.T) {
 		"mkfsOptions": "-m0", "mapOptions": "lock_on_read", "unmapOptions": "force",
 		"csi.storage.k8s.io/fstype": "xfs",
 		"imageFeatures":             "layering,exclusive-lock,object-map,fast-diff,deep-flatten,journaling",
+		"tryOtherMounters":          "true", "cephLogDir": "/var/log/ceph", "cephLogStrategy": "compress",
 	}
 	for k, v := range want {
 		if ctx[k] != v {
@@ -182,6 +221,33 @@ func TestAcceptedParameters(t *testing.T) {
 	}
 	if _, ok := ctx["radosNamespace"]; ok {
 		t.Errorf("radosNamespace set for the default namespace")
+	}
+	img, _ := e.be.Image(testCluster, testImage(ctx["imageName"]))
+	if img.ObjectSize != 8<<20 || img.StripeUnit != 65536 || img.StripeCount != 16 {
+		t.Errorf("image layout %+v, want object size 8 MiB, stripes 65536 x 16", img)
+	}
+	e.deleteVolume(vol.GetVolumeId())
+	e.assertEmpty()
+}
+
+// TestCephCSIDefaults: ceph-csi's "rbd" mounter is krbd, no imageFeatures
+// leaves the features to the cluster, and the StorageClass may name the
+// cluster's own namespace.
+func TestCephCSIDefaults(t *testing.T) {
+	e := newEnv(t)
+	req := volReq("pvc-defaults", 0)
+	delete(req.Parameters, "imageFeatures")
+	req.Parameters["mounter"] = "rbd"
+	vol := e.create(req)
+	ctx := vol.GetVolumeContext()
+	if ctx["mounter"] != "krbd" {
+		t.Errorf("mounter %q, want krbd", ctx["mounter"])
+	}
+	if f, ok := ctx["imageFeatures"]; ok {
+		t.Errorf("imageFeatures %q in the context, want none (cluster default)", f)
+	}
+	if img, _ := e.be.Image(testCluster, testImage(ctx["imageName"])); img.Features != nil {
+		t.Errorf("image created with features %v, want none (the cluster's rbd_default_features)", img.Features)
 	}
 	e.deleteVolume(vol.GetVolumeId())
 	e.assertEmpty()

@@ -32,13 +32,28 @@ const (
 	// parameter csi.storage.k8s.io/fstype. The node uses it only when the
 	// VolumeCapability carries no fs_type of its own.
 	FsType = "csi.storage.k8s.io/fstype"
+	// TryOtherMounters ("true"/"false") lets the node fall back to
+	// another attacher when the chosen one fails (ceph-csi's key).
+	TryOtherMounters = "tryOtherMounters"
+	// CephLogDir is where rbd-nbd writes its per-volume log (ceph-csi's
+	// key; the node's default is /var/log/ceph).
+	CephLogDir = "cephLogDir"
+	// CephLogStrategy says what happens to that log on unmap: remove
+	// (default), compress or preserve (ceph-csi's key).
+	CephLogStrategy = "cephLogStrategy"
 )
+
+// CephLogStrategies lists the accepted CephLogStrategy values.
+func CephLogStrategies() []string { return []string{"remove", "compress", "preserve"} }
 
 // Mounter values.
 const (
 	MounterKRBD = "krbd"
 	MounterNBD  = "rbd-nbd"
 	MounterFuse = "fuse"
+	// MounterRBD is ceph-csi's name for krbd, stored in existing PVs and
+	// StorageClasses; it means MounterKRBD.
+	MounterRBD = "rbd"
 )
 
 // DefaultMounter is used when the volume context carries no mounter.
@@ -55,16 +70,26 @@ func Mounters() []string { return []string{MounterKRBD, MounterNBD, MounterFuse}
 // the default).
 func ValidMounter(m string) bool {
 	switch m {
-	case "", MounterKRBD, MounterNBD, MounterFuse:
+	case "", MounterKRBD, MounterRBD, MounterNBD, MounterFuse:
 		return true
 	}
 	return false
 }
 
-// MounterOf returns the mounter named in ctx, or DefaultMounter.
+// MounterOf returns the mounter named in ctx, or DefaultMounter; ceph-csi's
+// "rbd" is MounterKRBD.
 func MounterOf(ctx map[string]string) string {
-	if m := ctx[Mounter]; m != "" {
-		return m
+	return Normalize(ctx[Mounter])
+}
+
+// Normalize returns the mounter a value means: DefaultMounter for "",
+// MounterKRBD for ceph-csi's "rbd", the value itself otherwise.
+func Normalize(m string) string {
+	switch m {
+	case "":
+		return DefaultMounter
+	case MounterRBD:
+		return MounterKRBD
 	}
-	return DefaultMounter
+	return m
 }

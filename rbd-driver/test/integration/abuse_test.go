@@ -74,6 +74,6 @@ func (r *rig) idAbuses(c *csiabuse.Controller) []csiabuse.Abuse {
 	return []csiabuse.Abuse{
 		c.Delete("of an unconfigured cluster", otherCluster, codes.NotFound),
 		c.Snapshot("into another pool", map[string]string{"pool": "rbd"}, codes.InvalidArgument),
-		c.Snapshot("with an unknown parameter", map[string]string{"snapshotNamePrefix": "x"}, codes.InvalidArgument),
+		c.Snapshot("with an unknown parameter", map[string]string{"snapshotNamePrefx": "x"}, codes.InvalidArgument),
 	}
 }

@@ -48,6 +48,7 @@ type image struct {
 	size         uint64
 	features     []string
 	dataPool     string
+	layout       [3]uint64 // object size, stripe unit, stripe count
 	parent       *link
 	snaps        []*snap
 	watchers     []string

@@ -89,6 +89,8 @@ type ImageInfo struct {
 	Features []string
 	DataPool string
 	Depth    int
+	// ObjectSize, StripeUnit and StripeCount are as requested (0: default).
+	ObjectSize, StripeUnit, StripeCount uint64
 }
 
 // Image returns the description of a live image, or false.
@@ -103,5 +105,6 @@ func (b *Backend) Image(clusterID string, ref backend.ImageRef) (ImageInfo, bool
 	for l := img.parent; l != nil; l = l.snap.parent {
 		depth++
 	}
-	return ImageInfo{Size: img.size, Features: img.features, DataPool: img.dataPool, Depth: depth}, true
+	return ImageInfo{Size: img.size, Features: img.features, DataPool: img.dataPool, Depth: depth,
+		ObjectSize: img.layout[0], StripeUnit: img.layout[1], StripeCount: img.layout[2]}, true
 }

@@ -130,7 +130,8 @@ func (s *session) newImage(ref backend.ImageRef, o backend.ImageOptions) (*image
 		return nil, fmt.Errorf("image %s: %w", ref.Name, backend.ErrExists)
 	}
 	img := &image{id: s.b.newID(), name: ref.Name, ns: ref.Namespace, size: o.Size,
-		features: slices.Clone(o.Features), dataPool: o.DataPool, pool: p, metadata: map[string]string{}}
+		features: slices.Clone(o.Features), dataPool: o.DataPool, pool: p, metadata: map[string]string{},
+		layout: [3]uint64{o.ObjectSize, o.StripeUnit, o.StripeCount}}
 	p.images[key] = img
 	return img, nil
 }

@@ -292,6 +292,10 @@ type Image struct {
 	HasParent bool
 	Snapshots []string
 	Metadata  map[string]string
+	// ObjectSize, StripeUnit and StripeCount are the image's layout.
+	ObjectSize, StripeUnit, StripeCount uint64
+	// Features are the image's feature names.
+	Features []string
 }
 
 // Describe opens an image read-only and describes it.
@@ -313,6 +317,9 @@ func (a *Admin) Describe(pool, ns, name string) (*Image, error) {
 	}
 	_, perr := img.GetParent()
 	out.HasParent = perr == nil
+	if err := describeLayout(img, out); err != nil {
+		return nil, err
+	}
 	snaps, err := img.GetSnapshotNames()
 	if err != nil {
 		return nil, err
@@ -384,4 +391,22 @@ func (a *Admin) ReadAt(pool, ns, name string, off int64, n int) ([]byte, error) 
 	buf := make([]byte, n)
 	_, err = img.ReadAt(buf, off)
 	return buf, err
+}
+
+func describeLayout(img *rbd.Image, out *Image) error {
+	info, err := img.Stat()
+	if err != nil {
+		return err
+	}
+	out.ObjectSize = info.Obj_size
+	if out.StripeUnit, err = img.GetStripeUnit(); err != nil {
+		return err
+	}
+	if out.StripeCount, err = img.GetStripeCount(); err != nil {
+		return err
+	}
+	features, err := img.GetFeatures()
+	set := rbd.FeatureSet(features)
+	out.Features = set.Names()
+	return err
 }

@@ -1,0 +1,153 @@
+package controller
+
+import (
+	"context"
+	"errors"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/shared/journal"
+)
+
+// ceph-csi's snapshot model, which this driver reads and manages next to
+// its own: CreateSnapshot reserves csi.snap.<uuid> (csi.imagename =
+// csi-snap-<uuid>, csi.source = the parent volume's image name), takes a
+// snapshot of that name on the volume, clones the volume from it into an
+// image of the same name, removes the volume's snapshot (clone v2 keeps it
+// in the trash namespace while the clone lives), snapshots the clone under
+// the same name again and records the clone's ID as csi.imageid. A
+// snapshot is thus the image csi-snap-<uuid> with its snapshot
+// csi-snap-<uuid>, a child of the volume.
+//
+// This driver's records carry csi.rbd.parentimageid from their reservation
+// on; a snapshot record without it is ceph-csi's.
+
+// isCephCSISnapshot reports whether a snapshot record was written by
+// ceph-csi.
+func isCephCSISnapshot(rec *journal.Record) bool {
+	return rec.Attributes[attrParentImageID] == ""
+}
+
+// cephCSISnap is a ceph-csi snapshot found on the cluster.
+type cephCSISnap struct {
+	// ref is csi-snap-<uuid>@csi-snap-<uuid>.
+	ref backend.SnapRef
+	// imageID is the ID of the csi-snap image.
+	imageID string
+	info    *backend.Snapshot
+}
+
+// findCephCSISnap finds the csi-snap image of a ceph-csi snapshot record
+// (by csi.imageid, or by name for records without one) and its snapshot.
+// Either missing: an error wrapping backend.ErrNotFound.
+func findCephCSISnap(ctx context.Context, c *cluster, pool string, rec *journal.Record) (*cephCSISnap, error) {
+	img := backend.ImageRef{PoolRef: c.pool(pool), Name: rec.ImageName}
+	id := rec.ImageID
+	var err error
+	if id != "" {
+		img.Name, err = c.sess.ImageName(ctx, img.PoolRef, id)
+	} else {
+		id, err = c.sess.ImageID(ctx, img)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ref := backend.SnapRef{Image: img, Snap: rec.ImageName}
+	info, err := c.sess.SnapshotInfo(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return &cephCSISnap{ref: ref, imageID: id, info: info}, nil
+}
+
+// cephCSISourceID returns the CSI ID of the volume a ceph-csi snapshot was
+// taken of. ceph-csi names a volume's image <prefix><uuid> and its ID is
+// (cluster, pool ID, uuid); the snapshot lives in its volume's pool. The ID
+// is derived from the image name, so it stays right after the volume was
+// deleted. A parent name without a UUID (an image ceph-csi did not name)
+// is returned as it is.
+func cephCSISourceID(clusterID string, poolID int64, parentImage string) string {
+	const uuidLen = 36
+	if len(parentImage) < uuidLen {
+		return parentImage
+	}
+	id, err := encodeID(clusterID, poolID, parentImage[len(parentImage)-uuidLen:])
+	if err != nil {
+		return parentImage
+	}
+	return id
+}
+
+// cephCSISnapshot renders a ceph-csi snapshot: its size and creation time
+// are those of the csi-snap image's snapshot. A csi-snap image or snapshot
+// that does not exist (a creation ceph-csi did not finish): ErrNotFound.
+func cephCSISnapshot(ctx context.Context, c *cluster, clusterID string, poolID int64, pool string, rec *journal.Record) (*csi.Snapshot, error) {
+	snap, err := findCephCSISnap(ctx, c, pool, rec)
+	if err != nil {
+		return nil, err
+	}
+	id, err := encodeID(clusterID, poolID, rec.UUID)
+	if err != nil {
+		return nil, err
+	}
+	return &csi.Snapshot{
+		SnapshotId:     id,
+		SourceVolumeId: cephCSISourceID(clusterID, poolID, rec.Source),
+		SizeBytes:      int64(snap.info.Size),
+		CreationTime:   timestamppb.New(snap.info.Created),
+		ReadyToUse:     true,
+	}, nil
+}
+
+// deleteCephCSISnapshot removes a ceph-csi snapshot: the csi-snap image's
+// snapshot (clone v2 keeps it in the trash namespace while volumes restored
+// from it live), the csi-snap image (trashed and purged; the purge waits
+// for those volumes) and the record. Once the csi-snap image is gone, the
+// volume it was cloned from has no child left and purges too. Each step is
+// idempotent, so a retry after a failure finishes the job.
+func (s *Server) deleteCephCSISnapshot(ctx context.Context, o *object) error {
+	snap, err := findCephCSISnap(ctx, o.cluster, o.imagePool, o.rec)
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		// The snapshot or the image is gone; the image may be in the trash
+		// where an earlier attempt left it.
+		if err := s.trashCephCSIImage(ctx, o); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if err := o.sess.RemoveSnapshot(ctx, snap.ref); err != nil {
+			return err
+		}
+		if err := s.trash(ctx, o.cluster, snap.ref.Image, snap.imageID); err != nil {
+			return err
+		}
+	}
+	return o.undo(ctx)
+}
+
+// trashCephCSIImage trashes a csi-snap image that lost its snapshot (a
+// failed earlier delete) or has its purge asked again when it is already in
+// the trash.
+func (s *Server) trashCephCSIImage(ctx context.Context, o *object) error {
+	img := o.imageRef(o.rec.ImageName)
+	id := o.rec.ImageID
+	if id == "" {
+		var err error
+		id, err = o.sess.ImageID(ctx, img)
+		if errors.Is(err, backend.ErrNotFound) {
+			return nil // never created, or removed
+		}
+		if err != nil {
+			return err
+		}
+	} else if name, err := o.sess.ImageName(ctx, img.PoolRef, id); err == nil {
+		img.Name = name
+	} else if !errors.Is(err, backend.ErrNotFound) {
+		return err
+	}
+	return s.trash(ctx, o.cluster, img, id)
+}

@@ -1,0 +1,93 @@
+package controller
+
+import (
+	"github.com/seed-6a310834/ceph-csi/shared/scparams"
+)
+
+// More StorageClass parameter names (the first ones are in params.go).
+const (
+	paramRadosNamespace   = "radosNamespace"
+	paramTryOtherMounters = "tryOtherMounters"
+	paramCephLogDir       = "cephLogDir"
+	paramCephLogStrategy  = "cephLogStrategy"
+	paramStripeUnit       = "stripeUnit"
+	paramStripeCount      = "stripeCount"
+	paramObjectSize       = "objectSize"
+	paramEncryptionKMSID  = "encryptionKMSID"
+	paramEncryptionType   = "encryptionType"
+	paramTopologyPools    = "topologyConstrainedPools"
+	paramSnapNamePrefix   = "snapshotNamePrefix"
+)
+
+// qosKeys are the RBD QoS parameters of newer ceph-csi releases.
+var qosKeys = []string{"BaseReadIops", "BaseWriteIops", "BaseReadBytesPerSecond", "BaseWriteBytesPerSecond",
+	"ReadIopsPerGiB", "WriteIopsPerGiB", "ReadBpsPerGiB", "WriteBpsPerGiB", "BaseVolSizeBytes"}
+
+func implemented(name, doc string) scparams.Key {
+	return scparams.Key{Name: name, Support: scparams.Implemented, Doc: doc}
+}
+
+const k8sDoc = "`csi.storage.k8s.io/fstype` is the default filesystem; `pvc/name`, `pvc/namespace`, `pv/name` " +
+	"(external-provisioner `--extra-create-metadata`) are stored as image metadata with `--set-metadata`; " +
+	"the secret keys are read by the sidecars and never reach the driver"
+
+// StorageClassParams is every StorageClass key ceph-csi's RBD driver
+// documents or reads, and what this driver does with it
+// (docs/storageclass-parameters.md is rendered from it).
+var StorageClassParams = scparams.NewTable(append([]scparams.Key{
+	implemented(paramClusterID, "required: the entry of `config.json` to provision from"),
+	implemented(paramPool, "required: the pool of the image and, without `journalPool`, of its journal"),
+	implemented(paramDataPool, "the (erasure-coded) data pool of the image"),
+	implemented(paramImageFeatures, "comma-separated features (layering, exclusive-lock, object-map, fast-diff, "+
+		"deep-flatten, journaling; dependencies checked); unset: the cluster's `rbd_default_features`, as in ceph-csi"),
+	implemented(paramJournalPool, "the pool of the journal directory; the record carries `csi.journalpool` (16-hex pool ID)"),
+	implemented(paramNamePrefix, "image name prefix instead of `csi-vol-`"),
+	implemented(paramRadosNamespace, "must equal `rbd.radosNamespace` of the clusterID in `config.json` (where ceph-csi "+
+		"takes the namespace from; volume IDs do not carry it); another value or an empty one is InvalidArgument"),
+	implemented(paramMounter, "`krbd` (default; also ceph-csi's `rbd`), `rbd-nbd` or `fuse`; passed to the node"),
+	implemented(paramTryOtherMounters, "`true`/`false`: validated and passed to the node in the volume context "+
+		"(the node does not fall back to another attacher yet)"),
+	implemented(paramCephLogDir, "absolute directory of the rbd-nbd log: validated and passed to the node in the volume context"),
+	implemented(paramCephLogStrategy, "`remove` (default), `compress` or `preserve` (the rbd-nbd log on unmap): "+
+		"validated and passed to the node in the volume context"),
+	implemented(paramMkfsOptions, "options for mkfs on first stage; passed to the node"),
+	implemented(paramMapOptions, "map options (`krbd:...;nbd:...`); passed to the node"),
+	implemented(paramUnmapOptions, "unmap options; passed to the node"),
+	implemented(paramStripeUnit, "stripe unit in bytes (with `stripeCount`; must divide the object size)"),
+	implemented(paramStripeCount, "objects to stripe over (with `stripeUnit`)"),
+	implemented(paramObjectSize, "object size in bytes, a power of 2 from 4 KiB to 32 MiB (default 4 MiB)"),
+	{Name: paramThickProvision, Support: scparams.NoOp, Doc: "ignored (ceph-csi ignores it since v3.6); images are thin"},
+	{Name: paramImageFormat, Support: scparams.OffOnly, Off: []string{"2"}, Doc: "only `2` (images are always format 2)"},
+	{Name: paramEncrypted, Support: scparams.OffOnly, Off: []string{"false"},
+		Doc: "`false` accepted; `true` is InvalidArgument: encryption is not supported yet"},
+	{Name: paramEncryptionKMSID, Support: scparams.NoOp, Doc: "ignored while `encrypted` is not `true`"},
+	{Name: paramEncryptionType, Support: scparams.NoOp, Doc: "ignored while `encrypted` is not `true`"},
+	{Name: paramTopologyPools, Support: scparams.NotSupported, Doc: "topology-constrained pools are not supported yet"},
+	{Name: k8sPrefix, Prefix: true, Support: scparams.Implemented, Doc: k8sDoc},
+}, qosTable()...)...)
+
+func qosTable() []scparams.Key {
+	keys := make([]scparams.Key, 0, len(qosKeys))
+	for _, k := range qosKeys {
+		keys = append(keys, scparams.Key{Name: k, Support: scparams.NotSupported, Doc: "RBD QoS is not supported yet"})
+	}
+	return keys
+}
+
+// SnapshotClassParams is every VolumeSnapshotClass key ceph-csi's RBD
+// driver documents or reads, and what this driver does with it.
+var SnapshotClassParams = scparams.NewTable(
+	implemented(paramClusterID, "must be the source volume's cluster"),
+	implemented(paramPool, "optional; must be the source volume's pool (a snapshot lives on its volume's image)"),
+	implemented(paramSnapNamePrefix, "RBD snapshot name prefix instead of `csi-snap-`"),
+	scparams.Key{Name: k8sPrefix, Prefix: true, Support: scparams.NoOp,
+		Doc: "the snapshotter secret keys are read by the sidecar and never reach the driver"},
+)
+
+// checkTable turns a table's verdict into an InvalidArgument error.
+func checkTable(t *scparams.Table, params map[string]string) error {
+	if e := t.Check(params); e != nil {
+		return invalidArg("parameters."+e.Key, "%s", e.Msg)
+	}
+	return nil
+}

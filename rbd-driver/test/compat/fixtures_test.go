@@ -1,0 +1,103 @@
+package compat
+
+import (
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// The layouts below are ceph-csi's (v3.x) as its source and docs describe
+// them, written here with bare RADOS and librbd calls:
+//
+//   - volume journal: directory object csi.volumes.<instance> in the journal
+//     pool, omap key csi.volume.<request name> = <uuid>, or
+//     <16-hex image pool ID>/<uuid> when the journal pool is not the image
+//     pool; UUID object csi.volume.<uuid> with csi.volname, csi.imagename
+//     (csi-vol-<uuid>), csi.imageid (releases before v3.2 did not store it)
+//     and, with a separate journal pool, csi.journalpool = the journal
+//     pool's ID as 16 hex digits. With a separate journal pool ceph-csi
+//     creates the UUID object empty in the image pool and writes its keys
+//     to the object of the same name in the journal pool.
+//   - snapshot journal: csi.snaps.<instance> with csi.snap.<request name>;
+//     UUID object csi.snap.<uuid> with csi.snapname, csi.imagename
+//     (csi-snap-<uuid>), csi.source (the volume's image name) and
+//     csi.imageid (the csi-snap image's ID).
+//   - a snapshot is the image csi-snap-<uuid>, cloned (clone v2, features
+//     layering and deep-flatten) from a snapshot csi-snap-<uuid> of the
+//     volume that is removed right after (it stays in the trash namespace
+//     while the clone lives), carrying its own snapshot csi-snap-<uuid>.
+
+// cephCSIVolume is a volume as ceph-csi left it.
+type cephCSIVolume struct {
+	id, uuid, image, imageID string
+	size                     int64
+	// journalPool is the journal pool of its records ("": the image pool).
+	journalPool string
+}
+
+// volumeLayout says how a fixture volume is written.
+type volumeLayout struct {
+	// journalPool is the StorageClass journalPool ("": the image pool).
+	journalPool string
+	// noImageID leaves csi.imageid out (releases before v3.2).
+	noImageID bool
+}
+
+const fixtureSize = 64 << 20
+
+// cephCSIVolume writes a ceph-csi volume for request name req.
+func (r *rig) cephCSIVolume(req string, l volumeLayout) *cephCSIVolume {
+	r.t.Helper()
+	id := uuid.NewString()
+	v := &cephCSIVolume{uuid: id, image: "csi-vol-" + id, size: fixtureSize, journalPool: l.journalPool}
+	var err error
+	v.imageID, err = r.admin.CreateImage(r.pool, "", v.image, fixtureSize, "layering")
+	must(r.t, err)
+	attrs := map[string]string{"csi.volname": req, "csi.imagename": v.image}
+	if !l.noImageID {
+		attrs["csi.imageid"] = v.imageID
+	}
+	r.journalRecord("csi.volumes."+instance, "csi.volume.", req, id, l.journalPool, attrs)
+	v.id = csiID(r.cl.FSID, r.poolID(r.pool), id)
+	return v
+}
+
+// journalRecord writes a directory entry and its UUID object, split over
+// the journal pool as ceph-csi does when journalPool is set.
+func (r *rig) journalRecord(dir, prefix, req, id, journalPool string, attrs map[string]string) {
+	r.t.Helper()
+	if journalPool == "" || journalPool == r.pool {
+		must(r.t, r.admin.SetOmap(r.pool, "", prefix+id, attrs))
+		must(r.t, r.admin.SetOmap(r.pool, "", dir, map[string]string{prefix + req: id}))
+		return
+	}
+	must(r.t, r.admin.CreateObject(r.pool, "", prefix+id))
+	attrs["csi.journalpool"] = fmt.Sprintf("%016x", r.poolID(journalPool))
+	must(r.t, r.admin.SetOmap(journalPool, "", prefix+id, attrs))
+	dirValue := fmt.Sprintf("%016x/%s", r.poolID(r.pool), id)
+	must(r.t, r.admin.SetOmap(journalPool, "", dir, map[string]string{prefix + req: dirValue}))
+}
+
+// cephCSISnapshot is a snapshot as ceph-csi left it.
+type cephCSISnapshot struct {
+	id, uuid, image, imageID string
+}
+
+// cephCSISnapshot takes a snapshot of v the way ceph-csi does, for
+// request name req.
+func (r *rig) cephCSISnapshot(req string, v *cephCSIVolume) *cephCSISnapshot {
+	r.t.Helper()
+	id := uuid.NewString()
+	s := &cephCSISnapshot{uuid: id, image: "csi-snap-" + id}
+	must(r.t, r.admin.CreateSnapshot(r.pool, "", v.image, s.image))
+	var err error
+	s.imageID, err = r.admin.Clone(r.pool, "", v.image, s.image, s.image, "layering", "deep-flatten")
+	must(r.t, err)
+	must(r.t, r.admin.RemoveSnapshot(r.pool, "", v.image, s.image))
+	must(r.t, r.admin.CreateSnapshot(r.pool, "", s.image, s.image))
+	r.journalRecord("csi.snaps."+instance, "csi.snap.", req, id, v.journalPool, map[string]string{
+		"csi.snapname": req, "csi.imagename": s.image, "csi.source": v.image, "csi.imageid": s.imageID,
+	})
+	s.id = csiID(r.cl.FSID, r.poolID(r.pool), id)
+	return s
+}

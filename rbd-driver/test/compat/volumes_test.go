@@ -1,0 +1,65 @@
+package compat
+
+import (
+	"testing"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+)
+
+// TestCephCSIVolumes: ceph-csi volumes with csi.imageid, without it, and
+// with a separate journal pool are snapshotted (in our model), cloned and
+// deleted by rbd-driver; afterwards both pools are empty.
+func TestCephCSIVolumes(t *testing.T) {
+	r := newRig(t)
+	jpool := poolName(t, "-jrn")
+	r.addPool(jpool)
+	for _, tc := range []struct {
+		name string
+		l    volumeLayout
+	}{
+		{"with imageid", volumeLayout{}},
+		{"without imageid", volumeLayout{noImageID: true}},
+		{"journal pool", volumeLayout{journalPool: jpool}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := r.cephCSIVolume("pvc-"+tc.name, tc.l)
+			params := map[string]string{}
+			if tc.l.journalPool != "" {
+				params["journalPool"] = tc.l.journalPool
+			}
+			// A retry of ceph-csi's CreateVolume: the same volume.
+			if again := r.create(r.volReq("pvc-"+tc.name, fixtureSize, params)); again.GetVolumeId() != v.id ||
+				again.GetVolumeContext()["imageName"] != v.image {
+				t.Errorf("CreateVolume retry gave %s (%s), want %s (%s)", again.GetVolumeId(),
+					again.GetVolumeContext()["imageName"], v.id, v.image)
+			}
+			snap := r.snapshot("snap-of-"+tc.name, v.id, nil)
+			if snap.GetSourceVolumeId() != v.id || snap.GetSizeBytes() != v.size {
+				t.Errorf("snapshot source %q size %d, want %q %d", snap.GetSourceVolumeId(), snap.GetSizeBytes(), v.id, v.size)
+			}
+			clone := r.cloneOf("clone-of-"+tc.name, v.id, params)
+			restored := r.restoreOf("restore-of-"+tc.name, snap.GetSnapshotId(), params)
+			r.deleteVolume(v.id)
+			r.deleteVolume(v.id) // a retried delete is fine
+			r.deleteSnapshot(snap.GetSnapshotId())
+			r.deleteVolume(clone.GetVolumeId())
+			r.deleteVolume(restored.GetVolumeId())
+		})
+	}
+}
+
+func (r *rig) cloneOf(name, volID string, params map[string]string) *csi.Volume {
+	r.t.Helper()
+	req := r.volReq(name, fixtureSize, params)
+	req.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
+		Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: volID}}}
+	return r.create(req)
+}
+
+func (r *rig) restoreOf(name, snapID string, params map[string]string) *csi.Volume {
+	r.t.Helper()
+	req := r.volReq(name, fixtureSize, params)
+	req.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
+		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snapID}}}
+	return r.create(req)
+}
