@@ -138,6 +138,8 @@ type SnapshotInfo struct {
 	CreatedAt time.Time
 	// HasPendingClones reports clones from it still running.
 	HasPendingClones bool
+	// Size is the snapshot's recursive byte count (Ceph's "size").
+	Size int64
 }
 
 // CloneState is the state of a clone.

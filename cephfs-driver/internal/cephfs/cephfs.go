@@ -213,7 +213,8 @@ func (a *Admin) SnapshotInfo(ctx context.Context, ref backend.SnapshotRef) (*bac
 	if err != nil {
 		return nil, classify("snapshot info", ref.String(), err)
 	}
-	return &backend.SnapshotInfo{CreatedAt: info.CreatedAt.Time, HasPendingClones: info.HasPendingClones == "yes"}, nil
+	return &backend.SnapshotInfo{CreatedAt: info.CreatedAt.Time, HasPendingClones: info.HasPendingClones == "yes",
+		Size: int64(info.Size)}, nil
 }
 
 // RemoveSnapshot implements backend.Backend.
