@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/reftracker"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
@@ -154,7 +155,7 @@ func (s *Server) snapshotSourceVolume(ctx context.Context, sc *scope, volID, uui
 	if err != nil {
 		return nil, nil, err
 	}
-	if vol.Attributes[journal.KeyBackingSnapshotID] != "" {
+	if backing, _ := backingSnapshot(vol); backing != "" {
 		return nil, nil, status.Errorf(codes.InvalidArgument,
 			"source_volume_id %q: a shallow volume cannot be snapshotted; use its backing snapshot", volID)
 	}
@@ -241,13 +242,26 @@ func (s *Server) deleteSnapshot(ctx context.Context, sc *scope, uuid string) err
 	if err != nil {
 		return err
 	}
-	users, err := snapshotUsers(ctx, sc.store, rec.UUID)
+	snapID, err := sc.encodeID(uuid)
+	if err != nil {
+		return err
+	}
+	users, err := snapshotUsers(ctx, sc, snapID, rec.UUID)
 	if err != nil {
 		return err
 	}
 	if len(users) > 0 {
 		return status.Errorf(codes.FailedPrecondition,
-			"snapshot backs %d shallow volume(s) (volume UUIDs %v); delete them first", len(users), users)
+			"snapshot backs %d shallow volume(s) (%v); delete them first", len(users), users)
+	}
+	// Drop the snapshot's own reference (with the tracker) first: a crash
+	// after it leaves no tracker, and the retry removes the snapshot.
+	gone, err := reftracker.Remove(ctx, sc.store, trackerName(snapID),
+		map[string]reftracker.Type{snapID: reftracker.Masked}, nil)
+	if err != nil || !gone {
+		// !gone: a shallow volume was added meanwhile by another process;
+		// as in ceph-csi, the snapshot now goes with its last volume.
+		return err
 	}
 	if err := sc.be.RemoveSnapshot(ctx, sc.snapshot(rec.Source, rec.ImageName)); err != nil {
 		return err

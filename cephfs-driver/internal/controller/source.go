@@ -107,6 +107,13 @@ func (s *Server) snapshotSource(ctx context.Context, sc *scope, ref *sourceRef, 
 	if err != nil {
 		return nil, err
 	}
+	if masked, err := snapshotMasked(ctx, sc, ref.id); err != nil || masked {
+		if err == nil {
+			err = status.Errorf(codes.NotFound, "%s %q: snapshot was deleted (it lives on only for its shallow volumes)",
+				ref.field(), ref.id)
+		}
+		return nil, err
+	}
 	v, err := viewSnapshot(ctx, sc, rec)
 	if errors.Is(err, errSnapshotNotReady) {
 		return nil, status.Errorf(codes.NotFound, "%s %q: snapshot is not created yet", ref.field(), ref.id)
@@ -133,7 +140,7 @@ func (s *Server) volumeSource(ctx context.Context, sc *scope, ref *sourceRef) (*
 	if err != nil {
 		return nil, err
 	}
-	if backing := rec.Attributes[journal.KeyBackingSnapshotID]; backing != "" {
+	if backing, _ := backingSnapshot(rec); backing != "" {
 		return s.backingSource(ctx, sc, ref, backing)
 	}
 	sv := sc.subvolume(rec.ImageName)
