@@ -80,3 +80,41 @@ func TestCephCSISnapshot(t *testing.T) {
 	f.deleteVolume(other.GetVolumeId())
 	f.wantClean()
 }
+
+// TestShallowVolumeV0: a shallow volume this driver recorded before it used
+// ceph-csi's layout (csi.backingsnapshotid, csi.cephfs.snaprefs.<uuid>)
+// still blocks its snapshot's deletion and is deleted with its reference.
+func TestShallowVolumeV0(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	src := f.create(createReq("src", gib))
+	snap := f.snapshot("snap", src.GetVolumeId())
+	snapUUID, volUUID := mustDecode(t, snap.GetSnapshotId()).UUID, uuid.NewString()
+	store := f.conn.Store(testFS+".meta", "csi")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(store.SetOmap(ctx, "csi.volume."+volUUID, map[string]string{"csi.volname": "old", "csi.imagename": "csi-vol-" + volUUID,
+		"csi.backingsnapshotid": snap.GetSnapshotId()}))
+	must(store.SetOmap(ctx, "csi.volumes.unit", map[string]string{"csi.volume.old": volUUID}))
+	must(store.SetOmap(ctx, "csi.cephfs.snaprefs."+snapUUID, map[string]string{volUUID: "1"}))
+	wantCode(t, f.deleteSnapshot(snap.GetSnapshotId()), codes.FailedPrecondition, volUUID)
+	volID, err := volid.ID{ClusterID: testCluster, LocationID: testFSID, UUID: volUUID}.Encode()
+	must(err)
+	f.deleteVolume(volID)
+	must(f.deleteSnapshot(snap.GetSnapshotId()))
+	f.deleteVolume(src.GetVolumeId())
+	f.wantClean()
+}
+
+func mustDecode(t *testing.T, id string) volid.ID {
+	t.Helper()
+	v, err := volid.Decode(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
