@@ -25,8 +25,12 @@ const (
 	// KeyEncryptKMS and KeyEncryptionType are reserved for encrypted volumes.
 	KeyEncryptKMS     = "csi.volume.encryptKMS"
 	KeyEncryptionType = "csi.volume.encryptionType"
-	// KeyBackingSnapshotID names the snapshot a shallow CephFS volume uses.
-	KeyBackingSnapshotID = "csi.backingsnapshotid"
+	// KeyBackingSnapshotID holds the CSI ID of the snapshot a shallow
+	// CephFS volume uses, as ceph-csi writes it.
+	KeyBackingSnapshotID = "csi.volume.backingsnapshotid"
+	// KeyBackingSnapshotIDV0 is where this project's drivers wrote it
+	// before they used ceph-csi's key; still read.
+	KeyBackingSnapshotIDV0 = "csi.backingsnapshotid"
 
 	keyVolName  = "csi.volname"
 	keySnapName = "csi.snapname"

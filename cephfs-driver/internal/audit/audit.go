@@ -110,7 +110,7 @@ func (s *scan) snapshot(subvolume, snap string) backend.SnapshotRef {
 // finish). Shallow volumes have no subvolume and are not checked.
 func (s *scan) checkVolumeRecords(ctx context.Context) error {
 	for _, r := range s.vols.Records {
-		if r.Attributes[journal.KeyBackingSnapshotID] != "" {
+		if r.Attributes[journal.KeyBackingSnapshotID] != "" || r.Attributes[journal.KeyBackingSnapshotIDV0] != "" {
 			continue
 		}
 		gone, why, err := s.subvolumeGone(ctx, r.ImageName)

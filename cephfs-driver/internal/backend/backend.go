@@ -138,6 +138,8 @@ type SnapshotInfo struct {
 	CreatedAt time.Time
 	// HasPendingClones reports clones from it still running.
 	HasPendingClones bool
+	// Size is the snapshot's recursive byte count (Ceph's "size").
+	Size int64
 }
 
 // CloneState is the state of a clone.
@@ -243,13 +245,21 @@ type Target struct {
 	Creds     *credentials.Credentials
 }
 
+// ObjectStore is a RADOS namespace: the journal's omap operations and the
+// versioned operations of reference trackers.
+type ObjectStore interface {
+	journal.ObjectStore
+	journal.VersionedStore
+}
+
 // Session is one request's use of a cluster connection.
 type Session interface {
 	// Backend returns the cluster operations.
 	Backend() Backend
 	// ObjectStore opens the journal's object store on pool and namespace;
-	// call the returned function to release it.
-	ObjectStore(pool, namespace string) (journal.ObjectStore, func(), error)
+	// call the returned function to release it. Use it from one goroutine
+	// at a time.
+	ObjectStore(pool, namespace string) (ObjectStore, func(), error)
 	// Release returns the connection.
 	Release()
 }

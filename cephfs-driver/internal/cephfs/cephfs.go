@@ -15,7 +15,6 @@ import (
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
-	"github.com/seed-6a310834/ceph-csi/shared/journal"
 )
 
 // Connector opens sessions over a cephconn pool.
@@ -49,7 +48,7 @@ type session struct {
 
 func (s *session) Backend() backend.Backend { return s.fsa }
 
-func (s *session) ObjectStore(pool, namespace string) (journal.ObjectStore, func(), error) {
+func (s *session) ObjectStore(pool, namespace string) (backend.ObjectStore, func(), error) {
 	st, err := cephconn.NewObjectStore(s.conn.Conn, pool, namespace)
 	if err != nil {
 		return nil, nil, classify("open pool", pool, err)
@@ -213,7 +212,8 @@ func (a *Admin) SnapshotInfo(ctx context.Context, ref backend.SnapshotRef) (*bac
 	if err != nil {
 		return nil, classify("snapshot info", ref.String(), err)
 	}
-	return &backend.SnapshotInfo{CreatedAt: info.CreatedAt.Time, HasPendingClones: info.HasPendingClones == "yes"}, nil
+	return &backend.SnapshotInfo{CreatedAt: info.CreatedAt.Time, HasPendingClones: info.HasPendingClones == "yes",
+		Size: int64(info.Size)}, nil
 }
 
 // RemoveSnapshot implements backend.Backend.

@@ -189,7 +189,8 @@ func checkExisting(rec *journal.Record, r *createRequest, src *source) error {
 		return status.Errorf(codes.AlreadyExists,
 			"volume %q exists with another volume_content_source (%q, requested %q)", r.name, got, want)
 	}
-	_, shallow := rec.Attributes[journal.KeyBackingSnapshotID]
+	backing, _ := backingSnapshot(rec)
+	shallow := backing != ""
 	if shallow != r.params.BackingSnapshot {
 		return status.Errorf(codes.AlreadyExists, "volume %q exists with %s=%t", r.name, paramBackingSnapshot, shallow)
 	}

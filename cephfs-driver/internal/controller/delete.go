@@ -88,7 +88,7 @@ func (s *Server) deleteVolume(ctx context.Context, sc *scope, uuid string) error
 	if err != nil {
 		return err
 	}
-	if backing := rec.Attributes[journal.KeyBackingSnapshotID]; backing != "" {
+	if backing, _ := backingSnapshot(rec); backing != "" {
 		release, err := s.locks.Acquire(oplock.Key{Kind: oplock.KindSnapshotID, ID: backing})
 		if err != nil {
 			return err
@@ -106,13 +106,8 @@ func (s *Server) deleteVolume(ctx context.Context, sc *scope, uuid string) error
 // (cancelling a clone in progress) and a clone's temporary snapshot, or a
 // shallow volume's reference on its snapshot. Idempotent.
 func (s *Server) removeVolume(ctx context.Context, sc *scope, rec *journal.Record) error {
-	if backing := rec.Attributes[journal.KeyBackingSnapshotID]; backing != "" {
-		id, err := volid.Decode(backing)
-		if err != nil {
-			logging.FromContext(ctx).Warn("shallow volume with a malformed backing snapshot ID", zap.Error(err))
-			return nil
-		}
-		return dropSnapshotUser(ctx, sc.store, id.UUID, rec.UUID)
+	if backing, v0 := backingSnapshot(rec); backing != "" {
+		return s.dropShallowVolume(ctx, sc, rec, backing, v0)
 	}
 	ref := sc.subvolume(rec.ImageName)
 	err := sc.be.RemoveSubvolume(ctx, ref, false)

@@ -68,7 +68,7 @@ func (s *Server) expand(ctx context.Context, sc *scope, volID, uuid string, size
 	if err != nil {
 		return 0, err
 	}
-	if rec.Attributes[journal.KeyBackingSnapshotID] != "" {
+	if backing, _ := backingSnapshot(rec); backing != "" {
 		return 0, status.Errorf(codes.InvalidArgument, "volume_id %q: a shallow read-only volume cannot be expanded", volID)
 	}
 	ref := sc.subvolume(rec.ImageName)

@@ -86,13 +86,16 @@ func (s *Server) listOne(ctx context.Context, id string, creds *credentials.Cred
 	}
 	defer sc.close()
 	rec, err := sc.snaps.Get(ctx, parsed.UUID)
-	if errors.Is(err, journal.ErrNotFound) || (err == nil && rec.Attributes[attrCreatedAt] == "") {
+	if errors.Is(err, journal.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	snap, err := snapshotOf(sc, rec)
+	snap, err := snapshotOf(ctx, sc, rec)
+	if errors.Is(err, errSnapshotNotReady) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +152,7 @@ func (s *Server) listCluster(ctx context.Context, c *clusterconfig.Cluster, cred
 		if err != nil {
 			return nil, err
 		}
-		sc := &scope{cluster: c, fs: fs, group: c.CephFS.SubvolumeGroup, store: store,
+		sc := &scope{cluster: c, fs: fs, group: c.CephFS.SubvolumeGroup, store: store, be: sess.Backend(),
 			snaps: journal.New(store, journal.Options{Kind: journal.Snapshots, Instance: s.cfg.InstanceID})}
 		snaps, err := listJournal(ctx, sc)
 		release()
@@ -179,10 +182,10 @@ func listJournal(ctx context.Context, sc *scope) ([]*csi.Snapshot, error) {
 		if err != nil {
 			return nil, err
 		}
-		if rec.Attributes[attrCreatedAt] == "" {
+		snap, err := snapshotOf(ctx, sc, rec)
+		if errors.Is(err, errSnapshotNotReady) {
 			continue // creation not finished
 		}
-		snap, err := snapshotOf(sc, rec)
 		if err != nil {
 			return nil, err
 		}

@@ -21,7 +21,7 @@ type scope struct {
 	fs      backend.FileSystem
 	group   string
 	be      backend.Backend
-	store   journal.ObjectStore
+	store   backend.ObjectStore
 	vols    *journal.Journal
 	snaps   *journal.Journal
 	close   func()

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -11,9 +10,9 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/reftracker"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
@@ -82,11 +81,8 @@ func (s *Server) createSnapshot(ctx context.Context, sc *scope, req *csi.CreateS
 	rec, err := sc.snaps.Lookup(ctx, req.GetName())
 	switch {
 	case err == nil:
-		if got := rec.Attributes[attrSourceVolumeID]; got != req.GetSourceVolumeId() {
-			return nil, status.Errorf(codes.AlreadyExists, "snapshot %q exists for another source volume %q", req.GetName(), got)
-		}
-		if rec.Attributes[attrCreatedAt] != "" {
-			return snapshotOf(sc, rec)
+		if snap, err := s.existingSnapshot(ctx, sc, rec, req.GetSourceVolumeId(), volUUID); !errors.Is(err, errSnapshotNotReady) {
+			return snap, err
 		}
 	case !errors.Is(err, journal.ErrNotFound):
 		return nil, err
@@ -111,7 +107,42 @@ func (s *Server) createSnapshot(ctx context.Context, sc *scope, req *csi.CreateS
 		}
 		return nil, err
 	}
-	return snapshotOf(sc, rec)
+	return snapshotOf(ctx, sc, rec)
+}
+
+// existingSnapshot answers a CreateSnapshot whose name has a record: the
+// snapshot if it is taken and of the same source, AlreadyExists if of
+// another source, errSnapshotNotReady if our reservation is unfinished.
+// For ceph-csi's record, whose source is a subvolume name, the source
+// volume's record names the subvolume to compare; a record whose
+// subvolume snapshot is missing is completed by taking it (ceph-csi
+// itself would re-reserve the name).
+func (s *Server) existingSnapshot(ctx context.Context, sc *scope, rec *journal.Record, volID, volUUID string) (*csi.Snapshot, error) {
+	if !foreignSnapshot(rec) {
+		if got := rec.Attributes[attrSourceVolumeID]; got != volID {
+			return nil, status.Errorf(codes.AlreadyExists, "snapshot %q exists for another source volume %q", rec.RequestName, got)
+		}
+		return snapshotOf(ctx, sc, rec)
+	}
+	vol, err := sc.vols.Get(ctx, volUUID)
+	if errors.Is(err, journal.ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "source_volume_id %q: volume not found", volID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if vol.ImageName != rec.Source {
+		return nil, status.Errorf(codes.AlreadyExists, "snapshot %q exists for another source subvolume %q (requested %q)",
+			rec.RequestName, rec.Source, vol.ImageName)
+	}
+	snap, err := snapshotOf(ctx, sc, rec)
+	if !errors.Is(err, errSnapshotNotReady) {
+		return snap, err
+	}
+	if err := sc.be.CreateSnapshot(ctx, sc.snapshot(rec.Source, rec.ImageName)); err != nil {
+		return nil, err
+	}
+	return snapshotOf(ctx, sc, rec)
 }
 
 // snapshotSourceVolume returns the record and subvolume info of the volume
@@ -124,7 +155,7 @@ func (s *Server) snapshotSourceVolume(ctx context.Context, sc *scope, volID, uui
 	if err != nil {
 		return nil, nil, err
 	}
-	if vol.Attributes[journal.KeyBackingSnapshotID] != "" {
+	if backing, _ := backingSnapshot(vol); backing != "" {
 		return nil, nil, status.Errorf(codes.InvalidArgument,
 			"source_volume_id %q: a shallow volume cannot be snapshotted; use its backing snapshot", volID)
 	}
@@ -179,24 +210,14 @@ func (s *Server) undoSnapshot(ctx context.Context, sc *scope, rec *journal.Recor
 	}
 }
 
-// snapshotOf builds the CSI snapshot of a completed record.
-func snapshotOf(sc *scope, rec *journal.Record) (*csi.Snapshot, error) {
-	id, err := sc.encodeID(rec.UUID)
+// snapshotOf builds the CSI snapshot of a record (errSnapshotNotReady if
+// the snapshot is not taken yet).
+func snapshotOf(ctx context.Context, sc *scope, rec *journal.Record) (*csi.Snapshot, error) {
+	v, err := viewSnapshot(ctx, sc, rec)
 	if err != nil {
-		return nil, fmt.Errorf("encode snapshot ID: %w", err)
+		return nil, err
 	}
-	created, err := time.Parse(time.RFC3339Nano, rec.Attributes[attrCreatedAt])
-	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: bad creation time in the journal: %w", id, err)
-	}
-	size, _ := strconv.ParseInt(rec.Attributes[attrSize], 10, 64)
-	return &csi.Snapshot{
-		SnapshotId:     id,
-		SourceVolumeId: rec.Attributes[attrSourceVolumeID],
-		SizeBytes:      size,
-		CreationTime:   timestamppb.New(created),
-		ReadyToUse:     true,
-	}, nil
+	return v.csiSnapshot(sc)
 }
 
 // DeleteSnapshot removes a snapshot and its record. A malformed or unknown
@@ -221,13 +242,26 @@ func (s *Server) deleteSnapshot(ctx context.Context, sc *scope, uuid string) err
 	if err != nil {
 		return err
 	}
-	users, err := snapshotUsers(ctx, sc.store, rec.UUID)
+	snapID, err := sc.encodeID(uuid)
+	if err != nil {
+		return err
+	}
+	users, err := snapshotUsers(ctx, sc, snapID, rec.UUID)
 	if err != nil {
 		return err
 	}
 	if len(users) > 0 {
 		return status.Errorf(codes.FailedPrecondition,
-			"snapshot backs %d shallow volume(s) (volume UUIDs %v); delete them first", len(users), users)
+			"snapshot backs %d shallow volume(s) (%v); delete them first", len(users), users)
+	}
+	// Drop the snapshot's own reference (with the tracker) first: a crash
+	// after it leaves no tracker, and the retry removes the snapshot.
+	gone, err := reftracker.Remove(ctx, sc.store, trackerName(snapID),
+		map[string]reftracker.Type{snapID: reftracker.Masked}, nil)
+	if err != nil || !gone {
+		// !gone: a shallow volume was added meanwhile by another process;
+		// as in ceph-csi, the snapshot now goes with its last volume.
+		return err
 	}
 	if err := sc.be.RemoveSnapshot(ctx, sc.snapshot(rec.Source, rec.ImageName)); err != nil {
 		return err

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"errors"
-	"strconv"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
@@ -108,15 +107,25 @@ func (s *Server) snapshotSource(ctx context.Context, sc *scope, ref *sourceRef, 
 	if err != nil {
 		return nil, err
 	}
-	if rec.Attributes[attrCreatedAt] == "" {
+	if masked, err := snapshotMasked(ctx, sc, ref.id); err != nil || masked {
+		if err == nil {
+			err = status.Errorf(codes.NotFound, "%s %q: snapshot was deleted (it lives on only for its shallow volumes)",
+				ref.field(), ref.id)
+		}
+		return nil, err
+	}
+	v, err := viewSnapshot(ctx, sc, rec)
+	if errors.Is(err, errSnapshotNotReady) {
 		return nil, status.Errorf(codes.NotFound, "%s %q: snapshot is not created yet", ref.field(), ref.id)
 	}
-	size, _ := strconv.ParseInt(rec.Attributes[attrSize], 10, 64)
+	if err != nil {
+		return nil, err
+	}
 	return &source{
 		ref:      ref,
 		snap:     sc.snapshot(rec.Source, rec.ImageName),
-		size:     size,
-		path:     rec.Attributes[attrSubvolumePath],
+		size:     v.size,
+		path:     v.path,
 		snapUUID: rec.UUID,
 	}, nil
 }
@@ -131,7 +140,7 @@ func (s *Server) volumeSource(ctx context.Context, sc *scope, ref *sourceRef) (*
 	if err != nil {
 		return nil, err
 	}
-	if backing := rec.Attributes[journal.KeyBackingSnapshotID]; backing != "" {
+	if backing, _ := backingSnapshot(rec); backing != "" {
 		return s.backingSource(ctx, sc, ref, backing)
 	}
 	sv := sc.subvolume(rec.ImageName)

@@ -42,7 +42,8 @@ func (s *Server) ValidateVolumeCapabilities(ctx context.Context, req *csi.Valida
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	readOnly := rec.Attributes[journal.KeyBackingSnapshotID] != ""
+	backing, _ := backingSnapshot(rec)
+	readOnly := backing != ""
 	for _, c := range req.GetVolumeCapabilities() {
 		if msg := capabilityError(c, readOnly); msg != "" {
 			return &csi.ValidateVolumeCapabilitiesResponse{Message: msg}, nil

@@ -24,7 +24,8 @@ type Request struct {
 	Target string
 	// Monitors are the cluster's monitor addresses.
 	Monitors []string
-	// FSName is the file system to mount.
+	// FSName is the file system to mount; "" mounts the cluster's default
+	// file system (static volumes without fsName, as ceph-csi does).
 	FSName string
 	// Path is the directory of the file system to mount, e.g. the
 	// subvolume path.
@@ -38,8 +39,8 @@ type Request struct {
 
 func (r Request) validate() error {
 	switch {
-	case r.Target == "", r.FSName == "", r.Path == "", len(r.Monitors) == 0:
-		return errors.New("mount request needs a target, a file system, a path and monitors")
+	case r.Target == "", r.Path == "", len(r.Monitors) == 0:
+		return errors.New("mount request needs a target, a path and monitors")
 	case r.Creds == nil:
 		return errors.New("mount request needs credentials")
 	}
@@ -67,7 +68,7 @@ func SplitOptions(s string) []string {
 
 // Kernel mounts with the kernel CephFS client:
 //
-//	mount -t ceph MON1,MON2:/path TARGET -o name=USER,secretfile=FILE,mds_namespace=FS[,options]
+//	mount -t ceph MON1,MON2:/path TARGET -o name=USER,secretfile=FILE[,mds_namespace=FS][,options]
 type Kernel struct {
 	Exec execx.Executor
 }
@@ -91,7 +92,11 @@ func (k *Kernel) Mount(ctx context.Context, r Request) error {
 		return err
 	}
 	defer secret.Remove() //nolint:errcheck // best effort; the directory is private
-	opts := append([]string{"name=" + r.Creds.ID, "secretfile=" + secret.Path, "mds_namespace=" + r.FSName}, r.Options...)
+	opts := []string{"name=" + r.Creds.ID, "secretfile=" + secret.Path}
+	if r.FSName != "" {
+		opts = append(opts, "mds_namespace="+r.FSName)
+	}
+	opts = append(opts, r.Options...)
 	_, err = k.Exec.Run(ctx, "mount", "-t", "ceph", monitors+":"+r.Path, r.Target, "-o", strings.Join(opts, ","))
 	return err
 }
@@ -127,7 +132,7 @@ const DefaultFuseBinary = "ceph-fuse"
 
 // Fuse mounts with ceph-fuse, which daemonizes once the mount is up:
 //
-//	ceph-fuse TARGET -m MONS --id USER --keyring FILE --client_mountpoint=PATH --client_fs=FS [-o options]
+//	ceph-fuse TARGET -m MONS --id USER --keyring FILE --client_mountpoint=PATH [--client_fs=FS] [-o options]
 //
 // The command runs detached (execx.Executor.RunDetached: setsid), so the
 // daemon does not belong to the plugin's process group or session and
@@ -149,7 +154,10 @@ func (f *Fuse) Mount(ctx context.Context, r Request) error {
 	}
 	defer keyring.Remove() //nolint:errcheck // best effort; the directory is private
 	args := []string{r.Target, "-m", strings.Join(r.Monitors, ","), "--id", r.Creds.ID,
-		"--keyring", keyring.Path, "--client_mountpoint=" + r.Path, "--client_fs=" + r.FSName}
+		"--keyring", keyring.Path, "--client_mountpoint=" + r.Path}
+	if r.FSName != "" {
+		args = append(args, "--client_fs="+r.FSName)
+	}
 	if len(r.Options) > 0 {
 		args = append(args, "-o", strings.Join(r.Options, ","))
 	}

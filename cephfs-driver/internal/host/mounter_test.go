@@ -232,3 +232,25 @@ func TestFuseProcesses(t *testing.T) {
 		t.Fatalf("FuseProcesses(/stage/b) = %v", got)
 	}
 }
+
+// TestDefaultFileSystem: without a file system name (a static PV without
+// fsName) neither client is told one, so both mount the default.
+func TestDefaultFileSystem(t *testing.T) {
+	for _, m := range []Mounter{&Kernel{Exec: execx.NewFake()}, &Fuse{Exec: execx.NewFake()}} {
+		r := request()
+		r.FSName = ""
+		if err := m.Mount(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		var c execx.Call
+		switch m := m.(type) {
+		case *Kernel:
+			c = m.Exec.(*execx.Fake).Calls()[0]
+		case *Fuse:
+			c = m.Exec.(*execx.Fake).Calls()[0]
+		}
+		if s := c.String(); strings.Contains(s, "client_fs") || strings.Contains(s, "mds_namespace") {
+			t.Fatalf("%T names a file system: %s", m, s)
+		}
+	}
+}

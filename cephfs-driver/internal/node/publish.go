@@ -67,14 +67,14 @@ func (s *Server) ensureStaged(ctx context.Context, req *csi.NodePublishVolumeReq
 	case state == notMounted:
 		return status.Errorf(codes.FailedPrecondition, "volume %s is not staged at %s", req.GetVolumeId(), staging)
 	}
-	creds, err := nodeCredentials(req.GetSecrets())
-	if err != nil {
-		return status.Errorf(codes.FailedPrecondition,
-			"the staging mount at %s is dead and the request has no node secrets to mount it again: NodeStageVolume it again", staging)
-	}
 	vol, err := s.parseVolume(req.GetVolumeId(), req.GetVolumeContext(), req.GetVolumeCapability())
 	if err != nil {
 		return err
+	}
+	creds, err := nodeCredentials(req.GetSecrets(), vol.static)
+	if err != nil {
+		return status.Errorf(codes.FailedPrecondition,
+			"the staging mount at %s is dead and the request has no node secrets to mount it again: NodeStageVolume it again", staging)
 	}
 	logging.FromContext(ctx).Warn("staging mount is dead: mounting it again", zap.String("staging_path", staging))
 	if err := s.unstage(ctx, staging); err != nil {

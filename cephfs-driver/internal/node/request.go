@@ -25,7 +25,11 @@ const (
 // volume is what the node needs to mount a volume, from its context.
 type volume struct {
 	clusterID string
-	fsName    string
+	// fsName is "" for a static volume on the default file system.
+	fsName string
+	// static marks a volume made by hand (staticVolume: "true"), mounted
+	// with the user's credentials as ceph-csi does.
+	static bool
 	// path is the directory to mount.
 	path string
 	// backingDir, for a shallow volume, is the snapshot directory under
@@ -38,7 +42,8 @@ type volume struct {
 // parseVolume reads the volume context (and the capability's mount flags).
 // Errors are InvalidArgument and name the key.
 func (s *Server) parseVolume(volumeID string, vc map[string]string, c *csi.VolumeCapability) (*volume, error) {
-	v := &volume{clusterID: vc[volctx.ClusterID], fsName: vc[volctx.FSName], mounter: vc[volctx.Mounter]}
+	v := &volume{clusterID: vc[volctx.ClusterID], fsName: vc[volctx.FSName], mounter: vc[volctx.Mounter],
+		static: vc[staticVolume] == "true"}
 	if v.clusterID == "" {
 		id, err := volid.Decode(volumeID)
 		if err != nil {
@@ -46,7 +51,7 @@ func (s *Server) parseVolume(volumeID string, vc map[string]string, c *csi.Volum
 		}
 		v.clusterID = id.ClusterID
 	}
-	if v.fsName == "" {
+	if v.fsName == "" && !v.static {
 		return nil, status.Errorf(codes.InvalidArgument, "volume_context: missing %q", volctx.FSName)
 	}
 	if err := v.setPath(vc); err != nil {
@@ -70,8 +75,11 @@ func (v *volume) setPath(vc map[string]string) error {
 		if path.IsAbs(v.backingDir) || strings.HasPrefix(v.backingDir, "..") {
 			return status.Errorf(codes.InvalidArgument, "volume_context: %q must be relative and inside the root", volctx.BackingSnapshotDir)
 		}
-	case vc[staticVolume] == "true":
+	case v.static:
 		v.path = vc[rootPath]
+		if !path.IsAbs(v.path) {
+			return status.Errorf(codes.InvalidArgument, "volume_context: missing or relative %q of a static volume", rootPath)
+		}
 	default:
 		v.path = vc[volctx.SubvolumePath]
 	}
@@ -97,14 +105,20 @@ func (s *Server) setMounter(v *volume, vc map[string]string) error {
 	return nil
 }
 
-// nodeCredentials reads the stage secrets: userID/userKey as ceph-csi's
-// node-stage secrets hold them, or else the provisioner's adminID/adminKey.
-func nodeCredentials(secrets map[string]string) (*credentials.Credentials, error) {
-	if _, ok := secrets[credentials.UserIDField]; ok {
-		return credentials.FromSecrets(secrets, credentials.UserIDField, credentials.UserKeyField)
+// nodeCredentials reads the stage secrets as ceph-csi chooses from them
+// (its getCredentialsForVolume): a dynamically provisioned volume is
+// mounted as adminID/adminKey, a static one as userID/userKey. Where
+// ceph-csi would fail because the chosen pair is missing, the other pair
+// is used.
+func nodeCredentials(secrets map[string]string, static bool) (*credentials.Credentials, error) {
+	pairs := [][2]string{{credentials.AdminIDField, credentials.AdminKeyField}, {credentials.UserIDField, credentials.UserKeyField}}
+	if static {
+		pairs[0], pairs[1] = pairs[1], pairs[0]
 	}
-	if _, ok := secrets[credentials.AdminIDField]; ok {
-		return credentials.ForCephFSAdmin(secrets)
+	for _, p := range pairs {
+		if _, ok := secrets[p[0]]; ok {
+			return credentials.FromSecrets(secrets, p[0], p[1])
+		}
 	}
 	return nil, status.Errorf(codes.InvalidArgument, "secrets: missing %q and %q (or %q and %q)",
 		credentials.UserIDField, credentials.UserKeyField, credentials.AdminIDField, credentials.AdminKeyField)

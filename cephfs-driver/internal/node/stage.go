@@ -42,7 +42,7 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err != nil {
 		return nil, err
 	}
-	creds, err := nodeCredentials(req.GetSecrets())
+	creds, err := nodeCredentials(req.GetSecrets(), vol.static)
 	if err != nil {
 		return nil, err
 	}

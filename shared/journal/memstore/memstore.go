@@ -15,13 +15,16 @@ import (
 type Store struct {
 	mu      sync.Mutex
 	objects map[string]map[string]string
+	// meta holds the data, extended attributes and version of objects
+	// written through the journal.VersionedStore methods.
+	meta map[string]*objectMeta
 }
 
 var _ journal.ObjectStore = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{objects: map[string]map[string]string{}}
+	return &Store{objects: map[string]map[string]string{}, meta: map[string]*objectMeta{}}
 }
 
 // GetOmapValues implements journal.ObjectStore.
@@ -117,6 +120,7 @@ func (s *Store) Remove(_ context.Context, oid string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.objects, oid)
+	delete(s.meta, oid)
 	return nil
 }
 

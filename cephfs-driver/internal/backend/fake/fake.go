@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
-	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/journal/memstore"
 )
 
@@ -555,7 +554,7 @@ type fakeSession struct {
 
 func (s *fakeSession) Backend() backend.Backend { return s.c.Backend }
 
-func (s *fakeSession) ObjectStore(pool, namespace string) (journal.ObjectStore, func(), error) {
+func (s *fakeSession) ObjectStore(pool, namespace string) (backend.ObjectStore, func(), error) {
 	return s.c.Store(pool, namespace), func() {}, nil
 }
 
