@@ -18,7 +18,7 @@ const (
 	// killOpTimeout is the --ceph-op-timeout of the killed drivers, which
 	// sets their half-made image bound (controller.PartialBoundFactor
 	// times it: 20 s).
-	killOpTimeout = 2 * time.Second
+	killOpTimeout   = 2 * time.Second
 	killConcurrency = 8
 	// killWatchTimeout is the cluster's osd_client_watch_timeout: the
 	// killed process's watches on the images it had open last that long,
