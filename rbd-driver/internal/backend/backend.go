@@ -122,6 +122,8 @@ const (
 // ErrPoolNotFound, an unreachable cluster one wrapping ErrUnavailable, and
 // a context that already ended its error, before any cluster call.
 type Session interface {
+	Partials
+
 	// Release frees the session's resources. Calling it twice is harmless.
 	Release()
 

@@ -141,49 +141,57 @@ func (s *Server) makeImage(ctx context.Context, cr *creation) (string, int64, er
 }
 
 func (s *Server) createImage(ctx context.Context, cr *creation, opts backend.ImageOptions) (string, error) {
-	id, err := cr.c.sess.CreateImage(ctx, cr.image(), opts)
-	if errors.Is(err, backend.ErrExists) {
-		return s.adopt(ctx, cr) // left by an earlier attempt, or a twin's
+	for attempt := 0; ; attempt++ {
+		id, err := cr.c.sess.CreateImage(ctx, cr.image(), opts)
+		if !errors.Is(err, backend.ErrExists) {
+			cr.created = err == nil
+			return id, err
+		}
+		id, again, err := s.adopt(ctx, cr) // left by an earlier attempt, or a twin's
+		if !again {
+			return id, err
+		}
+		if attempt > 0 {
+			return "", concurrentCreate(cr)
+		}
 	}
-	cr.created = err == nil
-	return id, err
+}
+
+func concurrentCreate(cr *creation) error {
+	return status.Errorf(codes.Aborted, "name: image %s is being created by a concurrent request, retry",
+		cr.rec.ImageName)
 }
 
 // adopt takes over the image that already exists under the planned name:
 // left by an earlier attempt, or being made right now by a twin request in
-// another process (per-name locks are per process). librbd writes the
-// directory entry first, then rbd_id, then the header: until the image
-// opens, the twin is not done and the request answers Aborted (retry)
-// rather than NotFound.
-func (s *Server) adopt(ctx context.Context, cr *creation) (string, error) {
+// another process (per-name locks are per process). An image that does not
+// open is half-made: reclaim answers Aborted while a live create may still
+// be at work on it and otherwise removes its pieces; again is then true and
+// the caller makes the image anew.
+func (s *Server) adopt(ctx context.Context, cr *creation) (id string, again bool, err error) {
 	cr.adopted = true
 	st, err := cr.c.sess.Stat(ctx, cr.image())
 	if errors.Is(err, backend.ErrNotFound) {
-		return "", status.Errorf(codes.Aborted, "name: image %s is being created by a concurrent request, retry",
-			cr.rec.ImageName)
+		again, err = s.reclaim(ctx, cr)
+		cr.adopted = !again
+		return "", again, err
 	}
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	return st.ID, nil
+	return st.ID, false, nil
 }
 
 // clone creates the image from the source. A volume source is cloned
 // through a temporary snapshot that is removed right away: clone v2 keeps it
 // in the trash namespace until the clone is flattened or deleted.
 func (s *Server) clone(ctx context.Context, cr *creation, opts backend.ImageOptions) (string, error) {
-	c, src, img := cr.c, cr.src, cr.image()
+	c, src := cr.c, cr.src
 	parent := src.parent
 	if src.fromVolume() {
 		parent.Snap = tmpSnapPrefix + cr.rec.UUID
 	}
-	id, err := c.sess.ImageID(ctx, img)
-	switch {
-	case err == nil:
-		id, err = s.adopt(ctx, cr)
-	case errors.Is(err, backend.ErrNotFound):
-		id, err = s.cloneFrom(ctx, cr, parent, opts)
-	}
+	id, err := s.cloneOrAdopt(ctx, cr, parent, opts)
 	if err != nil {
 		return "", err
 	}
@@ -195,11 +203,33 @@ func (s *Server) clone(ctx context.Context, cr *creation, opts backend.ImageOpti
 	return id, nil
 }
 
-func (s *Server) cloneFrom(ctx context.Context, cr *creation, parent backend.SnapRef, opts backend.ImageOptions) (string, error) {
+// cloneOrAdopt adopts the image under the planned name or, when there is
+// none (or only a half-made one, removed), clones it.
+func (s *Server) cloneOrAdopt(ctx context.Context, cr *creation, parent backend.SnapRef, opts backend.ImageOptions) (string, error) {
+	for attempt := 0; ; attempt++ {
+		var id string
+		var again bool
+		_, err := cr.c.sess.ImageID(ctx, cr.image())
+		switch {
+		case err == nil:
+			id, again, err = s.adopt(ctx, cr)
+		case errors.Is(err, backend.ErrNotFound):
+			id, again, err = s.cloneFrom(ctx, cr, parent, opts)
+		}
+		if !again {
+			return id, err
+		}
+		if attempt > 0 {
+			return "", concurrentCreate(cr)
+		}
+	}
+}
+
+func (s *Server) cloneFrom(ctx context.Context, cr *creation, parent backend.SnapRef, opts backend.ImageOptions) (string, bool, error) {
 	c, img := cr.c, cr.image()
 	if cr.src.fromVolume() {
 		if _, err := c.sess.CreateSnapshot(ctx, parent); err != nil && !errors.Is(err, backend.ErrExists) {
-			return "", err
+			return "", false, err
 		}
 	}
 	id, err := c.sess.CloneImage(ctx, parent, img, opts)
@@ -207,7 +237,7 @@ func (s *Server) cloneFrom(ctx context.Context, cr *creation, parent backend.Sna
 		return s.adopt(ctx, cr)
 	}
 	cr.created = err == nil
-	return id, err
+	return id, false, err
 }
 
 // finish sets the metadata and queues the flatten of a clone at or past the

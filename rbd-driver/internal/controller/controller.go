@@ -68,6 +68,13 @@ type Config struct {
 	// parent briefly while it removes a clone). Default
 	// DefaultWatcherWait; negative means no wait.
 	WatcherWait time.Duration
+	// PartialBound is how long a half-made image (see partial.go) stays
+	// untouched after it was first seen, as a live create may still be at
+	// work on it. Default DefaultPartialBound; it must be at least
+	// PartialBoundFactor times the Ceph op timeout.
+	PartialBound time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
 }
 
 // DefaultWatcherWait is the default of Config.WatcherWait.
@@ -79,6 +86,8 @@ type Server struct {
 	cfg    Config
 	locks  *oplock.Locks
 	purger *purger // nil: purge within the request
+	// partials are the half-made images this process has seen.
+	partials partialSightings
 }
 
 var _ csi.ControllerServer = (*Server)(nil)
@@ -99,6 +108,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.WatcherWait == 0 {
 		cfg.WatcherWait = DefaultWatcherWait
+	}
+	if cfg.PartialBound <= 0 {
+		cfg.PartialBound = DefaultPartialBound
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.CloneSoftDepth > cfg.CloneHardDepth {
 		return nil, fmt.Errorf("controller: clone soft depth %d exceeds hard depth %d",

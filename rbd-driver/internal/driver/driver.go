@@ -128,6 +128,7 @@ func (s *services) buildController(cfg Config, store *clusterconfig.Store, logge
 		CloneHardDepth: cfg.RBD.CloneHardDepth,
 		SetMetadata:    cfg.RBD.SetMetadata,
 		DefaultSecrets: SecretsReader(cfg.RBD.SecretsDir),
+		PartialBound:   controller.PartialBoundFactor * cfg.Shared.CephOpTimeout,
 		Logger:         logger.Named("controller"),
 	})
 	s.controller = ctrl

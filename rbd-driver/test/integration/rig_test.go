@@ -74,15 +74,19 @@ func newRig(t *testing.T, soft, hard int) *rig {
 }
 
 // controller returns another controller over the same connections.
-func (r *rig) controller(soft, hard int) *controller.Server {
-	s, err := controller.New(controller.Config{
+func (r *rig) controller(soft, hard int, mods ...func(*controller.Config)) *controller.Server {
+	cfg := controller.Config{
 		Backend:        cephrbd.New(r.cpool, cephrbd.Options{}),
 		Clusters:       r.store,
 		InstanceID:     "it",
 		CloneSoftDepth: soft,
 		CloneHardDepth: hard,
 		SetMetadata:    true,
-	})
+	}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	s, err := controller.New(cfg)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -40,7 +40,9 @@ type pool struct {
 	name   string
 	images map[string]*image // key: namespace + "/" + name
 	trash  map[string]*image // key: ID
-	stores map[string]*memstore.Store
+	// partials are half-made images (key: namespace + "/" + name).
+	partials map[string]backend.PartialImage
+	stores   map[string]*memstore.Store
 }
 
 type image struct {
@@ -93,7 +95,8 @@ func (b *Backend) AddCluster(clusterID string, availBytes int64, pools ...string
 	b.clusters[clusterID] = c
 	for _, p := range pools {
 		c.pools[p] = &pool{id: c.nextPool, name: p, images: map[string]*image{},
-			trash: map[string]*image{}, stores: map[string]*memstore.Store{}}
+			trash: map[string]*image{}, stores: map[string]*memstore.Store{},
+			partials: map[string]backend.PartialImage{}}
 		c.nextPool++
 	}
 }

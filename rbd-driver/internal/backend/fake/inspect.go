@@ -41,6 +41,9 @@ func (b *Backend) Contents(clusterID, poolName string) PoolContents {
 		out.Trash = append(out.Trash, id)
 		out.Snapshots += len(img.snaps)
 	}
+	for key := range p.partials {
+		out.Images = append(out.Images, key+" (half-made)")
+	}
 	for ns, st := range p.stores {
 		out.JournalObjects = append(out.JournalObjects, nonEmptyObjects(st, ns)...)
 	}

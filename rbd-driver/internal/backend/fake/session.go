@@ -126,7 +126,7 @@ func (s *session) newImage(ref backend.ImageRef, o backend.ImageOptions) (*image
 		}
 	}
 	key := ref.Namespace + "/" + ref.Name
-	if _, ok := p.images[key]; ok {
+	if _, ok := p.images[key]; ok || !p.partials[key].Empty() {
 		return nil, fmt.Errorf("image %s: %w", ref.Name, backend.ErrExists)
 	}
 	img := &image{id: s.b.newID(), name: ref.Name, ns: ref.Namespace, size: o.Size,
@@ -164,6 +164,9 @@ func (s *session) ImageID(ctx context.Context, ref backend.ImageRef) (id string,
 		img, err := s.image(ref)
 		if err == nil {
 			id = img.id
+		}
+		if p, ok := s.c.pools[ref.Pool]; ok && isNotFound(err) && p.partials[ref.Namespace+"/"+ref.Name].ObjectID != "" {
+			id, err = p.partials[ref.Namespace+"/"+ref.Name].ObjectID, nil // the ID object of a half-made image
 		}
 		return err
 	})
@@ -253,7 +256,7 @@ func (s *session) Rename(ctx context.Context, ref backend.ImageRef, newName stri
 			return err
 		}
 		key := ref.Namespace + "/" + newName
-		if _, taken := img.pool.images[key]; taken {
+		if _, taken := img.pool.images[key]; taken || !img.pool.partials[key].Empty() {
 			return fmt.Errorf("image %s: %w", newName, backend.ErrExists)
 		}
 		delete(img.pool.images, ref.Namespace+"/"+ref.Name)

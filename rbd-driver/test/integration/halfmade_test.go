@@ -1,0 +1,99 @@
+package integration
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/controller"
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+)
+
+// halfMadeBound is the controller's PartialBound in these tests.
+const halfMadeBound = 2 * time.Second
+
+// TestHalfMadeImageIsReclaimed leaves, under the image name a request
+// plans, what a create killed inside librbd leaves (a directory entry, with
+// or without the ID object, never the header): the request answers Aborted
+// within the bound, then removes the pieces and creates the volume with the
+// same ID, and the pool ends empty.
+func TestHalfMadeImageIsReclaimed(t *testing.T) {
+	r := newRig(t, 2, 4)
+	s := r.controller(2, 4, func(c *controller.Config) { c.PartialBound = halfMadeBound })
+	for _, tc := range []struct {
+		name     string
+		idObject bool
+	}{{"pvc-dir-only", false}, {"pvc-dir-and-id", true}} {
+		first := r.create(s, r.volReq(tc.name, 8<<20))
+		r.deleteVolume(first.GetVolumeId())
+		if err := r.admin.LeaveHalfMade(r.pool, "", image(first), "deadbeef01", tc.idObject); err != nil {
+			t.Fatal(err)
+		}
+		if !tc.idObject { // a fresh ID object proves the create alive as well; a directory entry does not
+			_, err := s.CreateVolume(ctx(t), r.volReq(tc.name, 8<<20))
+			wantCode(t, err, codes.Aborted, "half-made")
+		}
+		var err error
+		eventually(t, 3*halfMadeBound, "the half-made image reclaimed", func() bool {
+			_, err = s.CreateVolume(ctx(t), r.volReq(tc.name, 8<<20))
+			return err == nil
+		})
+		v := r.create(s, r.volReq(tc.name, 8<<20))
+		if v.GetVolumeId() != first.GetVolumeId() {
+			t.Errorf("%s: volume ID %s, want %s", tc.name, v.GetVolumeId(), first.GetVolumeId())
+		}
+		if st := r.describe(v); st == nil {
+			t.Errorf("%s: the recreated image does not open", tc.name)
+		}
+		r.deleteVolume(v.GetVolumeId())
+	}
+}
+
+// TestRemovePartialIsExact: pieces that no longer match what was seen
+// (a newer create's) are not removed; the matching ones are, and a second
+// removal is harmless.
+func TestRemovePartialIsExact(t *testing.T) {
+	r := newRig(t, 2, 4)
+	creds, err := credentials.ForRBD(r.secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := cephrbd.New(r.cpool, cephrbd.Options{}).Connect(ctx(t), backend.Target{ClusterID: r.cl.FSID,
+		Monitors: r.cl.Monitors, Creds: creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Release()
+	img := backend.ImageRef{PoolRef: backend.PoolRef{Pool: r.pool}, Name: "csi-vol-halfmade"}
+	if err := r.admin.LeaveHalfMade(r.pool, "", img.Name, "cafe01", true); err != nil {
+		t.Fatal(err)
+	}
+	p, err := sess.Partial(ctx(t), img)
+	if err != nil || p.DirID != "cafe01" || p.ObjectID != "cafe01" || time.Since(p.ObjectTime) > time.Minute {
+		t.Fatalf("Partial = %+v, %v; want both pieces with ID cafe01, written just now", p, err)
+	}
+	stale := backend.PartialImage{DirID: "other", ObjectID: "other"}
+	if err := sess.RemovePartial(ctx(t), img, stale); !errors.Is(err, backend.ErrExists) {
+		t.Errorf("RemovePartial(other ID) = %v, want ErrExists", err)
+	}
+	if q, _ := sess.Partial(ctx(t), img); !q.Same(p) {
+		t.Errorf("pieces after a refused removal: %+v, want %+v", q, p)
+	}
+	for i := 0; i < 2; i++ {
+		if err := sess.RemovePartial(ctx(t), img, p); err != nil {
+			t.Fatalf("RemovePartial #%d: %v", i+1, err)
+		}
+	}
+	if q, err := sess.Partial(ctx(t), img); err != nil || !q.Empty() {
+		t.Errorf("after removal: %+v, %v; want nothing", q, err)
+	}
+	v := r.create(r.ctrl, r.volReq("pvc-complete", 8<<20))
+	if _, err := sess.Partial(ctx(t), backend.ImageRef{PoolRef: img.PoolRef, Name: image(v)}); !errors.Is(err, backend.ErrExists) {
+		t.Errorf("Partial(complete image) = %v, want ErrExists", err)
+	}
+	r.deleteVolume(v.GetVolumeId())
+}
