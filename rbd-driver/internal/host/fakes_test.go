@@ -46,6 +46,8 @@ type fakeSystem struct {
 	signals []string
 	// dieOn lists the signals a process exits on.
 	dieOn []syscall.Signal
+	// procs are what Processes lists.
+	procs map[string][]Proc
 }
 
 func newFakeSystem() *fakeSystem {
@@ -105,6 +107,12 @@ func (s *fakeSystem) Signal(pid int, sig syscall.Signal) error {
 		delete(s.alive, pid)
 	}
 	return nil
+}
+
+func (s *fakeSystem) Processes(name string) ([]Proc, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.procs[name]), nil
 }
 
 func (s *fakeSystem) sent() []string {

@@ -28,6 +28,12 @@ type stageRecord struct {
 	Version     int    `json:"version"`
 	VolumeID    string `json:"volumeID"`
 	StagingPath string `json:"stagingPath"`
+	// MountPath is where the volume is mounted (filesystem) or bind-mounted
+	// (block) when that is not StagingPath: ceph-csi stages at
+	// StagingPath/VOLUME-ID. Empty for volumes this plugin staged.
+	MountPath string `json:"mountPath,omitempty"`
+	// Origin is originCephCSI for a staging taken over from ceph-csi.
+	Origin string `json:"origin,omitempty"`
 	// Block is true for a raw block volume (no filesystem, nothing mounted
 	// at the staging path).
 	Block bool `json:"block"`
@@ -56,6 +62,14 @@ type publishTarget struct {
 	// SingleWriter is true when published with SINGLE_NODE_SINGLE_WRITER,
 	// which allows no other publication on the node.
 	SingleWriter bool `json:"singleWriter,omitempty"`
+}
+
+// mountPath returns where the volume's filesystem is mounted.
+func (r *stageRecord) mountPath() string {
+	if r.MountPath != "" {
+		return r.MountPath
+	}
+	return r.StagingPath
 }
 
 // target returns the publication at path, or nil.
