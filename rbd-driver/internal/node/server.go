@@ -15,6 +15,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -59,26 +60,37 @@ type Config struct {
 	// HolderPoll how often it checks meanwhile (default 1s).
 	HolderWait time.Duration
 	HolderPoll time.Duration
+	// NodeLabels are this node's labels and CrushLocationLabels the labels
+	// that give its CRUSH location when config.json's readAffinity is
+	// enabled without crushLocationLabels of its own.
+	NodeLabels          map[string]string
+	CrushLocationLabels []string
+	// HealSecrets returns the credentials (userID, userKey) Heal uses to
+	// re-attach rbd-nbd devices; nil disables healing at start.
+	HealSecrets func() (map[string]string, error)
 }
 
 // Server is the CSI Node service.
 type Server struct {
 	csi.UnimplementedNodeServer
 
-	nodeID     string
-	maxVolumes int64
-	topology   map[string]string
-	clusters   *clusterconfig.Store
-	exec       execx.Executor
-	mounter    mount.Interface
-	attachers  host.Attachers
-	deviceSize func(string) (int64, error)
-	records    recordStore
-	locks      *oplock.Locks
-	mappings   func(ctx context.Context, pool, namespace, image string) ([]host.Mapping, error)
-	holders    func(ctx context.Context, r *host.Request) ([]host.Holder, error)
-	holderWait time.Duration
-	holderPoll time.Duration
+	nodeID      string
+	maxVolumes  int64
+	topology    map[string]string
+	clusters    *clusterconfig.Store
+	exec        execx.Executor
+	mounter     mount.Interface
+	attachers   host.Attachers
+	deviceSize  func(string) (int64, error)
+	records     recordStore
+	locks       *oplock.Locks
+	mappings    func(ctx context.Context, pool, namespace, image string) ([]host.Mapping, error)
+	holders     func(ctx context.Context, r *host.Request) ([]host.Holder, error)
+	holderWait  time.Duration
+	holderPoll  time.Duration
+	nodeLabels  map[string]string
+	crushLabels []string
+	healSecrets func() (map[string]string, error)
 }
 
 var _ csi.NodeServer = (*Server)(nil)
@@ -101,6 +113,7 @@ func New(cfg Config) (*Server, error) {
 			return host.Holders(ctx, cfg.Executor, r)
 		},
 		holderWait: cfg.HolderWait, holderPoll: cfg.HolderPoll,
+		nodeLabels: maps.Clone(cfg.NodeLabels), crushLabels: slices.Clone(cfg.CrushLocationLabels), healSecrets: cfg.HealSecrets,
 	}, nil
 }
 

@@ -57,6 +57,11 @@ func (s *Server) alreadyStaged(ctx context.Context, p *stageParams) (bool, error
 			return false, err
 		}
 		problem := s.checkHealth(ctx, rec)
+		if problem != nil {
+			if done, err := s.reattach(ctx, rec, p.creds); done && err == nil {
+				problem = s.checkHealth(ctx, rec)
+			}
+		}
 		if problem == nil {
 			log.Info("volume already staged", zap.String("device", rec.Attachment.Device))
 			return true, nil
@@ -104,12 +109,12 @@ func (s *Server) stage(ctx context.Context, p *stageParams) error {
 	if err := s.records.save(rec); err != nil {
 		return internalErr(err)
 	}
-	a, err := attacher.Attach(ctx, req)
+	a, err := s.attach(ctx, attacher, req, p, rec)
 	if err != nil {
 		_ = s.records.remove(p.volumeID) // the attacher's work directory's parent
 		return attachError(req, p.mounter, err)
 	}
-	rec.Attachment = *a
+	rec.Attachment, rec.MapOptions = *a, req.MapOptions
 	if err = s.records.save(rec); err == nil && !rec.Block {
 		err = s.mountStaging(ctx, rec, p)
 	}
@@ -188,10 +193,11 @@ func (s *Server) attachRequest(p *stageParams) (*host.Request, error) {
 	if namespace == "" {
 		namespace = c.RBD.RadosNamespace
 	}
+	mapOpts := withKRBDOptions(p.mapOptions, readAffinityOptions(c, s.crushLabels, s.nodeLabels))
 	return &host.Request{
 		VolumeID: p.volumeID, Pool: p.pool, Namespace: namespace, Image: p.image,
-		Monitors: c.MonitorsString(), Creds: p.creds, MapOptions: p.mapOptions, UnmapOptions: p.unmapOpts,
-		ReadOnly: p.cap.readOnly(), WorkDir: s.records.fuseWorkDir(p.volumeID),
+		Monitors: c.MonitorsString(), Creds: p.creds, MapOptions: mapOpts, UnmapOptions: p.unmapOpts,
+		ReadOnly: p.cap.readOnly(), WorkDir: s.records.fuseWorkDir(p.volumeID), NetNamespace: c.RBD.NetNamespaceFilePath,
 	}, nil
 }
 

@@ -138,7 +138,7 @@ func (r *rig) unpublishAndUnstage(staging string) {
 	if _, err := r.srv.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: testVolume, StagingTargetPath: staging}); err != nil {
 		t.Fatalf("NodeUnstageVolume() = %v", err)
 	}
-	r.checkCommands("rbd device unmap /dev/rbd3")
+	r.checkCommands("rbd unmap /dev/rbd3 --device-type krbd --options noudev")
 	r.checkMounts()
 	for _, p := range []string{filepath.Join(staging, testVolume), filepath.Join(staging, cephCSIMetaName)} {
 		if _, err := os.Lstat(p); !os.IsNotExist(err) {
@@ -162,7 +162,7 @@ func TestTakeoverCephCSIUnstageWithoutStage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NodeUnstageVolume() = %v", err)
 	}
-	r.checkCommands("rbd device list --format json", "rbd-nbd list-mapped --format json", "rbd device unmap -t nbd /dev/nbd2")
+	r.checkCommands("rbd device list --format json", "rbd-nbd list-mapped --format json", "rbd-nbd unmap /dev/nbd2")
 	r.checkMounts()
 	if entries, _ := os.ReadDir(staging); len(entries) != 0 {
 		t.Fatalf("staging path still holds %v", entries)
