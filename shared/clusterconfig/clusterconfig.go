@@ -52,6 +52,49 @@ type Cluster struct {
 	RBD RBDConfig `json:"rbd"`
 	// CephFS holds the CephFS driver's settings.
 	CephFS CephFSConfig `json:"cephFS"`
+	// CephFSNode holds the CephFS node plugin's settings, from the same
+	// "cephFS" object (see UnmarshalJSON).
+	CephFSNode CephFSNodeConfig `json:"-"`
+	// ReadAffinity makes krbd read from the OSD closest to the node.
+	ReadAffinity ReadAffinity `json:"readAffinity"`
+}
+
+// CephFSNodeConfig holds what a node does when it mounts a CephFS volume
+// of the cluster, as in ceph-csi's config.json.
+type CephFSNodeConfig struct {
+	// KernelMountOptions and FuseMountOptions are added to every kernel
+	// and ceph-fuse mount ("opt1,opt2=val"); the StorageClass's options
+	// come after them.
+	KernelMountOptions string `json:"kernelMountOptions"`
+	FuseMountOptions   string `json:"fuseMountOptions"`
+	// NetNamespaceFilePath, when set, is the network namespace the mounts
+	// run in (nsenter --net).
+	NetNamespaceFilePath string `json:"netNamespaceFilePath"`
+}
+
+// ReadAffinity is ceph-csi's readAffinity: with Enabled, krbd maps get
+// read_from_replica=localize and the node's CRUSH location, read from the
+// node labels CrushLocationLabels name (e.g. topology.kubernetes.io/zone).
+type ReadAffinity struct {
+	Enabled             bool     `json:"enabled"`
+	CrushLocationLabels []string `json:"crushLocationLabels"`
+}
+
+// UnmarshalJSON decodes an entry, filling CephFSNode from the "cephFS"
+// object too.
+func (c *Cluster) UnmarshalJSON(b []byte) error {
+	type plain Cluster
+	var node struct {
+		CephFS CephFSNodeConfig `json:"cephFS"`
+	}
+	if err := json.Unmarshal(b, (*plain)(c)); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &node); err != nil {
+		return err
+	}
+	c.CephFSNode = node.CephFS
+	return nil
 }
 
 // RBDConfig holds a cluster's RBD settings.
@@ -59,6 +102,9 @@ type RBDConfig struct {
 	// RadosNamespace is the RADOS namespace for images and the journal;
 	// empty means the default namespace.
 	RadosNamespace string `json:"radosNamespace"`
+	// NetNamespaceFilePath, when set, is the network namespace the node
+	// maps images in (nsenter --net), e.g. for Multus.
+	NetNamespaceFilePath string `json:"netNamespaceFilePath"`
 }
 
 // CephFSConfig holds a cluster's CephFS settings.
@@ -80,6 +126,7 @@ func (c *Cluster) MonitorsString() string {
 func (c *Cluster) clone() *Cluster {
 	cc := *c
 	cc.Monitors = slices.Clone(c.Monitors)
+	cc.ReadAffinity.CrushLocationLabels = slices.Clone(c.ReadAffinity.CrushLocationLabels)
 
 	return &cc
 }

@@ -42,6 +42,10 @@ func parseCases() []parseCase {
 					Monitors:  []string{"10.0.0.1:6789", "10.0.0.2:6789"},
 					RBD:       RBDConfig{RadosNamespace: "k8s"},
 					CephFS:    CephFSConfig{SubvolumeGroup: "group1", RadosNamespace: "ns1"},
+					CephFSNode: CephFSNodeConfig{
+						NetNamespaceFilePath: "/var/run/netns/x", KernelMountOptions: "ms_mode=secure",
+					},
+					ReadAffinity: ReadAffinity{Enabled: true, CrushLocationLabels: []string{"zone"}},
 				},
 				{
 					ClusterID: "minimal",
@@ -152,5 +156,21 @@ func TestMonitorsString(t *testing.T) {
 		if got := c.MonitorsString(); got != tt.want {
 			t.Errorf("MonitorsString(%q) = %q; want %q", tt.monitors, got, tt.want)
 		}
+	}
+}
+
+func TestParseNodeSettings(t *testing.T) {
+	got, err := Parse([]byte(`[{"clusterID":"c","monitors":["m"],
+		"rbd":{"netNamespaceFilePath":"/var/run/netns/rbd"},
+		"cephFS":{"subvolumeGroup":"g","kernelMountOptions":"ms_mode=secure","fuseMountOptions":"debug_client=1","netNamespaceFilePath":"/var/run/netns/fs"},
+		"readAffinity":{"enabled":true,"crushLocationLabels":["topology.kubernetes.io/zone","kubernetes.io/hostname"]}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := got[0]
+	if c.RBD.NetNamespaceFilePath != "/var/run/netns/rbd" || c.CephFS.SubvolumeGroup != "g" ||
+		c.CephFSNode != (CephFSNodeConfig{KernelMountOptions: "ms_mode=secure", FuseMountOptions: "debug_client=1", NetNamespaceFilePath: "/var/run/netns/fs"}) ||
+		!c.ReadAffinity.Enabled || len(c.ReadAffinity.CrushLocationLabels) != 2 {
+		t.Fatalf("Parse() = %+v", c)
 	}
 }

@@ -35,6 +35,19 @@ type Request struct {
 	// Options are extra mount options (kernelMountOptions or
 	// fuseMountOptions, and the capability's mount flags).
 	Options []string
+	// NetNamespace, when set, is the network namespace file the mount
+	// runs in (nsenter --net), as ceph-csi does for
+	// cephFS.netNamespaceFilePath.
+	NetNamespace string
+}
+
+// inNetNamespace returns the command that runs prog with args inside the
+// request's network namespace, or prog itself without one.
+func (r Request) inNetNamespace(prog string, args []string) (string, []string) {
+	if r.NetNamespace == "" {
+		return prog, args
+	}
+	return "nsenter", append([]string{"--net=" + r.NetNamespace, "--", prog}, args...)
 }
 
 func (r Request) validate() error {
@@ -97,7 +110,8 @@ func (k *Kernel) Mount(ctx context.Context, r Request) error {
 		opts = append(opts, "mds_namespace="+r.FSName)
 	}
 	opts = append(opts, r.Options...)
-	_, err = k.Exec.Run(ctx, "mount", "-t", "ceph", monitors+":"+r.Path, r.Target, "-o", strings.Join(opts, ","))
+	prog, args := r.inNetNamespace("mount", []string{"-t", "ceph", monitors + ":" + r.Path, r.Target, "-o", strings.Join(opts, ",")})
+	_, err = k.Exec.Run(ctx, prog, args...)
 	return err
 }
 
@@ -161,7 +175,8 @@ func (f *Fuse) Mount(ctx context.Context, r Request) error {
 	if len(r.Options) > 0 {
 		args = append(args, "-o", strings.Join(r.Options, ","))
 	}
-	_, err = f.Exec.RunDetached(ctx, f.binary(), args...)
+	prog, args := r.inNetNamespace(f.binary(), args)
+	_, err = f.Exec.RunDetached(ctx, prog, args...)
 	return err
 }
 

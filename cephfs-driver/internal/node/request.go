@@ -36,7 +36,10 @@ type volume struct {
 	// path that is bound onto the staging path.
 	backingDir string
 	mounter    string
-	options    []string
+	// options are the StorageClass's kernelMountOptions or
+	// fuseMountOptions, flags the capability's mount flags.
+	options []string
+	flags   []string
 }
 
 // parseVolume reads the volume context (and the capability's mount flags).
@@ -60,7 +63,7 @@ func (s *Server) parseVolume(volumeID string, vc map[string]string, c *csi.Volum
 	if err := s.setMounter(v, vc); err != nil {
 		return nil, err
 	}
-	v.options = append(v.options, c.GetMount().GetMountFlags()...)
+	v.flags = c.GetMount().GetMountFlags()
 	return v, nil
 }
 

@@ -33,6 +33,9 @@ type rbdOptions struct {
 	secretsDir        string
 	memoryLimit       string
 	mgrTimeout        time.Duration
+	nodeLabels        string
+	crushLabels       string
+	nodeSecretsDir    string
 }
 
 // registerFlags registers the RBD driver's own flags.
@@ -53,6 +56,12 @@ func registerRBDFlags(fs *flag.FlagSet) *rbdOptions {
 	fs.StringVar(&o.memoryLimit, "memory-limit", "",
 		"soft Go memory limit, e.g. 48MiB (runtime/debug.SetMemoryLimit); empty keeps GOMEMLIMIT")
 	fs.DurationVar(&o.mgrTimeout, "mgr-timeout", cephrbd.DefaultMgrTimeout, "bound on a Ceph mgr command (background task queueing)")
+	fs.StringVar(&o.nodeLabels, "node-labels", "",
+		"this node's labels key=value[,key=value...], for read affinity (e.g. from the downward API)")
+	fs.StringVar(&o.crushLabels, "crush-location-labels", "",
+		"node labels giving the CRUSH location when config.json's readAffinity has no crushLocationLabels (comma-separated)")
+	fs.StringVar(&o.nodeSecretsDir, "node-secrets-dir", "",
+		"directory with files userID and userKey used to re-attach rbd-nbd devices at start; empty disables that")
 	return o
 }
 
@@ -68,6 +77,9 @@ func (o *rbdOptions) Validate(mode cliflags.Mode) error {
 	}
 	if _, err := parseTopology(o.topology); err != nil {
 		errs = append(errs, fmt.Errorf("--topology: %w", err))
+	}
+	if _, err := parseTopology(o.nodeLabels); err != nil {
+		errs = append(errs, fmt.Errorf("--node-labels: %w", err))
 	}
 	if _, err := parseBytes(o.memoryLimit); err != nil {
 		errs = append(errs, fmt.Errorf("--memory-limit: %w", err))
@@ -125,15 +137,28 @@ func (o *rbdOptions) applyMemoryLimit(logger *zap.Logger) {
 func (o *rbdOptions) Serve(ctx context.Context, opts *cliflags.Options, version string, logger *zap.Logger) error {
 	o.applyMemoryLimit(logger)
 	topology, _ := parseTopology(o.topology)
+	labels, _ := parseTopology(o.nodeLabels)
 	return driver.Run(ctx, driver.Config{
 		Shared: opts,
 		RBD: driver.RBDOptions{
 			CloneSoftDepth: o.cloneSoftDepth, CloneHardDepth: o.cloneHardDepth,
 			SetMetadata: o.setMetadata, MaxVolumesPerNode: o.maxVolumesPerNode,
 			Topology: topology, StateDir: o.stateDir, SecretsDir: o.secretsDir,
-			MgrTimeout: o.mgrTimeout,
+			MgrTimeout: o.mgrTimeout, NodeLabels: labels, CrushLocationLabels: splitList(o.crushLabels),
+			NodeSecretsDir: o.nodeSecretsDir,
 		},
 		Version: version,
 		Logger:  logger,
 	})
+}
+
+// splitList splits a comma-separated list, dropping empty entries.
+func splitList(s string) []string {
+	var out []string
+	for _, e := range strings.Split(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }

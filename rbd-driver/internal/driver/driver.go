@@ -41,6 +41,13 @@ type RBDOptions struct {
 	// that carry none. Empty disables GetCapacity.
 	SecretsDir string
 	MgrTimeout time.Duration
+	// NodeLabels and CrushLocationLabels give the node's CRUSH location
+	// for read affinity (config.json's readAffinity).
+	NodeLabels          map[string]string
+	CrushLocationLabels []string
+	// NodeSecretsDir holds files userID and userKey with which the node
+	// re-attaches rbd-nbd devices at start; empty disables that.
+	NodeSecretsDir string
 }
 
 // Config is everything Run needs.
@@ -141,9 +148,29 @@ func (s *services) buildNode(cfg Config, store *clusterconfig.Store, logger *zap
 	}
 	credentials.SweepAtStart(host.CredentialPrefix, logger)
 	n, err := node.New(node.Config{NodeID: cfg.Shared.NodeID, MaxVolumesPerNode: cfg.RBD.MaxVolumesPerNode,
-		Topology: cfg.RBD.Topology, StateDir: cfg.RBD.StateDir, ClusterConfig: store})
+		Topology: cfg.RBD.Topology, StateDir: cfg.RBD.StateDir, ClusterConfig: store,
+		NodeLabels: cfg.RBD.NodeLabels, CrushLocationLabels: cfg.RBD.CrushLocationLabels,
+		HealSecrets: SecretsReader(cfg.RBD.NodeSecretsDir)})
+	if err != nil {
+		return err
+	}
 	s.node = n
-	return err
+	healNbd(n, logger)
+	return nil
+}
+
+// healNbd re-attaches the rbd-nbd devices whose process died with the
+// previous node plugin, before the first request.
+func healNbd(n *node.Server, logger *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	healed, err := n.Heal(ctx)
+	switch {
+	case err != nil:
+		logger.Error("re-attaching rbd-nbd devices", zap.Error(err))
+	case healed > 0:
+		logger.Info("re-attached rbd-nbd devices", zap.Int("count", healed))
+	}
 }
 
 func (s *services) buildIdentity(cfg Config) error {

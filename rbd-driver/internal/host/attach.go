@@ -27,6 +27,11 @@ import (
 // ErrImageNotFound is wrapped by Attach errors when the image does not exist.
 var ErrImageNotFound = errors.New("RBD image not found")
 
+// ErrUnsupportedFeatures is wrapped by Attach errors when the kernel RBD
+// client does not support one of the image's features (rbd map's "feature
+// set mismatch"); rbd-nbd may still map the image (tryOtherMounters).
+var ErrUnsupportedFeatures = errors.New("the kernel RBD client does not support the image's features")
+
 // ErrUnknownMounter is wrapped by the error of Attachers.Get for a mounter
 // name no attacher has.
 var ErrUnknownMounter = errors.New("unknown mounter")
@@ -53,6 +58,10 @@ type Request struct {
 	// use (the fuse attacher keeps its mountpoint, ceph.conf and log there).
 	// It is created if missing.
 	WorkDir string
+	// NetNamespace, when set, is a network namespace file (e.g.
+	// /var/run/netns/multus): the map runs inside it (nsenter --net), as
+	// ceph-csi does for rbd.netNamespaceFilePath.
+	NetNamespace string
 }
 
 // Spec returns the image spec "POOL/[NAMESPACE/]IMAGE".
@@ -82,6 +91,9 @@ type Attachment struct {
 	BackingFile string `json:"backingFile,omitempty"`
 	// WorkDir is the request's WorkDir (fuse only).
 	WorkDir string `json:"workDir,omitempty"`
+	// NetNamespace is the request's NetNamespace, used again to re-attach
+	// (rbd-nbd).
+	NetNamespace string `json:"netNamespace,omitempty"`
 }
 
 // Attacher attaches images as block devices.
@@ -97,6 +109,16 @@ type Attacher interface {
 	Resize(ctx context.Context, a *Attachment, minBytes int64) error
 	// Check returns nil if the device is usable, or an error saying why not.
 	Check(ctx context.Context, a *Attachment) error
+}
+
+// Reattacher is implemented by attachers whose device outlives the process
+// serving it (rbd-nbd): Reattach starts a new process for the existing
+// device, e.g. after the node plugin restarted.
+type Reattacher interface {
+	// Alive reports whether a process serves the attachment's device.
+	Alive(ctx context.Context, a *Attachment) (bool, error)
+	// Reattach serves the attachment's existing device again.
+	Reattach(ctx context.Context, r *Request, a *Attachment) error
 }
 
 // Config holds the dependencies of the attachers.

@@ -46,6 +46,8 @@ type fakeSystem struct {
 	signals []string
 	// dieOn lists the signals a process exits on.
 	dieOn []syscall.Signal
+	// procs are what Processes lists.
+	procs map[string][]Proc
 }
 
 func newFakeSystem() *fakeSystem {
@@ -105,6 +107,12 @@ func (s *fakeSystem) Signal(pid int, sig syscall.Signal) error {
 		delete(s.alive, pid)
 	}
 	return nil
+}
+
+func (s *fakeSystem) Processes(name string) ([]Proc, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.procs[name]), nil
 }
 
 func (s *fakeSystem) sent() []string {
@@ -169,7 +177,7 @@ func checkKeyringWhileRunning(t *testing.T, c execx.Call) string {
 			t.Errorf("command line %q contains the key", c.String())
 		}
 	}
-	path := argAfter(c.Args, "--keyring")
+	path := keyringArg(c.Args)
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Errorf("keyring %q: %v", path, err)
@@ -206,4 +214,15 @@ func checkGone(t *testing.T, path string) {
 	if _, err := os.Stat(dirOf(path)); !os.IsNotExist(err) {
 		t.Fatalf("directory of %s still exists (%v)", path, err)
 	}
+}
+
+// keyringArg returns the keyring path of "--keyring PATH" or
+// "--keyring=PATH".
+func keyringArg(args []string) string {
+	for _, a := range args {
+		if p, ok := strings.CutPrefix(a, "--keyring="); ok {
+			return p
+		}
+	}
+	return argAfter(args, "--keyring")
 }

@@ -266,3 +266,7 @@ func (f *fuseAttacher) waitExit(ctx context.Context, a *Attachment, d time.Durat
 	}
 	return true
 }
+
+// FuseMountpoint returns the rbd-fuse mountpoint the fuse attacher uses in
+// workDir, so that callers can tell their own helper from another's.
+func FuseMountpoint(workDir string) string { return filepath.Join(workDir, fuseMountDir) }

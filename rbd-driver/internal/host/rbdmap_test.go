@@ -43,40 +43,58 @@ func TestGet(t *testing.T) {
 	}
 }
 
+// mapCases are map requests and the command lines ceph-csi runs for them.
+var mapCases = []struct {
+	name    string
+	mounter string
+	req     Request
+	want    string // with KEYRING for the keyring path
+	device  string
+}{
+	{
+		name: "krbd", mounter: volctx.MounterKRBD,
+		req:    Request{Pool: "rbd", Image: "csi-vol-1", Monitors: "10.0.0.1:6789,10.0.0.2:6789"},
+		want:   "rbd --id csi-user -m 10.0.0.1:6789,10.0.0.2:6789 --keyring=KEYRING map rbd/csi-vol-1 --device-type krbd --options noudev",
+		device: "/dev/rbd0",
+	},
+	{
+		name: "krbd with namespace, options and read-only", mounter: volctx.MounterKRBD,
+		req: Request{Pool: "rbd", Namespace: "ns1", Image: "img", Monitors: "m:6789", ReadOnly: true,
+			MapOptions: "krbd:lock_on_read,queue_depth=1024;nbd:try-netlink"},
+		want: "rbd --id csi-user -m m:6789 --keyring=KEYRING map rbd/ns1/img --device-type krbd --options noudev " +
+			"--options lock_on_read,queue_depth=1024 --read-only",
+		device: "/dev/rbd3",
+	},
+	{
+		name: "rbd-nbd", mounter: volctx.MounterNBD,
+		req: Request{VolumeID: "0001-vol", Pool: "replicapool", Image: "img", Monitors: "m:6789",
+			MapOptions: "krbd:lock_on_read;nbd:try-netlink,reattach-timeout=30"},
+		want: "rbd-nbd --id csi-user -m m:6789 --keyring=KEYRING map replicapool/img --io-timeout=0 --cookie=0001-vol " +
+			"--try-netlink --reattach-timeout=30",
+		device: "/dev/nbd0",
+	},
+	{
+		name: "rbd-nbd with ceph-csi's defaults", mounter: volctx.MounterNBD,
+		req: Request{VolumeID: "0001-vol", Pool: "replicapool", Image: "img", Monitors: "m:6789", ReadOnly: true},
+		want: "rbd-nbd --id csi-user -m m:6789 --keyring=KEYRING map replicapool/img --try-netlink --reattach-timeout=300 " +
+			"--io-timeout=0 --cookie=0001-vol --read-only",
+		device: "/dev/nbd1",
+	},
+	{
+		name: "krbd in a network namespace", mounter: volctx.MounterKRBD,
+		req: Request{Pool: "rbd", Image: "img", Monitors: "m:6789", NetNamespace: "/var/run/netns/multus"},
+		want: "nsenter --net=/var/run/netns/multus -- rbd --id csi-user -m m:6789 --keyring=KEYRING map rbd/img " +
+			"--device-type krbd --options noudev",
+		device: "/dev/rbd2",
+	},
+}
+
 func TestMapCommandLines(t *testing.T) {
-	tests := []struct {
-		name    string
-		mounter string
-		req     Request
-		want    string // with KEYRING for the keyring path
-		device  string
-	}{
-		{
-			name: "krbd", mounter: volctx.MounterKRBD,
-			req:    Request{Pool: "rbd", Image: "csi-vol-1", Monitors: "10.0.0.1:6789,10.0.0.2:6789"},
-			want:   "rbd device map rbd/csi-vol-1 --id csi-user --keyring KEYRING -m 10.0.0.1:6789,10.0.0.2:6789",
-			device: "/dev/rbd0",
-		},
-		{
-			name: "krbd with namespace, options and read-only", mounter: volctx.MounterKRBD,
-			req: Request{Pool: "rbd", Namespace: "ns1", Image: "img", Monitors: "m:6789", ReadOnly: true,
-				MapOptions: "krbd:lock_on_read,queue_depth=1024;nbd:try-netlink"},
-			want:   "rbd device map rbd/ns1/img --id csi-user --keyring KEYRING -m m:6789 --read-only -o lock_on_read,queue_depth=1024",
-			device: "/dev/rbd3",
-		},
-		{
-			name: "rbd-nbd", mounter: volctx.MounterNBD,
-			req: Request{Pool: "replicapool", Image: "img", Monitors: "m:6789",
-				MapOptions: "krbd:lock_on_read;nbd:try-netlink,reattach-timeout=30"},
-			want:   "rbd device map -t nbd replicapool/img --id csi-user --keyring KEYRING -m m:6789 -o try-netlink,reattach-timeout=30",
-			device: "/dev/nbd0",
-		},
-	}
-	for _, tt := range tests {
+	for _, tt := range mapCases {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig(t)
 			var keyring string
-			r.exec.OnFunc("rbd device map", func(c execx.Call) execx.Result {
+			r.exec.OnFunc("", func(c execx.Call) execx.Result {
 				keyring = checkKeyringWhileRunning(t, c)
 				return execx.Result{Stdout: "some warning\n" + tt.device + "\n"}
 			})
@@ -91,7 +109,7 @@ func TestMapCommandLines(t *testing.T) {
 				t.Fatalf("commands = %q; want [%q]", lines, want)
 			}
 			checkGone(t, keyring)
-			want := Attachment{Mounter: tt.mounter, Device: tt.device, UnmapOptions: "force"}
+			want := Attachment{Mounter: tt.mounter, Device: tt.device, UnmapOptions: "force", NetNamespace: req.NetNamespace}
 			if *a != want {
 				t.Fatalf("Attach() = %+v; want %+v", *a, want)
 			}
@@ -114,8 +132,8 @@ func TestMapErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig(t)
 			var keyring string
-			r.exec.OnFunc("rbd device map", func(c execx.Call) execx.Result {
-				keyring = argAfter(c.Args, "--keyring")
+			r.exec.OnFunc("rbd", func(c execx.Call) execx.Result {
+				keyring = keyringArg(c.Args)
 				return tt.result
 			})
 			req := &Request{Pool: "p", Image: "img", Monitors: "m", Creds: testCreds()}
@@ -147,19 +165,19 @@ func TestUnmap(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "krbd", mounter: volctx.MounterKRBD, att: Attachment{Device: "/dev/rbd0"}, exists: true,
-			want: []string{"rbd device unmap /dev/rbd0"}},
+			want: []string{"rbd unmap /dev/rbd0 --device-type krbd --options noudev"}},
 		{name: "krbd with options", mounter: volctx.MounterKRBD,
 			att: Attachment{Device: "/dev/rbd1", UnmapOptions: "krbd:force;nbd:x"}, exists: true,
-			want: []string{"rbd device unmap /dev/rbd1 -o force"}},
+			want: []string{"rbd unmap /dev/rbd1 --device-type krbd --options noudev --options force"}},
 		{name: "nbd", mounter: volctx.MounterNBD, att: Attachment{Device: "/dev/nbd2", UnmapOptions: "krbd:force"}, exists: true,
-			want: []string{"rbd device unmap -t nbd /dev/nbd2"}},
+			want: []string{"rbd-nbd unmap /dev/nbd2"}},
 		{name: "already gone", mounter: volctx.MounterKRBD, att: Attachment{Device: "/dev/rbd0"}},
 		{name: "no device", mounter: volctx.MounterKRBD},
 		{name: "fails", mounter: volctx.MounterKRBD, att: Attachment{Device: "/dev/rbd0"}, exists: true,
 			result: execx.Result{ExitCode: 16, Stderr: "rbd: sysfs write failed: Device or resource busy"},
-			want:   []string{"rbd device unmap /dev/rbd0"}, wantErr: true},
+			want:   []string{"rbd unmap /dev/rbd0 --device-type krbd --options noudev"}, wantErr: true},
 		{name: "fails but gone", mounter: volctx.MounterKRBD, att: Attachment{Device: "/dev/rbd0"}, exists: true,
-			result: execx.Result{ExitCode: 22}, gone: true, want: []string{"rbd device unmap /dev/rbd0"}},
+			result: execx.Result{ExitCode: 22}, gone: true, want: []string{"rbd unmap /dev/rbd0 --device-type krbd --options noudev"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,7 +185,7 @@ func TestUnmap(t *testing.T) {
 			if tt.exists {
 				r.sys.setFile(tt.att.Device, fakeFile{})
 			}
-			r.exec.OnFunc("rbd device unmap", func(execx.Call) execx.Result {
+			r.exec.OnFunc("", func(execx.Call) execx.Result {
 				if tt.gone || tt.result.ExitCode == 0 {
 					r.sys.removeFile(tt.att.Device)
 				}
@@ -197,5 +215,48 @@ func TestMapCheckAndResize(t *testing.T) {
 	}
 	if err := a.Resize(context.Background(), att, 1<<30); err != nil || len(r.exec.Calls()) != 0 {
 		t.Fatalf("Resize() = %v, commands %q; want nothing to do", err, r.exec.CommandLines())
+	}
+}
+
+func TestNbdReattach(t *testing.T) {
+	r := newRig(t)
+	nbd := r.get(t, volctx.MounterNBD).(Reattacher)
+	att := &Attachment{Mounter: volctx.MounterNBD, Device: "/dev/nbd4"}
+	r.sys.setFile("/dev/nbd4", fakeFile{})
+	r.exec.On("rbd-nbd list-mapped", execx.Result{Stdout: `[]`})
+	if alive, err := nbd.Alive(context.Background(), att); err != nil || alive {
+		t.Fatalf("Alive() = %v, %v; want false", alive, err)
+	}
+	if err := r.get(t, volctx.MounterNBD).Check(context.Background(), att); err == nil || !strings.Contains(err.Error(), "no rbd-nbd process") {
+		t.Fatalf("Check() of an orphaned nbd device = %v", err)
+	}
+	var keyring string
+	r.exec.OnFunc("rbd-nbd --id", func(c execx.Call) execx.Result {
+		keyring = checkKeyringWhileRunning(t, c)
+		return execx.Result{}
+	})
+	r.exec.Reset()
+	req := &Request{VolumeID: "0001-vol", Pool: "rbd", Image: "img", Monitors: "m", Creds: testCreds(), MapOptions: "nbd:io-timeout=30"}
+	if err := nbd.Reattach(context.Background(), req, att); err != nil {
+		t.Fatal(err)
+	}
+	want := "rbd-nbd --id csi-user -m m --keyring=" + keyring + " attach rbd/img --device /dev/nbd4 --try-netlink " +
+		"--reattach-timeout=300 --cookie=0001-vol --io-timeout=30"
+	if got := r.exec.CommandLines(); len(got) != 1 || got[0] != want {
+		t.Fatalf("commands = %q; want %q", got, want)
+	}
+	checkGone(t, keyring)
+	r.exec.On("rbd-nbd list-mapped", execx.Result{Stdout: `[{"image":"img","pool":"rbd","device":"/dev/nbd4"}]`})
+	if alive, err := nbd.Alive(context.Background(), att); err != nil || !alive {
+		t.Fatalf("Alive() = %v, %v; want true", alive, err)
+	}
+}
+
+func TestMapUnsupportedFeatures(t *testing.T) {
+	r := newRig(t)
+	r.exec.On("rbd", execx.Result{ExitCode: 6, Stderr: "rbd: sysfs write failed\nRBD image feature set mismatch. You can disable features unsupported by the kernel"})
+	_, err := r.get(t, volctx.MounterKRBD).Attach(context.Background(), &Request{Pool: "p", Image: "i", Monitors: "m", Creds: testCreds()})
+	if !errors.Is(err, ErrUnsupportedFeatures) {
+		t.Fatalf("Attach() = %v; want ErrUnsupportedFeatures", err)
 	}
 }

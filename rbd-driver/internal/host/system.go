@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -20,6 +22,8 @@ type System interface {
 	ProcessAlive(pid int, arg string) bool
 	// Signal sends sig to process pid.
 	Signal(pid int, sig syscall.Signal) error
+	// Processes returns the live processes whose program is name.
+	Processes(name string) ([]Proc, error)
 }
 
 // Host is the System of this machine, using /proc.
@@ -75,4 +79,38 @@ func isZombie(dir string) bool {
 func exists(sys System, path string) bool {
 	_, err := sys.Stat(path)
 	return err == nil || !errors.Is(err, os.ErrNotExist)
+}
+
+// Proc is a running process.
+type Proc struct {
+	PID int
+	// Args are the command-line arguments after the program name.
+	Args []string
+}
+
+// Processes implements System: the live processes whose program (argv[0],
+// base name) is name.
+func (Host) Processes(name string) ([]Proc, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []Proc
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		dir := "/proc/" + e.Name()
+		cmdline, err := os.ReadFile(dir + "/cmdline")
+		if err != nil || len(cmdline) == 0 {
+			continue
+		}
+		argv := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
+		if filepath.Base(argv[0]) != name || isZombie(dir) {
+			continue
+		}
+		out = append(out, Proc{PID: pid, Args: argv[1:]})
+	}
+	return out, nil
 }

@@ -32,7 +32,7 @@ func (s *Server) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolume
 		return nil, err
 	}
 	defer release()
-	rec, err := s.stagedRecord(req.GetVolumeId())
+	rec, err := s.stagedRecord(ctx, req.GetVolumeId(), s.stagingPathsOf(req.GetStagingTargetPath(), req.GetVolumePath())...)
 	if err == nil {
 		err = checkPathExists(req.GetVolumePath())
 	}
@@ -65,11 +65,11 @@ func checkExpandRequest(req *csi.NodeExpandVolumeRequest) error {
 
 // stagedRecord returns the record of a volume staged on this node, or
 // NotFound.
-func (s *Server) stagedRecord(volumeID string) (*stageRecord, error) {
-	rec, err := s.records.load(volumeID)
+func (s *Server) stagedRecord(ctx context.Context, volumeID string, stagingPaths ...string) (*stageRecord, error) {
+	rec, err := s.loadRecord(ctx, volumeID, stagingPaths...)
 	switch {
 	case err != nil:
-		return nil, internalErr(err)
+		return nil, err
 	case rec == nil || !rec.Complete:
 		return nil, status.Errorf(codes.NotFound, "volume %q is not staged on this node", volumeID)
 	}
@@ -96,7 +96,7 @@ func (s *Server) expand(ctx context.Context, rec *stageRecord, minBytes int64) (
 		return 0, status.Errorf(codes.Internal, "refreshing the size of %s: %v", dev, err)
 	}
 	if !rec.Block && !rec.ReadOnly {
-		if _, err := mount.NewResizeFs(s.formatter(ctx).Exec).Resize(dev, rec.StagingPath); err != nil {
+		if _, err := mount.NewResizeFs(s.formatter(ctx).Exec).Resize(dev, rec.mountPath()); err != nil {
 			return 0, resizeError(dev, err)
 		}
 	}

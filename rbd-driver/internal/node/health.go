@@ -24,7 +24,7 @@ func (s *Server) NodeGetVolumeHealth(ctx context.Context, req *csi.NodeGetVolume
 	if err := required("volume_id", req.GetVolumeId()); err != nil {
 		return nil, err
 	}
-	rec, err := s.stagedRecord(req.GetVolumeId())
+	rec, err := s.stagedRecord(ctx, req.GetVolumeId(), req.GetStagingTargetPath())
 	if err != nil {
 		return nil, err
 	}

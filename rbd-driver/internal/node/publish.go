@@ -31,9 +31,9 @@ func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 		return nil, err
 	}
 	defer release()
-	rec, err := s.records.load(req.GetVolumeId())
+	rec, err := s.loadRecord(ctx, req.GetVolumeId(), req.GetStagingTargetPath())
 	if err != nil {
-		return nil, internalErr(err)
+		return nil, err
 	}
 	if rec == nil || rec.StagingPath != req.GetStagingTargetPath() {
 		logging.FromContext(ctx).Info("volume not staged here, nothing to do", zap.String("volumeID", req.GetVolumeId()))
@@ -98,7 +98,7 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		return nil, err
 	}
 	defer release()
-	rec, err := s.stagedFor(p)
+	rec, err := s.stagedFor(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -113,11 +113,11 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 }
 
 // stagedFor returns the stage record of a volume to publish.
-func (s *Server) stagedFor(p *publishParams) (*stageRecord, error) {
-	rec, err := s.records.load(p.volumeID)
+func (s *Server) stagedFor(ctx context.Context, p *publishParams) (*stageRecord, error) {
+	rec, err := s.loadRecord(ctx, p.volumeID, p.stagingPath)
 	switch {
 	case err != nil:
-		return nil, internalErr(err)
+		return nil, err
 	case rec == nil || !rec.Complete:
 		return nil, status.Errorf(codes.FailedPrecondition, "volume %q is not staged on this node", p.volumeID)
 	case rec.StagingPath != p.stagingPath:
@@ -142,6 +142,12 @@ func (s *Server) checkPublications(rec *stageRecord, p *publishParams) (bool, er
 				p.volumeID, p.targetPath, t.ReadOnly)
 		}
 		return true, nil
+	}
+	if mounted, _ := s.isMounted(p.targetPath); mounted {
+		// Published before a takeover or a crash, but not recorded: a
+		// second bind mount would stack on the first.
+		rec.Targets = append(rec.Targets, publishTarget{Path: p.targetPath, ReadOnly: p.readOnly, SingleWriter: p.cap.singleWriter()})
+		return true, internalErr(s.records.save(rec))
 	}
 	for _, t := range rec.Targets {
 		if p.cap.singleWriter() || t.SingleWriter {
@@ -175,7 +181,7 @@ func (s *Server) publish(ctx context.Context, rec *stageRecord, p *publishParams
 // the target, creating the target directory or file. It reports whether it
 // created the target, and removes it again on error.
 func (s *Server) bindMount(rec *stageRecord, p *publishParams) (bool, error) {
-	source := rec.StagingPath
+	source := rec.mountPath()
 	if rec.Block {
 		source = rec.Attachment.Device
 	}

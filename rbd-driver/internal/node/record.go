@@ -28,6 +28,12 @@ type stageRecord struct {
 	Version     int    `json:"version"`
 	VolumeID    string `json:"volumeID"`
 	StagingPath string `json:"stagingPath"`
+	// MountPath is where the volume is mounted (filesystem) or bind-mounted
+	// (block) when that is not StagingPath: ceph-csi stages at
+	// StagingPath/VOLUME-ID. Empty for volumes this plugin staged.
+	MountPath string `json:"mountPath,omitempty"`
+	// Origin is originCephCSI for a staging taken over from ceph-csi.
+	Origin string `json:"origin,omitempty"`
 	// Block is true for a raw block volume (no filesystem, nothing mounted
 	// at the staging path).
 	Block bool `json:"block"`
@@ -40,6 +46,8 @@ type stageRecord struct {
 	Pool      string `json:"pool"`
 	Namespace string `json:"namespace,omitempty"`
 	Image     string `json:"image"`
+	// MapOptions are the map options used (for an rbd-nbd re-attach).
+	MapOptions string `json:"mapOptions,omitempty"`
 	// Attachment is the attached device and, for fuse, its helper.
 	Attachment host.Attachment `json:"attachment"`
 	// Complete is false while NodeStageVolume is still at work (or was
@@ -56,6 +64,14 @@ type publishTarget struct {
 	// SingleWriter is true when published with SINGLE_NODE_SINGLE_WRITER,
 	// which allows no other publication on the node.
 	SingleWriter bool `json:"singleWriter,omitempty"`
+}
+
+// mountPath returns where the volume's filesystem is mounted.
+func (r *stageRecord) mountPath() string {
+	if r.MountPath != "" {
+		return r.MountPath
+	}
+	return r.StagingPath
 }
 
 // target returns the publication at path, or nil.
@@ -92,7 +108,36 @@ func (s recordStore) fuseWorkDir(volumeID string) string {
 
 // load returns the record of a volume, or nil if there is none.
 func (s recordStore) load(volumeID string) (*stageRecord, error) {
-	path := filepath.Join(s.volumeDir(volumeID), recordName)
+	rec, err := s.loadFile(filepath.Join(s.volumeDir(volumeID), recordName))
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	if rec.VolumeID != volumeID {
+		return nil, fmt.Errorf("stage record of volume %q is for volume %q", volumeID, rec.VolumeID)
+	}
+	return rec, nil
+}
+
+// list returns the directories of the volumes that have a state directory.
+func (s recordStore) list() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(s.dir, "volumes"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing stage records: %w", err)
+	}
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, filepath.Join(s.dir, "volumes", e.Name()))
+		}
+	}
+	return out, nil
+}
+
+// loadFile reads one record file; nil if there is none.
+func (s recordStore) loadFile(path string) (*stageRecord, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -104,8 +149,8 @@ func (s recordStore) load(volumeID string) (*stageRecord, error) {
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, fmt.Errorf("decoding stage record %s: %w", path, err)
 	}
-	if rec.Version != recordVersion || rec.VolumeID != volumeID {
-		return nil, fmt.Errorf("stage record %s is of version %d for volume %q", path, rec.Version, rec.VolumeID)
+	if rec.Version != recordVersion {
+		return nil, fmt.Errorf("stage record %s is of version %d", path, rec.Version)
 	}
 	return &rec, nil
 }

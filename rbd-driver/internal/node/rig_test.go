@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
@@ -91,6 +92,10 @@ type rig struct {
 	att      *fakeAttacher
 	sizes    map[string]int64
 	srv      *Server
+	// mapped and held are what the server finds on the host and in the
+	// cluster before it maps an image.
+	mapped []host.Mapping
+	held   []host.Holder
 }
 
 func newRig(t *testing.T) *rig {
@@ -124,6 +129,9 @@ func (r *rig) newServer(store *clusterconfig.Store) *Server {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	srv.mappings = func(context.Context, string, string, string) ([]host.Mapping, error) { return r.mapped, nil }
+	srv.holders = func(context.Context, *host.Request) ([]host.Holder, error) { return r.held, nil }
+	srv.holderWait, srv.holderPoll = time.Millisecond, time.Millisecond
 	return srv
 }
 

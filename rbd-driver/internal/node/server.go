@@ -15,6 +15,8 @@ import (
 	"io"
 	"maps"
 	"os"
+	"slices"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/mount-utils"
@@ -50,22 +52,45 @@ type Config struct {
 	// DeviceSize returns the size of a block device; default: seek to its
 	// end.
 	DeviceSize func(path string) (int64, error)
+	// System lists the rbd-fuse helpers when looking for an image's
+	// mappings on this host; default host.Host{}.
+	System host.System
+	// HolderWait is how long NodeStageVolume waits for another client to
+	// release a single-node volume before failing (default 10s);
+	// HolderPoll how often it checks meanwhile (default 1s).
+	HolderWait time.Duration
+	HolderPoll time.Duration
+	// NodeLabels are this node's labels and CrushLocationLabels the labels
+	// that give its CRUSH location when config.json's readAffinity is
+	// enabled without crushLocationLabels of its own.
+	NodeLabels          map[string]string
+	CrushLocationLabels []string
+	// HealSecrets returns the credentials (userID, userKey) Heal uses to
+	// re-attach rbd-nbd devices; nil disables healing at start.
+	HealSecrets func() (map[string]string, error)
 }
 
 // Server is the CSI Node service.
 type Server struct {
 	csi.UnimplementedNodeServer
 
-	nodeID     string
-	maxVolumes int64
-	topology   map[string]string
-	clusters   *clusterconfig.Store
-	exec       execx.Executor
-	mounter    mount.Interface
-	attachers  host.Attachers
-	deviceSize func(string) (int64, error)
-	records    recordStore
-	locks      *oplock.Locks
+	nodeID      string
+	maxVolumes  int64
+	topology    map[string]string
+	clusters    *clusterconfig.Store
+	exec        execx.Executor
+	mounter     mount.Interface
+	attachers   host.Attachers
+	deviceSize  func(string) (int64, error)
+	records     recordStore
+	locks       *oplock.Locks
+	mappings    func(ctx context.Context, pool, namespace, image string) ([]host.Mapping, error)
+	holders     func(ctx context.Context, r *host.Request) ([]host.Holder, error)
+	holderWait  time.Duration
+	holderPoll  time.Duration
+	nodeLabels  map[string]string
+	crushLabels []string
+	healSecrets func() (map[string]string, error)
 }
 
 var _ csi.NodeServer = (*Server)(nil)
@@ -83,6 +108,12 @@ func New(cfg Config) (*Server, error) {
 		nodeID: cfg.NodeID, maxVolumes: cfg.MaxVolumesPerNode, topology: maps.Clone(cfg.Topology),
 		clusters: cfg.ClusterConfig, exec: cfg.Executor, mounter: cfg.Mounter, attachers: cfg.Attachers,
 		deviceSize: cfg.DeviceSize, records: recordStore{dir: cfg.StateDir}, locks: oplock.New(),
+		mappings: host.Finder{Executor: cfg.Executor, System: cfg.System}.Find,
+		holders: func(ctx context.Context, r *host.Request) ([]host.Holder, error) {
+			return host.Holders(ctx, cfg.Executor, r)
+		},
+		holderWait: cfg.HolderWait, holderPoll: cfg.HolderPoll,
+		nodeLabels: maps.Clone(cfg.NodeLabels), crushLabels: slices.Clone(cfg.CrushLocationLabels), healSecrets: cfg.HealSecrets,
 	}, nil
 }
 
@@ -109,6 +140,12 @@ func withDefaults(cfg Config) (Config, error) {
 	}
 	if cfg.DeviceSize == nil {
 		cfg.DeviceSize = seekSize
+	}
+	if cfg.HolderWait <= 0 {
+		cfg.HolderWait = 10 * time.Second
+	}
+	if cfg.HolderPoll <= 0 {
+		cfg.HolderPoll = time.Second
 	}
 	if cfg.Attachers == nil {
 		as, err := host.New(host.Config{Executor: cfg.Executor, Mounter: cfg.Mounter})

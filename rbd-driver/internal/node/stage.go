@@ -47,9 +47,9 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 // staged as requested and healthy, an error if it is staged differently.
 // A broken or interrupted staging is torn down so that it can be redone.
 func (s *Server) alreadyStaged(ctx context.Context, p *stageParams) (bool, error) {
-	rec, err := s.records.load(p.volumeID)
+	rec, err := s.loadRecord(ctx, p.volumeID, p.stagingPath)
 	if err != nil || rec == nil {
-		return false, internalErr(err)
+		return false, err
 	}
 	log := logging.FromContext(ctx).With(zap.String("volumeID", p.volumeID))
 	if rec.Complete {
@@ -57,6 +57,11 @@ func (s *Server) alreadyStaged(ctx context.Context, p *stageParams) (bool, error
 			return false, err
 		}
 		problem := s.checkHealth(ctx, rec)
+		if problem != nil {
+			if done, err := s.reattach(ctx, rec, p.creds); done && err == nil {
+				problem = s.checkHealth(ctx, rec)
+			}
+		}
 		if problem == nil {
 			log.Info("volume already staged", zap.String("device", rec.Attachment.Device))
 			return true, nil
@@ -92,28 +97,24 @@ func accessType(block bool) string {
 }
 
 // stage attaches, records, and mounts; on error it undoes what it did.
+// The record is written before the attach (incomplete), so that an
+// interrupted attach is found and undone by the next try.
 func (s *Server) stage(ctx context.Context, p *stageParams) error {
-	req, err := s.attachRequest(p)
+	req, attacher, err := s.prepareStage(ctx, p)
 	if err != nil {
 		return err
-	}
-	attacher, err := s.attachers.Get(p.mounter)
-	if err != nil {
-		return status.Errorf(codes.InvalidArgument, "volume_context[%q]: %v", volctx.Mounter, err)
-	}
-	if err := s.checkStagingFree(p); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(p.stagingPath, 0o750); err != nil {
-		return status.Errorf(codes.Internal, "creating staging path: %v", err)
 	}
 	rec := newRecord(p, req.Namespace)
-	a, err := attacher.Attach(ctx, req)
+	rec.Attachment.Mounter = p.mounter
+	if err := s.records.save(rec); err != nil {
+		return internalErr(err)
+	}
+	a, err := s.attach(ctx, attacher, req, p, rec)
 	if err != nil {
 		_ = s.records.remove(p.volumeID) // the attacher's work directory's parent
 		return attachError(req, p.mounter, err)
 	}
-	rec.Attachment = *a
+	rec.Attachment, rec.MapOptions = *a, req.MapOptions
 	if err = s.records.save(rec); err == nil && !rec.Block {
 		err = s.mountStaging(ctx, rec, p)
 	}
@@ -128,6 +129,34 @@ func (s *Server) stage(ctx context.Context, p *stageParams) error {
 	logging.FromContext(ctx).Info("volume staged", zap.String("volumeID", p.volumeID),
 		zap.String("device", a.Device), zap.String("mounter", a.Mounter), zap.String("stagingPath", p.stagingPath))
 	return nil
+}
+
+// prepareStage checks everything that must hold before an image is
+// attached: a known cluster and mounter, a free staging path, no other
+// client holding a single-node volume, no mapping of the image on this
+// host. It returns the attach request and the attacher.
+func (s *Server) prepareStage(ctx context.Context, p *stageParams) (*host.Request, host.Attacher, error) {
+	req, err := s.attachRequest(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	attacher, err := s.attachers.Get(p.mounter)
+	if err != nil {
+		return nil, nil, status.Errorf(codes.InvalidArgument, "volume_context[%q]: %v", volctx.Mounter, err)
+	}
+	if err := s.checkStagingFree(p); err != nil {
+		return nil, nil, err
+	}
+	if err := s.checkNoOtherHolder(ctx, p, req); err != nil {
+		return nil, nil, err
+	}
+	if err := s.checkNotMapped(ctx, p, req); err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(p.stagingPath, 0o750); err != nil {
+		return nil, nil, status.Errorf(codes.Internal, "creating staging path: %v", err)
+	}
+	return req, attacher, nil
 }
 
 // checkStagingFree refuses, before anything is attached, a filesystem
@@ -164,10 +193,11 @@ func (s *Server) attachRequest(p *stageParams) (*host.Request, error) {
 	if namespace == "" {
 		namespace = c.RBD.RadosNamespace
 	}
+	mapOpts := withKRBDOptions(p.mapOptions, readAffinityOptions(c, s.crushLabels, s.nodeLabels))
 	return &host.Request{
 		VolumeID: p.volumeID, Pool: p.pool, Namespace: namespace, Image: p.image,
-		Monitors: c.MonitorsString(), Creds: p.creds, MapOptions: p.mapOptions, UnmapOptions: p.unmapOpts,
-		ReadOnly: p.cap.readOnly(), WorkDir: s.records.fuseWorkDir(p.volumeID),
+		Monitors: c.MonitorsString(), Creds: p.creds, MapOptions: mapOpts, UnmapOptions: p.unmapOpts,
+		ReadOnly: p.cap.readOnly(), WorkDir: s.records.fuseWorkDir(p.volumeID), NetNamespace: c.RBD.NetNamespaceFilePath,
 	}, nil
 }
 
@@ -209,17 +239,38 @@ func (s *Server) rollback(ctx context.Context, rec *stageRecord) {
 // teardown unmounts the staging path (if the volume's device is mounted
 // there), detaches the device and removes the record.
 func (s *Server) teardown(ctx context.Context, rec *stageRecord) error {
-	if !rec.Block {
+	if rec.Origin == originCephCSI {
+		return s.teardownCephCSI(ctx, rec)
+	}
+	if !rec.Block && rec.Attachment.Device != "" {
 		if err := s.unmountDevice(ctx, rec.StagingPath, rec.Attachment.Device); err != nil {
 			return err
 		}
 	}
+	if err := s.detach(ctx, rec); err != nil {
+		return err
+	}
+	return s.records.remove(rec.VolumeID)
+}
+
+// detach detaches the record's device. An attach that was interrupted
+// before its device was recorded is found by the image's mapping with the
+// record's mounter (krbd, rbd-nbd; the fuse attacher clears its own work
+// directory).
+func (s *Server) detach(ctx context.Context, rec *stageRecord) error {
 	attacher, err := s.attachers.Get(rec.Attachment.Mounter)
 	if err != nil {
 		return err
 	}
+	if rec.Attachment.Device == "" && rec.Attachment.Mounter != volctx.MounterFuse {
+		dev, err := s.mappedDevice(ctx, rec)
+		if err != nil {
+			return err
+		}
+		rec.Attachment.Device = dev
+	}
 	if err := attacher.Detach(ctx, &rec.Attachment); err != nil {
 		return fmt.Errorf("detaching %s: %w", rec.Attachment.Device, err)
 	}
-	return s.records.remove(rec.VolumeID)
+	return nil
 }

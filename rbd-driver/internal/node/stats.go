@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
@@ -21,12 +22,12 @@ func (s *Server) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeS
 		required("volume_path", req.GetVolumePath())); err != nil {
 		return nil, err
 	}
-	rec, err := s.stagedRecord(req.GetVolumeId())
+	rec, err := s.stagedRecord(ctx, req.GetVolumeId(), s.stagingPathsOf(req.GetStagingTargetPath(), req.GetVolumePath())...)
 	if err != nil {
 		return nil, err
 	}
 	path := req.GetVolumePath()
-	if path != rec.StagingPath && rec.target(path) == nil {
+	if path != rec.StagingPath && path != rec.MountPath && rec.target(path) == nil && !s.publishedElsewhere(rec, path) {
 		return nil, status.Errorf(codes.NotFound, "volume %q is neither staged nor published at %s", rec.VolumeID, path)
 	}
 	if err := checkPathExists(path); err != nil {
@@ -34,6 +35,9 @@ func (s *Server) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeS
 	}
 	if err := s.checkDevice(ctx, rec); err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "volume %q: %s: %v", rec.VolumeID, reasonDeviceUnavailable, err)
+	}
+	if path == rec.StagingPath {
+		path = rec.mountPath()
 	}
 	usage, err := s.usage(rec, path)
 	if err != nil {
@@ -87,7 +91,7 @@ func (s *Server) checkHealth(ctx context.Context, rec *stageRecord) error {
 	if err := s.checkDevice(ctx, rec); err != nil {
 		return err
 	}
-	return s.checkPathMounted(rec, rec.StagingPath)
+	return s.checkPathMounted(rec, rec.mountPath())
 }
 
 // checkDevice returns why the volume's device is not usable, or nil.
@@ -102,7 +106,7 @@ func (s *Server) checkDevice(ctx context.Context, rec *stageRecord) error {
 // checkMounts returns why the staging mount or the mount at publishPath
 // (if given) is missing, or nil.
 func (s *Server) checkMounts(rec *stageRecord, publishPath string) error {
-	errs := []error{s.checkPathMounted(rec, rec.StagingPath)}
+	errs := []error{s.checkPathMounted(rec, rec.mountPath())}
 	if publishPath != "" && publishPath != rec.StagingPath {
 		errs = append(errs, s.checkPathMounted(rec, publishPath))
 	}
@@ -124,4 +128,15 @@ func (s *Server) checkPathMounted(rec *stageRecord, path string) error {
 		return fmt.Errorf("the volume is not mounted at %s", path)
 	}
 	return nil
+}
+
+// publishedElsewhere reports whether path is a mount of a volume taken
+// over from ceph-csi: its publications were made before the takeover and
+// are not recorded, but share the staging mount's source.
+func (s *Server) publishedElsewhere(rec *stageRecord, path string) bool {
+	if rec.Origin != originCephCSI {
+		return false
+	}
+	refs, err := s.mounter.GetMountRefs(path)
+	return err == nil && slices.Contains(refs, rec.MountPath)
 }

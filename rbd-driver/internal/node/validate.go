@@ -151,7 +151,13 @@ type stageParams struct {
 	mkfsOptions []string
 	mapOptions  string
 	unmapOpts   string
+	// tryOtherMounters lets a krbd staging fall back to rbd-nbd when the
+	// kernel lacks one of the image's features.
+	tryOtherMounters bool
 }
+
+// ctxTryOtherMounters is ceph-csi's volume context key ("true"/"false").
+const ctxTryOtherMounters = "tryOtherMounters"
 
 // stageParamsFrom validates a NodeStageVolumeRequest.
 func stageParamsFrom(req *csi.NodeStageVolumeRequest) (*stageParams, error) {
@@ -186,6 +192,7 @@ func (p *stageParams) fromContext(vc map[string]string) error {
 	p.mounter = volctx.MounterOf(vc)
 	p.namespace = vc[volctx.RadosNamespace]
 	p.mapOptions, p.unmapOpts = vc[volctx.MapOptions], vc[volctx.UnmapOptions]
+	p.tryOtherMounters = strings.EqualFold(strings.TrimSpace(vc[ctxTryOtherMounters]), "true")
 	p.mkfsOptions = strings.Fields(vc[volctx.MkfsOptions])
 	return p.chooseFsType(vc[volctx.FsType])
 }
