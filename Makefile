@@ -5,8 +5,13 @@
 CEPH_RELEASE ?= pacific
 GOTAGS       ?= $(CEPH_RELEASE)
 GO           ?= go
-VERSION      ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS      := -s -w -X main.version=$(VERSION)
+# Each module's version is its VERSION file (VERSION=... overrides it for all);
+# --version prints it with the git commit, go-ceph's version and CEPH_RELEASE.
+COMMIT       := $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) || c=unknown; \
+                  git diff --quiet HEAD -- 2>/dev/null || c=$$c-dirty; echo $$c)
+module_version = $(or $(VERSION),$(shell cat $(1)/VERSION 2>/dev/null),dev)
+ldflags        = -s -w -X main.version=$(call module_version,$(1)) -X main.commit=$(COMMIT)
+LDFLAGS       := $(call ldflags,shared)
 
 CLUSTER_DIR  ?= /tmp/ceph-csi-cluster
 export CLUSTER_DIR
@@ -34,26 +39,26 @@ help: ## show this help
 build: bin/rbd-driver bin/cephfs-driver bin/liveness-probe bin/csi-ping bin/rbd-demo bin/cephfs-demo bin/cephfs-bench bin/rbd-bench ## build every binary into bin/
 
 bin/rbd-driver: FORCE
-	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/rbd-driver
+	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(call ldflags,rbd-driver)' -o ../$@ ./cmd/rbd-driver
 
 bin/rbd-demo: FORCE
-	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/rbd-demo
+	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(call ldflags,rbd-driver)' -o ../$@ ./cmd/rbd-demo
 
 bin/rbd-bench: FORCE
-	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/rbd-bench
+	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(call ldflags,rbd-driver)' -o ../$@ ./cmd/rbd-bench
 
 bin/cephfs-demo: FORCE
-	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/cephfs-demo
+	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(call ldflags,cephfs-driver)' -o ../$@ ./cmd/cephfs-demo
 
 bin/cephfs-bench: FORCE
-	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/cephfs-bench
+	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(call ldflags,cephfs-driver)' -o ../$@ ./cmd/cephfs-bench
 
 bin/cephfs-driver: FORCE
-	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/cephfs-driver
+	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(call ldflags,cephfs-driver)' -o ../$@ ./cmd/cephfs-driver
 
 # liveness-probe is pure Go: it builds without cgo and never links Ceph.
 bin/liveness-probe: FORCE check-liveness-deps
-	cd liveness-probe && CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/liveness-probe
+	cd liveness-probe && CGO_ENABLED=0 $(GO) build -ldflags '$(call ldflags,liveness-probe)' -o ../$@ ./cmd/liveness-probe
 
 bin/csi-ping: FORCE
 	cd shared && CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/csi-ping
