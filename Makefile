@@ -31,7 +31,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
 .PHONY: help build deps cluster-up cluster-down cluster-status lint vet fmt-check \
-        test test-go test-churn test-unit fuzz check-liveness-deps funclen demo bench bench-rbd bench-cephfs clean
+        test test-go test-churn test-unit fuzz check-liveness-deps funclen demo bench bench-rbd bench-cephfs clean \
+        images test-images
 
 help: ## show this help
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -170,6 +171,15 @@ bench-rbd: cluster-up bin/rbd-driver bin/rbd-bench ## RBD: N CreateVolume + N De
 
 bench-cephfs: cluster-up bin/cephfs-driver bin/cephfs-bench ## CephFS: CreateVolume/DeleteVolume at C=1 and C=8 vs. the go-ceph floor
 	@$(WITH_CLUSTER) bin/cephfs-bench --driver bin/cephfs-driver $(BENCH_CEPHFS_ARGS)
+
+# Container images, built offline from build/*.Dockerfile (build/README.md).
+images: ## build the rbd-driver, cephfs-driver and liveness-probe images (no Docker daemon/registry); sizes in bin/images.txt
+	@mkdir -p bin
+	@CEPH_RELEASE=$(CEPH_RELEASE) COMMIT=$(COMMIT) build/images.sh
+
+test-images: ## build the images if needed and check them: --version, tools, no python/compilers, sizes
+	@mkdir -p bin
+	@CEPH_RELEASE=$(CEPH_RELEASE) COMMIT=$(COMMIT) test/images/run.sh
 
 include test/e2e/e2e.mk
 
