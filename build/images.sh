@@ -109,6 +109,15 @@ go_image() {
 	echo "$name"
 }
 
+# drop_stale removes base and Go images of other keys (an older recipe or
+# Go version); their layers go once no image uses them.
+drop_stale() {
+	local keep=" $* " ref
+	for ref in $(bah images --format '{{.Name}}:{{.Tag}}' | grep -E '^localhost/ceph-csi-(base|golang):'); do
+		[[ $keep == *" $ref "* ]] || bah rmi "$ref" >/dev/null 2>&1 || true
+	done
+}
+
 # build_one builds build/$1.Dockerfile as $REGISTRY/$1:<its VERSION>.
 build_one() {
 	local mod=$1 base=$2 goimg=$3 version ref started
@@ -180,6 +189,7 @@ main() {
 	started=$(date +%s)
 	base=$(base_image)
 	goimg=$(go_image "$base")
+	drop_stale "$base" "$goimg"
 	for mod in $IMAGES; do build_one "$mod" "$base" "$goimg"; done
 	log "all built in $(($(date +%s) - started)) s (commit $COMMIT)"
 	report_sizes
