@@ -5,8 +5,13 @@
 CEPH_RELEASE ?= pacific
 GOTAGS       ?= $(CEPH_RELEASE)
 GO           ?= go
-VERSION      ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS      := -s -w -X main.version=$(VERSION)
+# Each module's version is its VERSION file (VERSION=... overrides it for all);
+# --version prints it with the git commit, go-ceph's version and CEPH_RELEASE.
+COMMIT       := $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) || c=unknown; \
+                  git diff --quiet HEAD -- 2>/dev/null || c=$$c-dirty; echo $$c)
+module_version = $(or $(VERSION),$(shell cat $(1)/VERSION 2>/dev/null),dev)
+ldflags        = -s -w -X main.version=$(call module_version,$(1)) -X main.commit=$(COMMIT)
+LDFLAGS       := $(call ldflags,shared)
 
 CLUSTER_DIR  ?= /tmp/ceph-csi-cluster
 export CLUSTER_DIR
@@ -26,7 +31,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
 .PHONY: help build deps cluster-up cluster-down cluster-status lint vet fmt-check \
-        test test-go test-churn test-unit fuzz check-liveness-deps funclen demo bench bench-rbd bench-cephfs clean
+        test test-go test-churn test-unit fuzz check-liveness-deps funclen demo bench bench-rbd bench-cephfs clean \
+        images test-images
 
 help: ## show this help
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -34,26 +40,26 @@ help: ## show this help
 build: bin/rbd-driver bin/cephfs-driver bin/liveness-probe bin/csi-ping bin/rbd-demo bin/cephfs-demo bin/cephfs-bench bin/rbd-bench ## build every binary into bin/
 
 bin/rbd-driver: FORCE
-	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/rbd-driver
+	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(call ldflags,rbd-driver)' -o ../$@ ./cmd/rbd-driver
 
 bin/rbd-demo: FORCE
-	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/rbd-demo
+	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(call ldflags,rbd-driver)' -o ../$@ ./cmd/rbd-demo
 
 bin/rbd-bench: FORCE
-	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/rbd-bench
+	cd rbd-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(call ldflags,rbd-driver)' -o ../$@ ./cmd/rbd-bench
 
 bin/cephfs-demo: FORCE
-	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/cephfs-demo
+	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(call ldflags,cephfs-driver)' -o ../$@ ./cmd/cephfs-demo
 
 bin/cephfs-bench: FORCE
-	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/cephfs-bench
+	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(call ldflags,cephfs-driver)' -o ../$@ ./cmd/cephfs-bench
 
 bin/cephfs-driver: FORCE
-	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/cephfs-driver
+	cd cephfs-driver && $(GO) build -tags $(GOTAGS) -ldflags '$(call ldflags,cephfs-driver)' -o ../$@ ./cmd/cephfs-driver
 
 # liveness-probe is pure Go: it builds without cgo and never links Ceph.
 bin/liveness-probe: FORCE check-liveness-deps
-	cd liveness-probe && CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/liveness-probe
+	cd liveness-probe && CGO_ENABLED=0 $(GO) build -ldflags '$(call ldflags,liveness-probe)' -o ../$@ ./cmd/liveness-probe
 
 bin/csi-ping: FORCE
 	cd shared && CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o ../$@ ./cmd/csi-ping
@@ -165,6 +171,15 @@ bench-rbd: cluster-up bin/rbd-driver bin/rbd-bench ## RBD: N CreateVolume + N De
 
 bench-cephfs: cluster-up bin/cephfs-driver bin/cephfs-bench ## CephFS: CreateVolume/DeleteVolume at C=1 and C=8 vs. the go-ceph floor
 	@$(WITH_CLUSTER) bin/cephfs-bench --driver bin/cephfs-driver $(BENCH_CEPHFS_ARGS)
+
+# Container images, built offline from build/*.Dockerfile (build/README.md).
+images: ## build the rbd-driver, cephfs-driver and liveness-probe images (no Docker daemon/registry); sizes in bin/images.txt
+	@mkdir -p bin
+	@CEPH_RELEASE=$(CEPH_RELEASE) COMMIT=$(COMMIT) build/images.sh
+
+test-images: ## build the images if needed and check them: --version, tools, no python/compilers, sizes
+	@mkdir -p bin
+	@CEPH_RELEASE=$(CEPH_RELEASE) COMMIT=$(COMMIT) test/images/run.sh
 
 include test/e2e/e2e.mk
 

@@ -1,20 +1,28 @@
 # syntax=docker/dockerfile:1
-# The liveness exporter: pure Go, static, on distroless. Build from the
-# repository root:
-#   docker build -f build/liveness-probe.Dockerfile -t liveness-probe:dev .
-# It runs as root (distroless "static", not "static:nonroot") because it must
-# connect to the driver's root-owned socket; the manifests drop every capability.
-ARG GO_VERSION=1.26.8
+# The liveness exporter: pure Go, static, alone in a scratch image (no shell,
+# no libc). Build from the repository root, online:
+#   docker build -f build/liveness-probe.Dockerfile -t liveness-probe:v0.1.0 \
+#     --build-arg COMMIT=$(git rev-parse --short=12 HEAD) .
+# `make images` builds it offline with buildah (GO_IMAGE a local image with
+# the host's Go toolchain); see build/README.md.
+# It runs as root because it must connect to the driver's root-owned socket;
+# the manifests drop every capability and make the root file system read-only.
+ARG GO_IMAGE=golang:1.26.8-bookworm
 
-FROM golang:${GO_VERSION} AS build
-ARG VERSION=dev
-ENV GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=0
+FROM ${GO_IMAGE} AS build
+ENV GOTOOLCHAIN=local GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=0 \
+    GOMODCACHE=/go/pkg/mod GOCACHE=/root/.cache/go-build
 WORKDIR /src/liveness-probe
-COPY liveness-probe/go.mod liveness-probe/go.sum ./
-RUN go mod download
 COPY liveness-probe/ ./
-RUN go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o /out/liveness-probe ./cmd/liveness-probe
+ARG VERSION=
+ARG COMMIT=unknown
+ARG GOPROXY
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    go build -trimpath \
+      -ldflags "-s -w -X main.version=${VERSION:-$(cat VERSION)} -X main.commit=$COMMIT" \
+      -o /out/liveness-probe ./cmd/liveness-probe
 
-FROM gcr.io/distroless/static-debian12
+FROM scratch
 COPY --from=build /out/liveness-probe /liveness-probe
 ENTRYPOINT ["/liveness-probe"]

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/seed-6a310834/ceph-csi/shared/audit"
+	"github.com/seed-6a310834/ceph-csi/shared/buildinfo"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
 	"github.com/seed-6a310834/ceph-csi/shared/csiserver"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
@@ -35,8 +36,12 @@ type Program struct {
 	Audit func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	// DefaultDriverName is the --driver-name default.
 	DefaultDriverName string
-	// Version is what --version prints after the driver name.
+	// Version is what --version prints after the driver name, and what the
+	// Identity service reports.
 	Version string
+	// Commit is the git commit --version prints (empty: the Go toolchain's
+	// VCS stamp, else "unknown"); see shared/buildinfo.
+	Commit string
 	// Flags registers the driver's own flags beside the shared ones.
 	Flags func(fs *flag.FlagSet) Flags
 }
@@ -62,7 +67,7 @@ func (p Program) Run(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	if opts.Version {
-		_, err := fmt.Fprintf(stdout, "%s %s\n", opts.DriverName, p.Version)
+		_, err := io.WriteString(stdout, buildinfo.Read(opts.DriverName, p.Version, p.Commit).String())
 		return err
 	}
 	if err := errors.Join(opts.Validate(), own.Validate(opts.Mode)); err != nil {

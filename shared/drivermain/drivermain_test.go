@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/seed-6a310834/ceph-csi/shared/buildinfo"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
 )
 
@@ -33,7 +34,7 @@ func (f fakeFlags) Serve(_ context.Context, opts *cliflags.Options, version stri
 func TestCode(t *testing.T) {
 	var audited, served []string
 	p := Program{
-		Name: "x-driver", DefaultDriverName: "x.csi.ceph.com", Version: "v9",
+		Name: "x-driver", DefaultDriverName: "x.csi.ceph.com", Version: "v9", Commit: "c1",
 		Audit: func(_ context.Context, args []string, _, _ io.Writer) int {
 			audited = args
 			return 3
@@ -52,7 +53,7 @@ func TestCode(t *testing.T) {
 		{args: []string{"--node-id=n1"}, code: ExitOK, served: []string{"n1", "v9"}},
 		{args: []string{"audit", "--delete"}, code: 3, audit: []string{"--delete"}},
 		{args: []string{"--bad"}, code: ExitUsage},
-		{args: []string{"--version"}, code: ExitOK, stdout: "x.csi.ceph.com v9\n"},
+		{args: []string{"--version"}, code: ExitOK, stdout: buildinfo.Read("x.csi.ceph.com", "v9", "c1").String()},
 		{args: []string{"--node-id=n1", "--fail"}, code: ExitError, served: []string{"n1", "v9"}, stderr: "x-driver: cannot listen\n"},
 	} {
 		audited, served = nil, nil

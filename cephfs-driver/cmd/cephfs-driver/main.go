@@ -20,12 +20,12 @@ const (
 	defaultDriverName = "cephfs.csi.ceph.com"
 )
 
-// version is the driver version, set at build time with
-// -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time with -ldflags "-X main.version=...
+// -X main.commit=..." (the module's VERSION file and the git commit).
+var version, commit = "dev", ""
 
 func program() drivermain.Program {
-	return drivermain.Program{Name: programName, DefaultDriverName: defaultDriverName, Version: version,
+	return drivermain.Program{Name: programName, DefaultDriverName: defaultDriverName, Version: version, Commit: commit,
 		Audit: audit.Main, Flags: registerDriverFlags}
 }
 

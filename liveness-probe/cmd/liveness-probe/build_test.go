@@ -152,12 +152,12 @@ func TestStaticBinary(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "liveness-probe")
 	const testVersion = "v0.0.0-buildtest"
 	goCmd(t, []string{"CGO_ENABLED=0"}, "build",
-		"-ldflags", "-s -w -X main.version="+testVersion, "-o", bin, "./cmd/liveness-probe")
+		"-ldflags", "-s -w -X main.version="+testVersion+" -X main.commit=c0ffee", "-o", bin, "./cmd/liveness-probe")
 
 	checkStaticELF(t, bin)
 	out, err := exec.Command(bin, "--version").Output()
-	if err != nil || strings.TrimSpace(string(out)) != testVersion {
-		t.Errorf("--version = %q, %v; want %q", out, err, testVersion)
+	if want := "liveness-probe " + testVersion + "\ncommit: c0ffee\n"; err != nil || !strings.HasPrefix(string(out), want) {
+		t.Errorf("--version = %q, %v; want it to start with %q", out, err, want)
 	}
 	checkStopsOnSIGTERM(t, bin)
 }

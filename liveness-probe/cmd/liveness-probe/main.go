@@ -16,12 +16,14 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/seed-6a310834/ceph-csi/liveness-probe/internal/app"
+	"github.com/seed-6a310834/ceph-csi/liveness-probe/internal/buildinfo"
 	"github.com/seed-6a310834/ceph-csi/liveness-probe/internal/config"
 	"github.com/seed-6a310834/ceph-csi/liveness-probe/internal/logging"
 )
 
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// version and commit are set at build time: -ldflags "-X main.version=v1.2.3
+// -X main.commit=abc123" (the module's VERSION file and the git commit).
+var version, commit = "dev", ""
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
@@ -37,7 +39,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 2
 	}
 	if cfg.ShowVersion {
-		fmt.Fprintln(stdout, version)
+		fmt.Fprint(stdout, buildinfo.Text("liveness-probe", version, commit))
 		return 0
 	}
 	log, err := logging.New(cfg.LogFormat, cfg.LogLevel, stderr)

@@ -11,8 +11,8 @@ func TestRunVersion(t *testing.T) {
 	if code := run([]string{"--version"}, func(string) string { return "" }, &out, &errOut); code != 0 {
 		t.Fatalf("--version exit code = %d, stderr %q", code, errOut.String())
 	}
-	if got := strings.TrimSpace(out.String()); got != version {
-		t.Errorf("--version printed %q, want %q", got, version)
+	if got := out.String(); !strings.HasPrefix(got, "liveness-probe "+version+"\n") || !strings.Contains(got, "\ngo-ceph: none\n") {
+		t.Errorf("--version printed %q, want \"liveness-probe %s\" first and go-ceph none", got, version)
 	}
 }
 
