@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -183,4 +185,33 @@ func TestPoolAppliesCommandTimeout(t *testing.T) {
 			t.Errorf("%s = %q (%v), want %q", opt, got, err, want)
 		}
 	}
+}
+
+func TestPoolReadsConfFile(t *testing.T) {
+	c := testcluster.Get(t)
+	conf := filepath.Join(t.TempDir(), "ceph.conf")
+	// A client override, and settings the pool's own must win over.
+	data := "[global]\n\tmon_host = 192.0.2.1:6789\n\trados_osd_op_timeout = 99\n[client]\n\tclient_oc_size = 12345678\n"
+	if err := os.WriteFile(conf, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool := NewPool(Options{ConfFile: conf})
+	defer pool.Close()
+	conn, err := pool.Get(context.Background(), adminTarget(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for opt, want := range map[string]string{"client_oc_size": "12345678", "rados_osd_op_timeout": "30"} {
+		if got, err := conn.GetConfigOption(opt); err != nil || got != want {
+			t.Errorf("%s = %q (%v), want %q", opt, got, err, want)
+		}
+	}
+	missing := NewPool(Options{ConfFile: filepath.Join(t.TempDir(), "absent.conf")})
+	defer missing.Close()
+	conn2, err := missing.Get(context.Background(), adminTarget(c))
+	if err != nil {
+		t.Fatalf("a missing ceph.conf must be skipped: %v", err)
+	}
+	conn2.Release()
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,7 +37,15 @@ type Options struct {
 	// program whose mgr commands can legitimately block (e.g. a subvolume
 	// removal waiting for a CephFS client's caps) should disable the bound.
 	CommandTimeout time.Duration
+	// ConfFile, when set and present, is a ceph.conf read before the
+	// explicit settings (e.g. DefaultConfFile, from the ceph-config
+	// ConfigMap): its client options apply, while the monitors, the key
+	// and the timeouts given here win over it. A missing file is skipped.
+	ConfFile string
 }
+
+// DefaultConfFile is where ceph-csi deployments mount ceph.conf.
+const DefaultConfFile = "/etc/ceph/ceph.conf"
 
 func (o Options) withDefaults() Options {
 	if o.IdleTimeout <= 0 {
@@ -224,12 +234,17 @@ func (p *Pool) Close() {
 	p.closeIdle(time.Now().Add(p.opts.IdleTimeout + time.Hour))
 }
 
-// dial opens a connection with every setting given explicitly: no ceph.conf
-// or keyring file is read, and the key is passed as a configuration value.
+// dial opens a connection with every setting given explicitly: only
+// Options.ConfFile is read (no keyring file), and the key is passed as a
+// configuration value.
 func dial(t Target, o Options) (*rados.Conn, error) {
 	conn, err := rados.NewConnWithUser(t.Creds.ID)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConnect, err)
+	}
+	if err := readConfFile(conn, o.ConfFile); err != nil {
+		conn.Shutdown()
+		return nil, err
 	}
 	settings := [][2]string{
 		{"mon_host", strings.Join(t.Monitors, ",")},
@@ -274,4 +289,18 @@ func seconds(d time.Duration) string {
 		s = 1
 	}
 	return strconv.Itoa(s)
+}
+
+// readConfFile reads path into conn's configuration if it exists.
+func readConfFile(conn *rados.Conn, path string) error {
+	if path == "" {
+		return nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err := conn.ReadConfigFile(path); err != nil {
+		return fmt.Errorf("%w: reading %s: %v", ErrConnect, path, err)
+	}
+	return nil
 }

@@ -94,7 +94,8 @@ func PluginCapabilities(mode cliflags.Mode) []*csi.PluginCapability {
 // the process (see cephconn.Options.CommandTimeout). Connecting and OSD
 // operations keep the bounds of the flags.
 func poolOptions(opts *cliflags.Options) cephconn.Options {
-	return cephconn.Options{ConnectTimeout: opts.CephConnectTimeout, OpTimeout: opts.CephOpTimeout, CommandTimeout: -1}
+	return cephconn.Options{ConnectTimeout: opts.CephConnectTimeout, OpTimeout: opts.CephOpTimeout, CommandTimeout: -1,
+		ConfFile: cephconn.DefaultConfFile}
 }
 
 // services are the Controller and Node services of a mode (nil when not

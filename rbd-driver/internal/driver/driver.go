@@ -123,7 +123,8 @@ func (s *services) buildController(cfg Config, store *clusterconfig.Store, logge
 	if !cfg.Shared.Mode.ServesController() {
 		return nil
 	}
-	opts := cephconn.Options{ConnectTimeout: cfg.Shared.CephConnectTimeout, OpTimeout: cfg.Shared.CephOpTimeout}
+	opts := cephconn.Options{ConnectTimeout: cfg.Shared.CephConnectTimeout, OpTimeout: cfg.Shared.CephOpTimeout,
+		ConfFile: cephconn.DefaultConfFile}
 	s.pool = cephconn.NewPool(opts)
 	opts.CommandTimeout = -1 // mgr commands must not time out in librados: see cephrbd.Options.Commands
 	s.commands = cephconn.NewPool(opts)

@@ -136,7 +136,15 @@ type Config struct {
 	StopTimeout  time.Duration
 	// PollInterval is how often those waits check (default 50ms).
 	PollInterval time.Duration
+	// CephConf is the cluster-wide ceph.conf (default DefaultCephConf):
+	// rbd and rbd-nbd read it themselves; rbd-fuse gets a private copy
+	// with the volume's monitors added. A missing file is skipped.
+	CephConf string
 }
+
+// DefaultCephConf is where ceph-csi deployments mount ceph.conf (the
+// ceph-config ConfigMap).
+const DefaultCephConf = "/etc/ceph/ceph.conf"
 
 // Attachers holds the attachers by mounter name.
 type Attachers map[string]Attacher
@@ -166,6 +174,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 50 * time.Millisecond
+	}
+	if cfg.CephConf == "" {
+		cfg.CephConf = DefaultCephConf
 	}
 	return cfg
 }

@@ -3,6 +3,7 @@ package host
 import (
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -136,6 +137,7 @@ func newRig(t *testing.T) *rig {
 	as, err := New(Config{
 		Executor: r.exec, Mounter: r.mounter, System: r.sys,
 		ReadyTimeout: 300 * time.Millisecond, StopTimeout: 100 * time.Millisecond, PollInterval: 5 * time.Millisecond,
+		CephConf: filepath.Join(t.TempDir(), "absent-ceph.conf"),
 	})
 	if err != nil {
 		t.Fatal(err)

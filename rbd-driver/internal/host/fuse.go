@@ -49,6 +49,7 @@ type fuseAttacher struct {
 	readyTimeout time.Duration
 	stopTimeout  time.Duration
 	poll         time.Duration
+	cephConf     string
 
 	// loopMu serializes `losetup --find`, which can race with itself.
 	loopMu sync.Mutex
@@ -57,7 +58,7 @@ type fuseAttacher struct {
 func newFuse(cfg Config) *fuseAttacher {
 	return &fuseAttacher{
 		exec: cfg.Executor, mounter: cfg.Mounter, sys: cfg.System,
-		readyTimeout: cfg.ReadyTimeout, stopTimeout: cfg.StopTimeout, poll: cfg.PollInterval,
+		readyTimeout: cfg.ReadyTimeout, stopTimeout: cfg.StopTimeout, poll: cfg.PollInterval, cephConf: cfg.CephConf,
 	}
 }
 
@@ -104,11 +105,28 @@ func (f *fuseAttacher) prepare(ctx context.Context, a *Attachment, monitors stri
 	if err := os.Chmod(a.WorkDir, 0o700); err != nil {
 		return fmt.Errorf("securing work directory: %w", err)
 	}
-	conf := fmt.Sprintf("[global]\n\tmon_host = %s\n", monitors)
+	conf, err := f.privateConf(monitors)
+	if err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(a.WorkDir, fuseConfName), []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("writing ceph.conf for rbd-fuse: %w", err)
 	}
 	return nil
+}
+
+// privateConf returns rbd-fuse's ceph.conf: the cluster-wide ceph.conf, if
+// any, then a [global] section with the volume's monitors, which wins
+// (Ceph merges repeated sections, the later value of an option counts).
+func (f *fuseAttacher) privateConf(monitors string) ([]byte, error) {
+	base, err := os.ReadFile(f.cephConf)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reading %s: %w", f.cephConf, err)
+	}
+	if len(base) > 0 && base[len(base)-1] != '\n' {
+		base = append(base, '\n')
+	}
+	return append(base, fmt.Sprintf("[global]\n\tmon_host = %s\n", monitors)...), nil
 }
 
 // fuseArgs returns the rbd-fuse command line.

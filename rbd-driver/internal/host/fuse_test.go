@@ -364,3 +364,16 @@ func TestFuseNeedsWorkDir(t *testing.T) {
 		t.Fatal("Attach() without a work directory succeeded")
 	}
 }
+
+func TestFuseConfKeepsTheClusterWideConf(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "ceph.conf")
+	if err := os.WriteFile(base, []byte("[global]\n\tmon_host = 192.0.2.1\n[client]\n\trbd_cache = false"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := &fuseAttacher{cephConf: base}
+	got, err := f.privateConf("10.0.0.1:6789")
+	want := "[global]\n\tmon_host = 192.0.2.1\n[client]\n\trbd_cache = false\n[global]\n\tmon_host = 10.0.0.1:6789\n"
+	if err != nil || string(got) != want {
+		t.Fatalf("privateConf() = %q, %v; want %q", got, err, want)
+	}
+}
