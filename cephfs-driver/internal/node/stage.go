@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -61,13 +63,16 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 // stage makes sure staging holds a healthy mount of vol.
 func (s *Server) stage(ctx context.Context, volumeID, staging string, vol *volume, creds *credentials.Credentials) error {
 	log := logging.FromContext(ctx).With(zap.String("staging_path", staging))
-	state, _, err := s.inspect(staging)
+	state, mp, err := s.inspect(staging)
 	if err != nil {
 		return status.Errorf(codes.Internal, "inspect %s: %v", staging, err)
 	}
 	switch state {
 	case healthy:
 		if err := s.checkStagedHere(volumeID, staging); err != nil {
+			return err
+		}
+		if err := checkMountSource(mp, vol); err != nil {
 			return err
 		}
 		log.Debug("already staged")
@@ -181,6 +186,22 @@ func (s *Server) unstage(ctx context.Context, staging string) error {
 	if n := host.StopFuse(s.cfg.ProcRoot, staging, fuseStopGrace); n > 0 {
 		logging.FromContext(ctx).Warn("ceph-fuse daemons did not exit after the unmount and were killed",
 			zap.String("staging_path", staging), zap.Int("daemons", n))
+	}
+	return nil
+}
+
+// checkMountSource refuses a staging path whose mount shows another
+// directory than the volume's: a kernel mount's source ("MONS:/PATH", as
+// this plugin and ceph-csi make it) names it. A ceph-fuse mount's source
+// does not, and is taken as it is (a staging path belongs to one volume).
+func checkMountSource(mp host.MountPoint, vol *volume) error {
+	i := strings.Index(mp.Source, ":/")
+	if mp.FSType != "ceph" || i < 0 {
+		return nil
+	}
+	if got := path.Clean(mp.Source[i+1:]); got != path.Clean(vol.path) {
+		return status.Errorf(codes.FailedPrecondition, "staging_target_path %s already holds a mount of %s, not of the volume's %s; "+
+			"not mounting over it", mp.Path, got, vol.path)
 	}
 	return nil
 }
