@@ -140,7 +140,18 @@ func (s *services) buildController(cfg Config, store *clusterconfig.Store, logge
 		Logger:         logger.Named("controller"),
 	})
 	s.controller = ctrl
+	if err == nil {
+		go sweepTrash(ctrl, logger)
+	}
 	return err
+}
+
+// sweepTrash has the controller purge, in the background, the trashed
+// images a previous process left queued.
+func sweepTrash(ctrl *controller.Server, logger *zap.Logger) {
+	if n := ctrl.SweepAtStart(context.Background()); n > 0 {
+		logger.Info("purging the trash left by a previous controller", zap.Int("pools", n))
+	}
 }
 
 func (s *services) buildNode(cfg Config, store *clusterconfig.Store, logger *zap.Logger) error {
