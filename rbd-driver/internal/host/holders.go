@@ -9,6 +9,12 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/execx"
 )
 
+// Holder kinds.
+const (
+	HolderWatcher = "watcher"
+	HolderLock    = "lock"
+)
+
 // Holder is a client that holds an image open: a watcher on its header,
 // or the owner of a lock on it (the exclusive lock, or an advisory lock).
 type Holder struct {
@@ -81,10 +87,10 @@ func parseHolders(status, locks []byte) ([]Holder, error) {
 	}
 	var out []Holder
 	for _, w := range st.Watchers {
-		out = append(out, Holder{Kind: "watcher", Client: w.Address, Detail: fmt.Sprintf("client.%d", w.Client)})
+		out = append(out, Holder{Kind: HolderWatcher, Client: w.Address, Detail: fmt.Sprintf("client.%d", w.Client)})
 	}
 	for _, l := range ls {
-		out = append(out, Holder{Kind: "lock", Client: l.Address, Detail: fmt.Sprintf("lock %q held by %s", l.ID, l.Locker)})
+		out = append(out, Holder{Kind: HolderLock, Client: l.Address, Detail: fmt.Sprintf("lock %q held by %s", l.ID, l.Locker)})
 	}
 	return out, nil
 }

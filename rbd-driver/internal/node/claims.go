@@ -29,12 +29,15 @@ func (c capability) multiNode() bool {
 }
 
 // checkNoOtherHolder refuses to stage a single-node volume that another
-// client holds: a watcher on the image header or a lock owner (another
-// node that still has it mapped, or a dead node's claim that was never
-// broken). Kubernetes' attach/detach controller should prevent it; this
-// check also holds when it does not (attachRequired: false, a force-detach,
-// a second cluster). A holder seen briefly (the controller resizing the
-// image) is waited out for up to holderWait.
+// live client holds: a watcher on the image header (another node that
+// still has it mapped, or a node Kubernetes lost but that still reaches
+// the cluster). Kubernetes' attach/detach controller should prevent it;
+// this check also holds when it does not (attachRequired: false, a
+// force-detach, a second cluster). A lock without a watcher is a dead
+// client's: librbd breaks it on the first write and blocklists its owner,
+// which fences it for good, so it does not block (it is logged). A watcher
+// seen briefly (the controller resizing the image) is waited out for up to
+// holderWait.
 func (s *Server) checkNoOtherHolder(ctx context.Context, p *stageParams, req *host.Request) error {
 	if p.cap.multiNode() {
 		return nil
@@ -47,7 +50,11 @@ func (s *Server) checkNoOtherHolder(ctx context.Context, p *stageParams, req *ho
 			return status.Errorf(codes.NotFound, "volume %q: %v", p.volumeID, err)
 		case err != nil:
 			return status.Errorf(codes.Internal, "volume %q: %v", p.volumeID, err)
-		case len(holders) == 0:
+		case !anyWatcher(holders):
+			if len(holders) > 0 {
+				logging.FromContext(ctx).Warn("image has a lock without a live owner; librbd breaks it and blocklists "+
+					"the owner on the first write", zap.String("volumeID", p.volumeID), zap.String("holders", joinStrings(holders)))
+			}
 			return nil
 		case time.Now().After(deadline) || ctx.Err() != nil:
 			return status.Errorf(codes.FailedPrecondition, "volume %q (image %s) has a single-node access mode and is held "+
@@ -90,4 +97,14 @@ func joinStrings[T interface{ String() string }](xs []T) string {
 		s[i] = x.String()
 	}
 	return strings.Join(s, "; ")
+}
+
+// anyWatcher reports whether a holder is a watcher (a live client).
+func anyWatcher(holders []host.Holder) bool {
+	for _, h := range holders {
+		if h.Kind == host.HolderWatcher {
+			return true
+		}
+	}
+	return false
 }

@@ -249,3 +249,11 @@ func checkCode(t *testing.T, err error, code codes.Code, parts ...string) {
 const blkidCmd = "blkid -p -s TYPE -s PTTYPE -o export " + fakeDevice
 
 func execxResult(stdout string) execx.Result { return execx.Result{Stdout: stdout} }
+
+func (r *rig) unstage() {
+	r.t.Helper()
+	req := &csi.NodeUnstageVolumeRequest{VolumeId: testVolume, StagingTargetPath: r.path("staging")}
+	if _, err := r.srv.NodeUnstageVolume(context.Background(), req); err != nil {
+		r.t.Fatalf("NodeUnstageVolume() = %v", err)
+	}
+}

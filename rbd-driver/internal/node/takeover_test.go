@@ -222,6 +222,11 @@ func TestStageRefusesSingleNodeVolumeHeldByAnotherClient(t *testing.T) {
 	if a, _ := r.att.counts(); a != 0 || time.Since(start) > 5*time.Second {
 		t.Fatalf("attached %d times", a)
 	}
+	// A lock without a watcher is a dead client's: librbd breaks it.
+	r.held = []host.Holder{{Kind: host.HolderLock, Client: "10.0.0.9:0/123", Detail: "lock"}}
+	r.stage(mountCap("", rwo))
+	r.unstage()
+	r.held = []host.Holder{{Kind: "watcher", Client: "10.0.0.9:0/123", Detail: "client.4242"}}
 	// A multi-node block volume may be held elsewhere.
 	req := r.stageRequest(blockCap(csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER))
 	if _, err := r.srv.NodeStageVolume(context.Background(), req); err != nil {
