@@ -99,6 +99,9 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	}
 	defer release()
 	rec, err := s.stagedFor(ctx, p)
+	if err == nil {
+		rec, err = s.recoverStaging(ctx, rec)
+	}
 	if err != nil {
 		return nil, err
 	}

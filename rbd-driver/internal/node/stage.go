@@ -114,7 +114,7 @@ func (s *Server) stage(ctx context.Context, p *stageParams) error {
 		_ = s.records.remove(p.volumeID) // the attacher's work directory's parent
 		return attachError(req, p.mounter, err)
 	}
-	rec.Attachment, rec.MapOptions = *a, req.MapOptions
+	rec.Attachment, rec.MapOptions = *a, p.mapOptions
 	if err = s.records.save(rec); err == nil && !rec.Block {
 		err = s.mountStaging(ctx, rec, p)
 	}
@@ -176,6 +176,7 @@ func newRecord(p *stageParams, namespace string) *stageRecord {
 	return &stageRecord{
 		VolumeID: p.volumeID, StagingPath: p.stagingPath, Block: p.cap.block, FsType: p.fsType,
 		ReadOnly: p.cap.readOnly(), ClusterID: p.clusterID, Pool: p.pool, Namespace: namespace, Image: p.image,
+		Mode: int32(p.cap.mode),
 	}
 }
 
