@@ -201,11 +201,13 @@ func (s *Server) teardownCephCSI(ctx context.Context, rec *stageRecord) error {
 }
 
 // stagingPathsOf returns where a volume may be staged, for requests that
-// carry the staging path only optionally: the given staging path, the
-// volume path itself, and the parents of the mounts the volume path shares
-// its source with (ceph-csi's way of finding STAGING from a target path).
+// carry the staging path only optionally: the given staging path and the
+// parents of the mounts the volume path shares its source with (ceph-csi's
+// way of finding STAGING from a target path). The volume path itself is
+// not one: it is the workload's filesystem, whose files must never be
+// taken for ceph-csi's metadata.
 func (s *Server) stagingPathsOf(stagingPath, volumePath string) []string {
-	paths := []string{stagingPath, volumePath}
+	paths := []string{stagingPath}
 	if volumePath == "" {
 		return paths
 	}

@@ -250,3 +250,23 @@ func TestStageWaitsOutABriefHolder(t *testing.T) {
 		t.Fatalf("holders checked %d times", calls)
 	}
 }
+
+// A file named image-meta.json inside a workload's filesystem is not
+// ceph-csi's metadata: only the staging path (or the parent of a mount of
+// the same device) is looked at.
+func TestTakeoverIgnoresMetadataInsideTheVolume(t *testing.T) {
+	r := newRig(t)
+	target := r.path("target")
+	if err := os.MkdirAll(target, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	meta := `{"Version":3,"pool":"victim","image":"other-image","accessType":false}`
+	if err := os.WriteFile(filepath.Join(target, cephCSIMetaName), []byte(meta), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.srv.NodeGetVolumeStats(context.Background(), &csi.NodeGetVolumeStatsRequest{VolumeId: testVolume, VolumePath: target})
+	checkCode(t, err, codes.NotFound)
+	if rec := r.record(); rec != nil {
+		t.Fatalf("took over a staging from the volume's own files: %+v", rec)
+	}
+}
