@@ -62,6 +62,10 @@ type Request struct {
 	// /var/run/netns/multus): the map runs inside it (nsenter --net), as
 	// ceph-csi does for rbd.netNamespaceFilePath.
 	NetNamespace string
+	// LogFile, when set, is rbd-nbd's log file (cephLogDir, see
+	// NbdLogFile) and LogStrategy what happens to it after the unmap.
+	LogFile     string
+	LogStrategy string
 }
 
 // Spec returns the image spec "POOL/[NAMESPACE/]IMAGE".
@@ -94,6 +98,9 @@ type Attachment struct {
 	// NetNamespace is the request's NetNamespace, used again to re-attach
 	// (rbd-nbd).
 	NetNamespace string `json:"netNamespace,omitempty"`
+	// LogFile and LogStrategy are the request's (rbd-nbd).
+	LogFile     string `json:"logFile,omitempty"`
+	LogStrategy string `json:"logStrategy,omitempty"`
 }
 
 // Attacher attaches images as block devices.

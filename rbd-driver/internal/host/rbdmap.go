@@ -99,17 +99,26 @@ func userFlags(opts string) []string {
 // mapCommand returns the program and arguments that map r's image.
 func (m *rbdMap) mapCommand(r *Request, keyring string) (string, []string) {
 	opts := SelectOptions(r.MapOptions, m.kind)
-	prog, args := "rbd", append(authArgs(r, keyring), "map", r.Spec())
+	prog, args := "rbd", authArgs(r, keyring)
 	if m.kind == kindNBD {
 		prog = "rbd-nbd"
+		args = append(append(args, logArgs(r)...), "map", r.Spec())
 		args = append(args, nbdOptions(opts, r.VolumeID)...)
 	} else {
-		args = append(args, krbdOptions(opts)...)
+		args = append(append(args, "map", r.Spec()), krbdOptions(opts)...)
 	}
 	if r.ReadOnly {
 		args = append(args, "--read-only")
 	}
 	return prog, args
+}
+
+// logArgs are rbd-nbd's log file arguments, as ceph-csi passes them.
+func logArgs(r *Request) []string {
+	if r.LogFile == "" {
+		return nil
+	}
+	return []string{"--log-file", r.LogFile}
 }
 
 // run runs a command, inside the network namespace when one is set.
@@ -138,7 +147,11 @@ func (m *rbdMap) Attach(ctx context.Context, r *Request) (*Attachment, error) {
 	}
 	logging.FromContext(ctx).Info("mapped image", zap.String("image", r.Spec()),
 		zap.String("mounter", m.mounter()), zap.String("device", dev))
-	return &Attachment{Mounter: m.mounter(), Device: dev, UnmapOptions: r.UnmapOptions, NetNamespace: r.NetNamespace}, nil
+	a := &Attachment{Mounter: m.mounter(), Device: dev, UnmapOptions: r.UnmapOptions, NetNamespace: r.NetNamespace}
+	if m.kind == kindNBD {
+		a.LogFile, a.LogStrategy = r.LogFile, r.LogStrategy
+	}
+	return a, nil
 }
 
 // mapError classifies a failed map.
@@ -187,6 +200,9 @@ func (m *rbdMap) Detach(ctx context.Context, a *Attachment) error {
 		return fmt.Errorf("unmapping %s: %w", a.Device, err)
 	}
 	logging.FromContext(ctx).Info("unmapped device", zap.String("device", a.Device))
+	if err := finishLog(a.LogFile, a.LogStrategy); err != nil {
+		logging.FromContext(ctx).Warn("rbd-nbd log file", zap.String("file", a.LogFile), zap.Error(err))
+	}
 	return nil
 }
 
@@ -231,7 +247,7 @@ func (m *rbdMap) Reattach(ctx context.Context, r *Request, a *Attachment) error 
 		return nil
 	}
 	err := withKeyring(r.Creds, func(keyring string) error {
-		args := append(authArgs(r, keyring), "attach", r.Spec(), "--device", a.Device)
+		args := append(append(authArgs(r, keyring), logArgs(r)...), "attach", r.Spec(), "--device", a.Device)
 		args = append(args, nbdOptions(SelectOptions(r.MapOptions, kindNBD), r.VolumeID)...)
 		if r.ReadOnly {
 			args = append(args, "--read-only")

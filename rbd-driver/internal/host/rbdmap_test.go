@@ -3,6 +3,8 @@ package host
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -81,6 +83,13 @@ var mapCases = []struct {
 		device: "/dev/nbd1",
 	},
 	{
+		name: "rbd-nbd with a log file (cephLogDir)", mounter: volctx.MounterNBD,
+		req: Request{VolumeID: "0001-vol", Pool: "rbd", Image: "img", Monitors: "m:6789", LogFile: NbdLogFile("/var/log/ceph", "0001-vol")},
+		want: "rbd-nbd --id csi-user -m m:6789 --keyring=KEYRING --log-file /var/log/ceph/rbd-nbd-0001-vol.log map rbd/img " +
+			"--try-netlink --reattach-timeout=300 --io-timeout=0 --cookie=0001-vol",
+		device: "/dev/nbd5",
+	},
+	{
 		name: "krbd in a network namespace", mounter: volctx.MounterKRBD,
 		req: Request{Pool: "rbd", Image: "img", Monitors: "m:6789", NetNamespace: "/var/run/netns/multus"},
 		want: "nsenter --net=/var/run/netns/multus -- rbd --id csi-user -m m:6789 --keyring=KEYRING map rbd/img " +
@@ -109,7 +118,8 @@ func TestMapCommandLines(t *testing.T) {
 				t.Fatalf("commands = %q; want [%q]", lines, want)
 			}
 			checkGone(t, keyring)
-			want := Attachment{Mounter: tt.mounter, Device: tt.device, UnmapOptions: "force", NetNamespace: req.NetNamespace}
+			want := Attachment{Mounter: tt.mounter, Device: tt.device, UnmapOptions: "force", NetNamespace: req.NetNamespace,
+				LogFile: req.LogFile}
 			if *a != want {
 				t.Fatalf("Attach() = %+v; want %+v", *a, want)
 			}
@@ -258,5 +268,38 @@ func TestMapUnsupportedFeatures(t *testing.T) {
 	_, err := r.get(t, volctx.MounterKRBD).Attach(context.Background(), &Request{Pool: "p", Image: "i", Monitors: "m", Creds: testCreds()})
 	if !errors.Is(err, ErrUnsupportedFeatures) {
 		t.Fatalf("Attach() = %v; want ErrUnsupportedFeatures", err)
+	}
+}
+
+func TestNbdLogFileStrategies(t *testing.T) {
+	if got := NbdLogFile("/var/log/ceph", "../x"); got != "" {
+		t.Fatalf("NbdLogFile() of a path-like ID = %q", got)
+	}
+	dir := t.TempDir()
+	for _, tc := range []struct{ strategy, left string }{
+		{"", ""}, {LogRemove, ""}, {LogPreserve, "rbd-nbd-v.log"}, {LogCompress, "rbd-nbd-v.log.gz"},
+	} {
+		file := NbdLogFile(dir, "v")
+		if err := os.WriteFile(file, []byte("log line\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := newRig(t)
+		r.sys.setFile("/dev/nbd1", fakeFile{})
+		r.exec.OnFunc("rbd-nbd unmap", func(execx.Call) execx.Result { r.sys.removeFile("/dev/nbd1"); return execx.Result{} })
+		att := &Attachment{Mounter: volctx.MounterNBD, Device: "/dev/nbd1", LogFile: file, LogStrategy: tc.strategy}
+		if err := r.get(t, volctx.MounterNBD).Detach(context.Background(), att); err != nil {
+			t.Fatal(err)
+		}
+		entries, _ := os.ReadDir(dir)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if strings.Join(names, ",") != tc.left {
+			t.Fatalf("strategy %q left %v, want %q", tc.strategy, names, tc.left)
+		}
+		for _, n := range names {
+			_ = os.Remove(filepath.Join(dir, n))
+		}
 	}
 }

@@ -184,3 +184,15 @@ func containsLine(lines []string, part string) bool {
 }
 
 var _ = csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER
+
+func TestCephLogDirReachesRbdNbd(t *testing.T) {
+	r := newRig(t)
+	r.withConfig("", nil)
+	got := r.mapLine(volctx.MounterNBD, map[string]string{ctxCephLogDir: "/var/log/ceph", ctxCephLogStrategy: "compress"})
+	if !strings.Contains(got, " --log-file /var/log/ceph/rbd-nbd-"+testVolume+".log map ") {
+		t.Fatalf("map command: %s", got)
+	}
+	if a := r.record().Attachment; a.LogFile != "/var/log/ceph/rbd-nbd-"+testVolume+".log" || a.LogStrategy != "compress" {
+		t.Fatalf("attachment = %+v", a)
+	}
+}

@@ -67,6 +67,7 @@ func (s *Server) reattachRequest(rec *stageRecord, creds *credentials.Credential
 	return &host.Request{
 		VolumeID: rec.VolumeID, Pool: rec.Pool, Namespace: rec.Namespace, Image: rec.Image, Monitors: c.MonitorsString(),
 		Creds: creds, MapOptions: rec.MapOptions, ReadOnly: rec.ReadOnly, NetNamespace: rec.Attachment.NetNamespace,
+		LogFile: rec.Attachment.LogFile, LogStrategy: rec.Attachment.LogStrategy,
 	}, nil
 }
 

@@ -41,9 +41,9 @@ type stageRecord struct {
 	FsType string `json:"fsType,omitempty"`
 	// ReadOnly is true when the volume was staged for a read-only access
 	// mode.
-	ReadOnly  bool   `json:"readOnly,omitempty"`
+	ReadOnly bool `json:"readOnly,omitempty"`
 	// Mode is the CSI access mode staged with (for a re-staging).
-	Mode int32 `json:"mode,omitempty"`
+	Mode      int32  `json:"mode,omitempty"`
 	ClusterID string `json:"clusterID"`
 	Pool      string `json:"pool"`
 	Namespace string `json:"namespace,omitempty"`

@@ -199,6 +199,7 @@ func (s *Server) attachRequest(p *stageParams) (*host.Request, error) {
 		VolumeID: p.volumeID, Pool: p.pool, Namespace: namespace, Image: p.image,
 		Monitors: c.MonitorsString(), Creds: p.creds, MapOptions: mapOpts, UnmapOptions: p.unmapOpts,
 		ReadOnly: p.cap.readOnly(), WorkDir: s.records.fuseWorkDir(p.volumeID), NetNamespace: c.RBD.NetNamespaceFilePath,
+		LogFile: host.NbdLogFile(p.logDir, p.volumeID), LogStrategy: p.logStrategy,
 	}, nil
 }
 

@@ -154,10 +154,18 @@ type stageParams struct {
 	// tryOtherMounters lets a krbd staging fall back to rbd-nbd when the
 	// kernel lacks one of the image's features.
 	tryOtherMounters bool
+	logDir           string
+	logStrategy      string
 }
 
-// ctxTryOtherMounters is ceph-csi's volume context key ("true"/"false").
-const ctxTryOtherMounters = "tryOtherMounters"
+// ceph-csi's volume context keys the node reads beside volctx's:
+// tryOtherMounters ("true"/"false"), and cephLogDir / cephLogStrategy
+// (rbd-nbd's log file and what happens to it after the unmap).
+const (
+	ctxTryOtherMounters = "tryOtherMounters"
+	ctxCephLogDir       = "cephLogDir"
+	ctxCephLogStrategy  = "cephLogStrategy"
+)
 
 // stageParamsFrom validates a NodeStageVolumeRequest.
 func stageParamsFrom(req *csi.NodeStageVolumeRequest) (*stageParams, error) {
@@ -193,6 +201,7 @@ func (p *stageParams) fromContext(vc map[string]string) error {
 	p.namespace = vc[volctx.RadosNamespace]
 	p.mapOptions, p.unmapOpts = vc[volctx.MapOptions], vc[volctx.UnmapOptions]
 	p.tryOtherMounters = strings.EqualFold(strings.TrimSpace(vc[ctxTryOtherMounters]), "true")
+	p.logDir, p.logStrategy = vc[ctxCephLogDir], vc[ctxCephLogStrategy]
 	p.mkfsOptions = strings.Fields(vc[volctx.MkfsOptions])
 	return p.chooseFsType(vc[volctx.FsType])
 }
