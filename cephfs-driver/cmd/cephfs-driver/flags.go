@@ -31,6 +31,17 @@ func registerDriverFlags(fs *flag.FlagSet) drivermain.Flags {
 		"longest a CreateVolume waits for a clone before answering Aborted (a retry resumes the clone)")
 	fs.StringVar(&o.CapacitySecretDir, "capacity-secret-dir", "",
 		"directory with adminID and adminKey files (a mounted Secret) for GetCapacity; empty disables GetCapacity")
+	fs.Func("node-labels", "this node's labels key=value[,key=value...], for read affinity on kernel mounts", func(s string) error {
+		m, err := cliflags.ParseKeyValues(s)
+		o.NodeLabels = m
+		return err
+	})
+	fs.Func("crush-location-labels",
+		"node labels giving the CRUSH location when config.json's readAffinity has no crushLocationLabels (comma-separated)",
+		func(s string) error {
+			o.CrushLocationLabels = cliflags.SplitList(s)
+			return nil
+		})
 	return o
 }
 

@@ -45,6 +45,10 @@ type CephFSOptions struct {
 	// CapacitySecretDir holds adminID and adminKey files for GetCapacity;
 	// empty disables GetCapacity.
 	CapacitySecretDir string
+	// NodeLabels and CrushLocationLabels give the node's CRUSH location
+	// for read affinity on kernel mounts (config.json's readAffinity).
+	NodeLabels          map[string]string
+	CrushLocationLabels []string
 }
 
 // Config is everything Run needs.
@@ -162,6 +166,7 @@ func newNode(cfg Config, clusters *clusterconfig.Store) (*node.Server, error) {
 		},
 		DefaultMounter: cfg.CephFS.DefaultMounter,
 		StateDir:       stateDir,
+		NodeLabels:     cfg.CephFS.NodeLabels, CrushLocationLabels: cfg.CephFS.CrushLocationLabels,
 	})
 }
 

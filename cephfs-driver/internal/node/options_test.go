@@ -18,10 +18,13 @@ func TestMountOptionsFromConfig(t *testing.T) {
 		want    []string
 	}{
 		{volctx.MounterFuse, "debug", []string{"debug", "allow_other", "noatime"}},
-		{volctx.MounterKernel, "recover_session=clean", []string{"recover_session=clean", "ms_mode=secure", "noatime"}},
+		{volctx.MounterKernel, "recover_session=clean", []string{"recover_session=clean", "ms_mode=secure", "noatime",
+			"read_from_replica=localize", "crush_location=zone:z1"}},
 	} {
 		f := newFixture(t)
-		f.srv.cfg.Clusters = clusters{"c1": {ClusterID: "c1", Monitors: []string{"m:6789"}, CephFSNode: node}}
+		f.srv.cfg.Clusters = clusters{"c1": {ClusterID: "c1", Monitors: []string{"m:6789"}, CephFSNode: node,
+			ReadAffinity: clusterconfig.ReadAffinity{Enabled: true, CrushLocationLabels: []string{"topology.kubernetes.io/zone"}}}}
+		f.srv.cfg.NodeLabels = map[string]string{"topology.kubernetes.io/zone": "z1"}
 		m := f.fuse
 		if tc.mounter == volctx.MounterKernel {
 			m = f.srv.cfg.Mounters[volctx.MounterKernel].(*fakeMounter)

@@ -47,6 +47,12 @@ type Config struct {
 	StateDir string
 	// ProcRoot is where ceph-fuse daemons are looked for; default /proc.
 	ProcRoot string
+	// NodeLabels are this node's labels and CrushLocationLabels the labels
+	// that give its CRUSH location when config.json's readAffinity is
+	// enabled without crushLocationLabels of its own (kernel mounts get
+	// read_from_replica=localize,crush_location=...).
+	NodeLabels          map[string]string
+	CrushLocationLabels []string
 }
 
 // Server implements csi.NodeServer.

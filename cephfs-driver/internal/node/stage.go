@@ -123,7 +123,7 @@ func clusterError(err error) error {
 func (s *Server) mount(ctx context.Context, staging string, vol *volume, cluster *clusterconfig.Cluster, creds *credentials.Credentials) error {
 	m := s.cfg.Mounters[vol.mounter]
 	err := m.Mount(ctx, host.Request{Target: staging, Monitors: cluster.Monitors, FSName: vol.fsName,
-		Path: vol.path, Creds: creds, Options: mountOptions(vol, cluster.CephFSNode),
+		Path: vol.path, Creds: creds, Options: s.mountOptions(vol, cluster),
 		NetNamespace: cluster.CephFSNode.NetNamespaceFilePath})
 	if err != nil {
 		return status.Errorf(codes.Internal, "%s mount of %s:%s at %s: %v", vol.mounter, vol.fsName, vol.path, staging, err)

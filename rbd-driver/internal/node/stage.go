@@ -194,7 +194,7 @@ func (s *Server) attachRequest(p *stageParams) (*host.Request, error) {
 	if namespace == "" {
 		namespace = c.RBD.RadosNamespace
 	}
-	mapOpts := withKRBDOptions(p.mapOptions, readAffinityOptions(c, s.crushLabels, s.nodeLabels))
+	mapOpts := withKRBDOptions(p.mapOptions, c.ReadAffinityOptions(s.crushLabels, s.nodeLabels))
 	return &host.Request{
 		VolumeID: p.volumeID, Pool: p.pool, Namespace: namespace, Image: p.image,
 		Monitors: c.MonitorsString(), Creds: p.creds, MapOptions: mapOpts, UnmapOptions: p.unmapOpts,
