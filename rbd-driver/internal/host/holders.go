@@ -48,18 +48,18 @@ type lockEntry struct {
 }
 
 // Holders returns the watchers and lock owners of r's image, with the
-// rbd CLI (`rbd status` and `rbd lock list`) and r's credentials in a
-// private keyring file. Called before this node maps the image, every
+// rbd CLI (`rbd status` and `rbd lock list`, inside r's network namespace
+// if any, like the map) and r's credentials in a private keyring file. Called before this node maps the image, every
 // holder is another client.
 func Holders(ctx context.Context, ex execx.Executor, r *Request) ([]Holder, error) {
 	var status, locks []byte
 	err := withKeyring(r.Creds, func(keyring string) error {
 		auth := []string{"--format", "json", "--id", r.Creds.ID, "--keyring", keyring, "-m", r.Monitors}
 		var err error
-		if status, err = ex.Run(ctx, "rbd", append([]string{"status", r.Spec()}, auth...)...); err != nil {
+		if status, err = run(ctx, ex, r.NetNamespace, "rbd", append([]string{"status", r.Spec()}, auth...)); err != nil {
 			return err
 		}
-		locks, err = ex.Run(ctx, "rbd", append([]string{"lock", "list", r.Spec()}, auth...)...)
+		locks, err = run(ctx, ex, r.NetNamespace, "rbd", append([]string{"lock", "list", r.Spec()}, auth...))
 		return err
 	})
 	if err != nil {
