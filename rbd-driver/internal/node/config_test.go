@@ -114,7 +114,7 @@ func TestTryOtherMountersFallsBackToNbd(t *testing.T) {
 	if _, err := r.srv.NodeStageVolume(context.Background(), req); err == nil {
 		t.Fatal("NodeStageVolume() without tryOtherMounters succeeded")
 	}
-	req.VolumeContext[ctxTryOtherMounters] = "true"
+	req.VolumeContext[volctx.TryOtherMounters] = "true"
 	if _, err := r.srv.NodeStageVolume(context.Background(), req); err != nil {
 		t.Fatalf("NodeStageVolume() with tryOtherMounters = %v", err)
 	}
@@ -188,7 +188,7 @@ var _ = csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER
 func TestCephLogDirReachesRbdNbd(t *testing.T) {
 	r := newRig(t)
 	r.withConfig("", nil)
-	got := r.mapLine(volctx.MounterNBD, map[string]string{ctxCephLogDir: "/var/log/ceph", ctxCephLogStrategy: "compress"})
+	got := r.mapLine(volctx.MounterNBD, map[string]string{volctx.CephLogDir: "/var/log/ceph", volctx.CephLogStrategy: "compress"})
 	if !strings.Contains(got, " --log-file /var/log/ceph/rbd-nbd-"+testVolume+".log map ") {
 		t.Fatalf("map command: %s", got)
 	}

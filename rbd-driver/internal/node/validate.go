@@ -158,15 +158,6 @@ type stageParams struct {
 	logStrategy      string
 }
 
-// ceph-csi's volume context keys the node reads beside volctx's:
-// tryOtherMounters ("true"/"false"), and cephLogDir / cephLogStrategy
-// (rbd-nbd's log file and what happens to it after the unmap).
-const (
-	ctxTryOtherMounters = "tryOtherMounters"
-	ctxCephLogDir       = "cephLogDir"
-	ctxCephLogStrategy  = "cephLogStrategy"
-)
-
 // stageParamsFrom validates a NodeStageVolumeRequest.
 func stageParamsFrom(req *csi.NodeStageVolumeRequest) (*stageParams, error) {
 	if err := firstError(required("volume_id", req.GetVolumeId()),
@@ -200,8 +191,8 @@ func (p *stageParams) fromContext(vc map[string]string) error {
 	p.mounter = volctx.MounterOf(vc)
 	p.namespace = vc[volctx.RadosNamespace]
 	p.mapOptions, p.unmapOpts = vc[volctx.MapOptions], vc[volctx.UnmapOptions]
-	p.tryOtherMounters = strings.EqualFold(strings.TrimSpace(vc[ctxTryOtherMounters]), "true")
-	p.logDir, p.logStrategy = vc[ctxCephLogDir], vc[ctxCephLogStrategy]
+	p.tryOtherMounters = strings.EqualFold(strings.TrimSpace(vc[volctx.TryOtherMounters]), "true")
+	p.logDir, p.logStrategy = vc[volctx.CephLogDir], vc[volctx.CephLogStrategy]
 	p.mkfsOptions = strings.Fields(vc[volctx.MkfsOptions])
 	return p.chooseFsType(vc[volctx.FsType])
 }
