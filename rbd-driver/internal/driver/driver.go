@@ -167,21 +167,21 @@ func (s *services) buildNode(cfg Config, store *clusterconfig.Store, logger *zap
 		return err
 	}
 	s.node = n
-	healNbd(n, logger)
+	go heal(n, logger)
 	return nil
 }
 
-// healNbd re-attaches the rbd-nbd devices whose process died with the
-// previous node plugin, before the first request.
-func healNbd(n *node.Server, logger *zap.Logger) {
+// heal recovers, in the background, the staged volumes whose rbd-nbd or
+// rbd-fuse process died with the previous node plugin container.
+func heal(n *node.Server, logger *zap.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	healed, err := n.Heal(ctx)
 	switch {
 	case err != nil:
-		logger.Error("re-attaching rbd-nbd devices", zap.Error(err))
+		logger.Error("recovering staged volumes", zap.Error(err))
 	case healed > 0:
-		logger.Info("re-attached rbd-nbd devices", zap.Int("count", healed))
+		logger.Info("recovered staged volumes", zap.Int("count", healed))
 	}
 }
 

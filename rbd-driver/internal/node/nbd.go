@@ -71,41 +71,37 @@ func (s *Server) reattachRequest(rec *stageRecord, creds *credentials.Credential
 	}, nil
 }
 
-// Heal re-attaches, at start, the rbd-nbd devices of the staged volumes
-// whose rbd-nbd process died with the previous node plugin (ceph-csi's
-// volume healer), with the credentials of Config.HealSecrets. Each
-// volume's failure is logged and the others go on; it returns how many it
-// re-attached.
+// Heal recovers, at start, the staged volumes whose device died with the
+// previous node plugin container, with the credentials of
+// Config.HealSecrets: rbd-nbd devices are re-attached (ceph-csi's volume
+// healer); rbd-fuse stagings that nothing is published from any more are
+// staged again (see recoverStaging). Each volume's failure is logged and
+// the others go on; it returns how many it recovered.
 func (s *Server) Heal(ctx context.Context) (int, error) {
 	if s.healSecrets == nil {
 		return 0, nil
 	}
-	secrets, err := s.healSecrets()
-	if err != nil {
-		return 0, fmt.Errorf("reading the healer's credentials: %w", err)
-	}
-	creds, err := credentials.ForRBD(secrets)
-	if err != nil {
+	if _, err := s.healCredentials(); err != nil {
 		return 0, fmt.Errorf("the healer's credentials: %w", err)
 	}
-	ids, err := s.records.list()
+	dirs, err := s.records.list()
 	if err != nil {
 		return 0, err
 	}
 	healed := 0
-	for _, id := range ids {
-		if s.healOne(ctx, id, creds) {
+	for _, dir := range dirs {
+		if s.healOne(ctx, dir) {
 			healed++
 		}
 	}
 	return healed, nil
 }
 
-// healOne re-attaches one volume's device if it needs it.
-func (s *Server) healOne(ctx context.Context, dir string, creds *credentials.Credentials) bool {
-	log := logging.FromContext(ctx)
+// healOne recovers one volume if it needs it and can be.
+func (s *Server) healOne(ctx context.Context, dir string) bool {
 	rec, err := s.records.loadFile(filepath.Join(dir, recordName))
-	if err != nil || rec == nil || !rec.Complete || rec.Attachment.Mounter != volctx.MounterNBD {
+	if err != nil || rec == nil || !rec.Complete || rec.Origin == originCephCSI ||
+		(rec.Attachment.Mounter != volctx.MounterNBD && rec.Attachment.Mounter != volctx.MounterFuse) {
 		return false
 	}
 	release, err := s.lockVolume(rec.VolumeID)
@@ -113,10 +109,12 @@ func (s *Server) healOne(ctx context.Context, dir string, creds *credentials.Cre
 		return false
 	}
 	defer release()
-	done, err := s.reattach(ctx, rec, creds)
-	if err != nil {
-		log.Error("re-attaching an rbd-nbd device failed", zap.String("volumeID", rec.VolumeID), zap.Error(err))
+	if s.checkDevice(ctx, rec) == nil {
 		return false
 	}
-	return done
+	if _, err := s.recoverStaging(ctx, rec); err != nil {
+		logging.FromContext(ctx).Warn("cannot recover a staged volume at start", zap.String("volumeID", rec.VolumeID), zap.Error(err))
+		return false
+	}
+	return true
 }

@@ -52,3 +52,34 @@ func TestPublishRestagesADeadFuseStaging(t *testing.T) {
 func unpublishRequest(r *rig, target string) *csi.NodeUnpublishVolumeRequest {
 	return &csi.NodeUnpublishVolumeRequest{VolumeId: testVolume, TargetPath: r.path(target)}
 }
+
+func TestHealRestagesDeadFuseStagingsNothingIsPublishedFrom(t *testing.T) {
+	r := newRig(t)
+	vc := mountCap("ext4", rwo)
+	r.stage(vc)
+	ctx := context.Background()
+	if _, err := r.srv.NodePublishVolume(ctx, r.publishRequest(vc, "pod", false)); err != nil {
+		t.Fatal(err)
+	}
+	r.att.mu.Lock()
+	r.att.checkErr = errors.New("rbd-fuse process 1000 is not running")
+	r.att.mu.Unlock()
+	r.srv.healSecrets = func() (map[string]string, error) {
+		return map[string]string{"userID": "healer", "userKey": testKey}, nil
+	}
+	if n, err := r.srv.Heal(ctx); n != 0 || err != nil {
+		t.Fatalf("Heal() with the broken staging still published = %d, %v; want 0", n, err)
+	}
+	if _, err := r.srv.NodeUnpublishVolume(ctx, unpublishRequest(r, "pod")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.srv.Heal(ctx); n != 1 || err != nil {
+		t.Fatalf("Heal() = %d, %v; want 1", n, err)
+	}
+	if attached, detached := r.att.counts(); attached != 2 || detached != 1 {
+		t.Fatalf("attached %d, detached %d", attached, detached)
+	}
+	if n, _ := r.srv.Heal(ctx); n != 0 {
+		t.Fatalf("Heal() of a healthy volume = %d", n)
+	}
+}
