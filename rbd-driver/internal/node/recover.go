@@ -48,6 +48,16 @@ func (s *Server) recoverStaging(ctx context.Context, rec *stageRecord) (*stageRe
 	logging.FromContext(ctx).Warn("rbd-fuse of a staged volume is gone: staging it again", zap.String("volumeID", rec.VolumeID),
 		zap.NamedError("problem", problem))
 	p := restageParams(rec, creds)
+	// The dead client's watch lingers (about 30 s): wait for it before
+	// tearing anything down, so that a publish retried meanwhile still
+	// finds the volume staged (broken) and retries the recovery.
+	req, err := s.attachRequest(p)
+	if err == nil {
+		err = s.checkNoOtherHolder(ctx, p, req)
+	}
+	if err != nil {
+		return nil, err
+	}
 	if err := s.teardown(ctx, rec); err != nil {
 		return nil, status.Errorf(codes.Internal, "clearing the broken staging of volume %q: %v", rec.VolumeID, err)
 	}
