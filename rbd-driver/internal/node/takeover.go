@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
@@ -70,7 +71,7 @@ func (s *Server) loadRecord(ctx context.Context, volumeID string, stagingPaths .
 // readCephCSIMeta reads STAGING/image-meta.json; nil when there is none.
 func readCephCSIMeta(stagingPath string) (*cephCSIMeta, error) {
 	b, err := os.ReadFile(filepath.Join(stagingPath, cephCSIMetaName))
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid) || isNotDir(err) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil, nil
 	}
 	if err != nil {
@@ -81,11 +82,6 @@ func readCephCSIMeta(stagingPath string) (*cephCSIMeta, error) {
 		return nil, status.Errorf(codes.FailedPrecondition, "ceph-csi's %s in %s is not valid (%v)", cephCSIMetaName, stagingPath, err)
 	}
 	return &m, nil
-}
-
-func isNotDir(err error) bool {
-	var pe *fs.PathError
-	return errors.As(err, &pe) && pe.Err.Error() == "not a directory"
 }
 
 // adopt takes over the staging ceph-csi left at stagingPath, if any.
