@@ -17,7 +17,8 @@
 #     root, and a lock so that parallel runs wait for each other.
 #
 # Environment: IMAGES (default all three), IMAGE_REGISTRY, CEPH_RELEASE,
-# COMMIT, IMAGES_STATE (storage root), IMAGES_CACHE (base tarballs).
+# COMMIT, IMAGES_STATE (storage root), IMAGES_CACHE (base tarballs),
+# IMAGES_ARCHIVE_DIR (also write each image there as a docker archive).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -124,10 +125,11 @@ build_one() {
 	version=$(cat "$mod/VERSION")
 	ref=$REGISTRY/$mod:$version
 	local args=(--layers --pull=never --network host --runtime "$(command -v runc)"
-		--build-arg BASE_IMAGE="$base" --build-arg GO_IMAGE="$goimg"
-		--build-arg CEPH_RELEASE="$CEPH_RELEASE" --build-arg VERSION="$version" --build-arg COMMIT="$COMMIT"
+		--build-arg GO_IMAGE="$goimg" --build-arg VERSION="$version" --build-arg COMMIT="$COMMIT"
 		--label org.opencontainers.image.version="$version" --label org.opencontainers.image.revision="$COMMIT"
 		-f "build/$mod.Dockerfile" -t "$ref")
+	# liveness-probe is FROM scratch and links no Ceph.
+	[ "$mod" = liveness-probe ] || args+=(--build-arg BASE_IMAGE="$base" --build-arg CEPH_RELEASE="$CEPH_RELEASE")
 	# The host's module cache serves as the module proxy (the public proxy
 	# only for what it lacks).
 	local modcache
@@ -176,6 +178,25 @@ report_sizes() {
 	return $failed
 }
 
+# export_archives writes each image as a docker archive
+# $IMAGES_ARCHIVE_DIR/<image>.tar (for `ctr images import`, `docker load`,
+# `podman load`), when that variable is set; an archive whose image ID is
+# unchanged is kept.
+export_archives() {
+	local dir=${IMAGES_ARCHIVE_DIR:-} mod ref id
+	[ -n "$dir" ] || return 0
+	mkdir -p "$dir"
+	for mod in $IMAGES; do
+		ref=$REGISTRY/$mod:$(cat "$mod/VERSION")
+		id=$(bah inspect --type image --format '{{.FromImageID}}' "$ref")
+		if [ -s "$dir/$mod.tar" ] && [ "$(cat "$dir/$mod.tar.id" 2>/dev/null)" = "$id" ]; then continue; fi
+		rm -f "$dir/$mod.tar" "$dir/$mod.tar.id"
+		bah push --quiet "$ref" "docker-archive:$dir/$mod.tar:$ref" >/dev/null
+		echo "$id" >"$dir/$mod.tar.id"
+		log "wrote $dir/$mod.tar"
+	done
+}
+
 main() {
 	need_tools
 	mkdir -p "$STATE/tmp" "$CACHE" "$LOG_DIR"
@@ -192,6 +213,7 @@ main() {
 	drop_stale "$base" "$goimg"
 	for mod in $IMAGES; do build_one "$mod" "$base" "$goimg"; done
 	log "all built in $(($(date +%s) - started)) s (commit $COMMIT)"
+	export_archives
 	report_sizes
 }
 
