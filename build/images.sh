@@ -18,7 +18,8 @@
 #
 # Environment: IMAGES (default all three), IMAGE_REGISTRY, CEPH_RELEASE,
 # COMMIT, IMAGES_STATE (storage root), IMAGES_CACHE (base tarballs),
-# IMAGES_ARCHIVE_DIR (also write each image there as a docker archive).
+# IMAGES_ARCHIVE_DIR (also write each image there as a docker archive),
+# IMAGES_PRUNE_DAYS (untagged images older than this are removed; 7).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -119,6 +120,20 @@ drop_stale() {
 	done
 }
 
+# prune_old removes untagged images (build-cache layers of earlier builds,
+# earlier versions of the images) older than IMAGES_PRUNE_DAYS (7): storage
+# stays bounded on a machine that builds every day, and a cache layer still
+# wanted is simply made again once.
+prune_old() {
+	local cutoff id day time zone n=0
+	cutoff=$(date -d "-${IMAGES_PRUNE_DAYS:-7} days" +%s)
+	while read -r id day time zone _; do
+		[ -n "$id" ] || continue
+		if [ "$(date -d "$day $time $zone" +%s)" -lt "$cutoff" ] && bah rmi "$id" >/dev/null 2>&1; then n=$((n + 1)); fi
+	done < <(bah images --filter dangling=true --format '{{.ID}} {{.CreatedAtRaw}}')
+	[ "$n" -eq 0 ] || log "removed $n untagged images older than ${IMAGES_PRUNE_DAYS:-7} days"
+}
+
 # build_one builds build/$1.Dockerfile as $REGISTRY/$1:<its VERSION>.
 build_one() {
 	local mod=$1 base=$2 goimg=$3 version ref started
@@ -211,6 +226,7 @@ main() {
 	base=$(base_image)
 	goimg=$(go_image "$base")
 	drop_stale "$base" "$goimg"
+	prune_old
 	for mod in $IMAGES; do build_one "$mod" "$base" "$goimg"; done
 	log "all built in $(($(date +%s) - started)) s (commit $COMMIT)"
 	export_archives
