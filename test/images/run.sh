@@ -33,11 +33,11 @@ RBD_TOOLS=(
 	"rbd --version" "rbd-nbd --version" "rbd-fuse --version" "losetup --version" "mount --version"
 	"umount --version" "blkid -V" "blockdev --version" "fsck --version" "fsck.ext4 -V" "mkfs.ext4 -V"
 	"e2fsck -V" "resize2fs|resize2fs 1." "dumpe2fs -V" "mkfs.xfs -V" "xfs_growfs -V" "fsck.xfs|"
-	"modprobe --version"
+	"modprobe --version" "nsenter --version"
 )
 CEPHFS_TOOLS=(
 	"ceph-fuse --version" "mount.ceph|usage: mount.ceph" "mount --version" "umount --version"
-	"modprobe --version"
+	"modprobe --version" "nsenter --version"
 )
 
 bah() { buildah --root "$STATE/storage" --runroot "$STATE/run" "$@"; }
