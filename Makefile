@@ -175,7 +175,7 @@ bench-cephfs: cluster-up bin/cephfs-driver bin/cephfs-bench ## CephFS: CreateVol
 # Container images, built offline from build/*.Dockerfile (build/README.md).
 images: ## build the rbd-driver, cephfs-driver and liveness-probe images (no Docker daemon/registry); sizes in bin/images.txt
 	@mkdir -p bin
-	@CEPH_RELEASE=$(CEPH_RELEASE) COMMIT=$(COMMIT) build/images.sh
+	@CEPH_RELEASE=$(CEPH_RELEASE) COMMIT=$(COMMIT) IMAGES_ARCHIVE_DIR=$(IMAGES_ARCHIVE_DIR) build/images.sh
 
 test-images: ## build the images if needed and check them: --version, tools, no python/compilers, sizes
 	@mkdir -p bin

@@ -40,7 +40,8 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 
 # Runtime: the Ceph client libraries the driver links, and exactly the tools
 # it runs: ceph-fuse, mount.ceph (the kernel client's mount helper, run by
-# `mount -t ceph`), mount/umount, modprobe (mount.ceph loads the ceph module).
+# `mount -t ceph`), mount/umount, modprobe (mount.ceph loads the ceph module),
+# nsenter (mounts in cephFS.netNamespaceFilePath's network namespace).
 # mount.ceph comes out of ceph-common's .deb and ceph-fuse out of its own
 # without their Python dependencies (build/install-runtime.sh).
 FROM ${BASE_IMAGE}
@@ -50,7 +51,7 @@ RUN /usr/local/sbin/ceph-apt.sh "$CEPH_RELEASE" \
  && /usr/local/sbin/install-runtime.sh \
       --install "librados2 libcephfs2 util-linux mount kmod libfuse2 libfmt9 libkeyutils1 libcap-ng0" \
       --extract "ceph-common:/sbin/mount.ceph ceph-fuse:/usr/bin/ceph-fuse" \
-      --require "mount umount mount.ceph ceph-fuse modprobe" \
+      --require "mount umount mount.ceph ceph-fuse modprobe nsenter" \
  && rm /usr/local/sbin/ceph-apt.sh /usr/local/sbin/install-runtime.sh
 COPY --from=build /out/cephfs-driver /usr/local/bin/cephfs-driver
 ENTRYPOINT ["/usr/local/bin/cephfs-driver"]

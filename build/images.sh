@@ -17,7 +17,9 @@
 #     root, and a lock so that parallel runs wait for each other.
 #
 # Environment: IMAGES (default all three), IMAGE_REGISTRY, CEPH_RELEASE,
-# COMMIT, IMAGES_STATE (storage root), IMAGES_CACHE (base tarballs).
+# COMMIT, IMAGES_STATE (storage root), IMAGES_CACHE (base tarballs),
+# IMAGES_ARCHIVE_DIR (also write each image there as a docker archive),
+# IMAGES_PRUNE_DAYS (untagged images older than this are removed; 7).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -118,16 +120,31 @@ drop_stale() {
 	done
 }
 
+# prune_old removes untagged images (build-cache layers of earlier builds,
+# earlier versions of the images) older than IMAGES_PRUNE_DAYS (7): storage
+# stays bounded on a machine that builds every day, and a cache layer still
+# wanted is simply made again once.
+prune_old() {
+	local cutoff id day time zone n=0
+	cutoff=$(date -d "-${IMAGES_PRUNE_DAYS:-7} days" +%s)
+	while read -r id day time zone _; do
+		[ -n "$id" ] || continue
+		if [ "$(date -d "$day $time $zone" +%s)" -lt "$cutoff" ] && bah rmi "$id" >/dev/null 2>&1; then n=$((n + 1)); fi
+	done < <(bah images --filter dangling=true --format '{{.ID}} {{.CreatedAtRaw}}')
+	[ "$n" -eq 0 ] || log "removed $n untagged images older than ${IMAGES_PRUNE_DAYS:-7} days"
+}
+
 # build_one builds build/$1.Dockerfile as $REGISTRY/$1:<its VERSION>.
 build_one() {
 	local mod=$1 base=$2 goimg=$3 version ref started
 	version=$(cat "$mod/VERSION")
 	ref=$REGISTRY/$mod:$version
 	local args=(--layers --pull=never --network host --runtime "$(command -v runc)"
-		--build-arg BASE_IMAGE="$base" --build-arg GO_IMAGE="$goimg"
-		--build-arg CEPH_RELEASE="$CEPH_RELEASE" --build-arg VERSION="$version" --build-arg COMMIT="$COMMIT"
+		--build-arg GO_IMAGE="$goimg" --build-arg VERSION="$version" --build-arg COMMIT="$COMMIT"
 		--label org.opencontainers.image.version="$version" --label org.opencontainers.image.revision="$COMMIT"
 		-f "build/$mod.Dockerfile" -t "$ref")
+	# liveness-probe is FROM scratch and links no Ceph.
+	[ "$mod" = liveness-probe ] || args+=(--build-arg BASE_IMAGE="$base" --build-arg CEPH_RELEASE="$CEPH_RELEASE")
 	# The host's module cache serves as the module proxy (the public proxy
 	# only for what it lacks).
 	local modcache
@@ -176,6 +193,25 @@ report_sizes() {
 	return $failed
 }
 
+# export_archives writes each image as a docker archive
+# $IMAGES_ARCHIVE_DIR/<image>.tar (for `ctr images import`, `docker load`,
+# `podman load`), when that variable is set; an archive whose image ID is
+# unchanged is kept.
+export_archives() {
+	local dir=${IMAGES_ARCHIVE_DIR:-} mod ref id
+	[ -n "$dir" ] || return 0
+	mkdir -p "$dir"
+	for mod in $IMAGES; do
+		ref=$REGISTRY/$mod:$(cat "$mod/VERSION")
+		id=$(bah inspect --type image --format '{{.FromImageID}}' "$ref")
+		if [ -s "$dir/$mod.tar" ] && [ "$(cat "$dir/$mod.tar.id" 2>/dev/null)" = "$id" ]; then continue; fi
+		rm -f "$dir/$mod.tar" "$dir/$mod.tar.id"
+		bah push --quiet "$ref" "docker-archive:$dir/$mod.tar:$ref" >/dev/null
+		echo "$id" >"$dir/$mod.tar.id"
+		log "wrote $dir/$mod.tar"
+	done
+}
+
 main() {
 	need_tools
 	mkdir -p "$STATE/tmp" "$CACHE" "$LOG_DIR"
@@ -190,8 +226,10 @@ main() {
 	base=$(base_image)
 	goimg=$(go_image "$base")
 	drop_stale "$base" "$goimg"
+	prune_old
 	for mod in $IMAGES; do build_one "$mod" "$base" "$goimg"; done
 	log "all built in $(($(date +%s) - started)) s (commit $COMMIT)"
+	export_archives
 	report_sizes
 }
 

@@ -41,7 +41,8 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 # Runtime: the Ceph client libraries the driver links, and exactly the tools
 # it runs: rbd (krbd map/unmap, rbd-nbd via `rbd device map -t nbd`),
 # rbd-nbd, rbd-fuse + losetup, mkfs/fsck/resize for ext4 and xfs, blkid,
-# blockdev, mount/umount, modprobe (the rbd CLI loads rbd/nbd modules).
+# blockdev, mount/umount, modprobe (the rbd CLI loads rbd/nbd modules),
+# nsenter (maps in rbd.netNamespaceFilePath's network namespace).
 # rbd comes out of ceph-common's .deb and the xfs tools out of xfsprogs'
 # without their Python dependencies (build/install-runtime.sh).
 FROM ${BASE_IMAGE}
@@ -53,7 +54,7 @@ RUN /usr/local/sbin/ceph-apt.sh "$CEPH_RELEASE" \
                  libboost-program-options1.74.0 libncurses6 libkeyutils1 libinih1 liburcu8" \
       --extract "ceph-common:/usr/bin/rbd xfsprogs:/sbin/mkfs.xfs,/usr/sbin/xfs_growfs,/sbin/fsck.xfs" \
       --require "rbd rbd-nbd rbd-fuse losetup mount umount blkid blockdev fsck fsck.ext4 mkfs.ext4 \
-                 e2fsck resize2fs dumpe2fs mkfs.xfs xfs_growfs fsck.xfs modprobe" \
+                 e2fsck resize2fs dumpe2fs mkfs.xfs xfs_growfs fsck.xfs modprobe nsenter" \
  && rm /usr/local/sbin/ceph-apt.sh /usr/local/sbin/install-runtime.sh
 COPY --from=build /out/rbd-driver /usr/local/bin/rbd-driver
 ENTRYPOINT ["/usr/local/bin/rbd-driver"]

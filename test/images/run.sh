@@ -4,8 +4,10 @@
 #   - the entrypoint is the binary the manifests run (they give only args) and
 #     `--version` prints the module's VERSION, the commit, go-ceph's version
 #     (none for liveness-probe) and the Ceph release;
-#   - the driver starts with its node DaemonSet's arguments from manifests/
-#     and serves the CSI Identity service on the socket;
+#   - the driver starts with the arguments of its node DaemonSet and of its
+#     controller Deployment in manifests/ and serves the CSI Identity service
+#     on the socket; the liveness-probe image, with those manifests' args,
+#     reports it healthy;
 #   - every tool the mounters run is there and runs, with all its shared
 #     libraries;
 #   - no Python, compilers or Go toolchain; liveness-probe's image holds its
@@ -31,11 +33,11 @@ RBD_TOOLS=(
 	"rbd --version" "rbd-nbd --version" "rbd-fuse --version" "losetup --version" "mount --version"
 	"umount --version" "blkid -V" "blockdev --version" "fsck --version" "fsck.ext4 -V" "mkfs.ext4 -V"
 	"e2fsck -V" "resize2fs|resize2fs 1." "dumpe2fs -V" "mkfs.xfs -V" "xfs_growfs -V" "fsck.xfs|"
-	"modprobe --version"
+	"modprobe --version" "nsenter --version"
 )
 CEPHFS_TOOLS=(
 	"ceph-fuse --version" "mount.ceph|usage: mount.ceph" "mount --version" "umount --version"
-	"modprobe --version"
+	"modprobe --version" "nsenter --version"
 )
 
 bah() { buildah --root "$STATE/storage" --runroot "$STATE/run" "$@"; }
@@ -154,28 +156,30 @@ manifest_args() {
 		in_c && in_args { in_args = 0 }' "$1" | sed 's/\$(NODE_ID)/images-test-node/'
 }
 
-# check_serves MOD CTR MANIFEST CONTAINER: starts the driver with the
-# manifest's args (the socket directory and the cluster config from a temp
-# dir mounted where the manifest mounts them; its own network namespace, so
+# check_serves MOD REF MANIFEST CONTAINER: starts the driver with the
+# manifest's args (the socket directory, cluster config, Secret directory and
+# /tmp from a temp dir mounted where the manifests mount them; its own network namespace, so
 # the host ports named there may be taken), probes its Identity service
 # (bin/csi-ping), then runs the liveness-probe image with the same
 # manifest's liveness-probe args on that socket and asks its /healthz.
 check_serves() {
-	local mod=$1 ref=$2 manifest=$3 cname=$4 dir args pid ok=1 out
+	local mod=$1 ref=$2 manifest=$3 cname=$4 dir args pid ok=1 out kind
+	kind=$(basename "$manifest" .yaml)
 	dir=$(mktemp -d)
-	mkdir -p "$dir/csi" "$dir/config"
+	mkdir -p "$dir/csi" "$dir/config" "$dir/secret" "$dir/tmp"
 	echo '[{"clusterID": "images-test", "monitors": ["127.0.0.1:1"]}]' >"$dir/config/config.json"
 	mapfile -t args < <(manifest_args "$manifest" "$cname")
 	local ctr
 	ctr=$(bah from --pull=never "$ref") || return 1
 	CTRS+=("$ctr")
 	bah run --runtime "$RUNC" --network none -v "$dir/csi:/csi" -v "$dir/config:/etc/ceph-csi-config:ro" \
+		-v "$dir/secret:/etc/ceph-csi-secret:ro" -v "$dir/tmp:/tmp" \
 		"$ctr" -- "${ENTRYPOINT[$mod]}" "${args[@]}" >"$dir/log" 2>&1 &
 	pid=$!
 	for _ in $(seq 50); do [ -S "$dir/csi/csi.sock" ] && break; sleep 0.2; done
 	out=$(bin/csi-ping -endpoint "unix://$dir/csi/csi.sock" 2>&1) && grep -q "${DRIVER_NAME[$mod]}" <<<"$out" || ok=0
-	check "$mod/serves-as-in-manifest" "args [${args[*]}]: $out; log: $(tail -5 "$dir/log" | tr '\n' '|')" test $ok = 1
-	[ $ok = 1 ] && check_liveness "$mod" "$manifest" "$dir"
+	check "$mod/serves-as-in-$kind" "args [${args[*]}]: $out; log: $(tail -5 "$dir/log" | tr '\n' '|')" test $ok = 1
+	[ $ok = 1 ] && check_liveness "$mod-$kind" "$manifest" "$dir"
 	kill "$pid" 2>/dev/null
 	# buildah run forwards the signal to the container's process.
 	wait "$pid" 2>/dev/null
@@ -231,10 +235,12 @@ main() {
 		rbd-driver)
 			check_tools "$mod" "$ctr" "${RBD_TOOLS[@]}"
 			check_serves "$mod" "$ref" manifests/rbd/node.yaml csi-rbdplugin
+			check_serves "$mod" "$ref" manifests/rbd/controller.yaml csi-rbdplugin
 			;;
 		cephfs-driver)
 			check_tools "$mod" "$ctr" "${CEPHFS_TOOLS[@]}"
 			check_serves "$mod" "$ref" manifests/cephfs/node.yaml csi-cephfsplugin
+			check_serves "$mod" "$ref" manifests/cephfs/controller.yaml csi-cephfsplugin
 			;;
 		liveness-probe) check_only_binary "$ref" "$ctr" ;;
 		esac
