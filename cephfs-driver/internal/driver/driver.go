@@ -21,6 +21,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/node"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/nodelookup"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
@@ -122,12 +123,13 @@ func newServices(cfg Config) (*services, error) {
 	}
 	if cfg.Shared.Mode.ServesNode() {
 		credentials.SweepAtStart(host.CredentialPrefix, cfg.Logger)
-		n, err := newNode(cfg, clusters)
+		n, closePool, err := newNode(cfg, clusters)
 		if err != nil {
 			svc.close()
 			return nil, err
 		}
-		svc.node = n
+		closeCtrl := svc.close
+		svc.node, svc.close = n, func() { closeCtrl(); closePool() }
 	}
 	return svc, nil
 }
@@ -151,13 +153,17 @@ func newController(cfg Config, clusters *clusterconfig.Store) (csi.ControllerSer
 	return ctrl, pool.Close, nil
 }
 
-func newNode(cfg Config, clusters *clusterconfig.Store) (*node.Server, error) {
+// newNode wires the Node service; its connection pool (opened only when an
+// old or ceph-csi volume context needs a lookup) closes with the returned
+// function.
+func newNode(cfg Config, clusters *clusterconfig.Store) (*node.Server, func(), error) {
 	stateDir := cfg.CephFS.NodeStateDir
 	if stateDir == "" {
 		stateDir = filepath.Join("/var/lib/kubelet/plugins", cfg.Shared.DriverName, "node-state")
 	}
 	run := execx.OS{}
-	return node.New(node.Config{
+	pool := cephconn.NewPool(poolOptions(cfg.Shared))
+	n, err := node.New(node.Config{
 		NodeID:   cfg.Shared.NodeID,
 		Clusters: clusters,
 		Mounters: map[string]host.Mounter{
@@ -167,7 +173,13 @@ func newNode(cfg Config, clusters *clusterconfig.Store) (*node.Server, error) {
 		DefaultMounter: cfg.CephFS.DefaultMounter,
 		StateDir:       stateDir,
 		NodeLabels:     cfg.CephFS.NodeLabels, CrushLocationLabels: cfg.CephFS.CrushLocationLabels,
+		Lookup: &nodelookup.Lookup{Connector: cephfs.NewConnector(pool), InstanceID: cfg.Shared.InstanceID},
 	})
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return n, pool.Close, nil
 }
 
 // readSecretDir reads adminID and adminKey files, as a Secret mounted as a

@@ -2,12 +2,19 @@ package node
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/nodelookup"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
+	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 )
 
 // bothSecrets is ceph-csi's example node-stage Secret: user and admin.
@@ -50,5 +57,71 @@ func TestCredentialsAsCephCSIChooses(t *testing.T) {
 				t.Fatalf("mounted as %q file system %q, want %q and %q", r.Creds.ID, r.FSName, tc.wantID, tc.wantFS)
 			}
 		})
+	}
+}
+
+// fakeLookup answers lookups from fixed values.
+type fakeLookup struct {
+	path    string
+	backing *nodelookup.Backing
+	err     error
+	asked   []string
+}
+
+func (l *fakeLookup) SubvolumePath(_ context.Context, _ *clusterconfig.Cluster, _ *credentials.Credentials, fs, group, name string) (string, error) {
+	l.asked = append(l.asked, fs+"/"+group+"/"+name)
+	return l.path, l.err
+}
+
+func (l *fakeLookup) BackingSnapshot(_ context.Context, _ *clusterconfig.Cluster, _ *credentials.Credentials, volID string) (*nodelookup.Backing, error) {
+	l.asked = append(l.asked, volID)
+	return l.backing, l.err
+}
+
+// TestContextsWithoutPath: a pre-v3.3 context (subvolumeName, no
+// subvolumePath) and ceph-csi's shallow context are completed by the
+// lookup; a missing subvolume is NotFound; without a lookup, such contexts
+// are InvalidArgument; our own contexts never ask.
+func TestContextsWithoutPath(t *testing.T) {
+	old := map[string]string{"clusterID": "c1", "fsName": "fs", "subvolumeName": "csi-vol-1", volctx.Mounter: volctx.MounterFuse}
+	shallow := map[string]string{"clusterID": "c1", "fsName": "fs", "backingSnapshot": "true", "subvolumeName": "csi-vol-2",
+		"subvolumePath": "/volumes/csi/csi-vol-src/", volctx.Mounter: volctx.MounterFuse}
+	stage := func(f *fixture, vc map[string]string) error {
+		_, err := f.srv.NodeStageVolume(context.Background(), &csi.NodeStageVolumeRequest{VolumeId: "vol",
+			StagingTargetPath: filepath.Join(f.dir, "staging"), VolumeContext: vc, Secrets: bothSecrets(),
+			VolumeCapability: mountCap(csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY)})
+		return err
+	}
+	f := newFixture(t)
+	l := &fakeLookup{path: "/volumes/csi/csi-vol-1/uuid"}
+	f.srv.cfg.Lookup = l
+	if err := stage(f, old); err != nil || f.fuse.calls[0].Path != l.path || l.asked[0] != "fs/csi/csi-vol-1" {
+		t.Fatalf("old context: %v, mounts %+v, asked %v", err, f.fuse.calls, l.asked)
+	}
+	f = newFixture(t)
+	l = &fakeLookup{backing: &nodelookup.Backing{FSName: "fs", Root: "/volumes/csi/csi-vol-src", Dir: ".snap/csi-snap-1/uuid"}}
+	f.srv.cfg.Lookup = l
+	snapDir := filepath.Join(f.dir, "staging", ".snap/csi-snap-1/uuid")
+	if err := os.MkdirAll(snapDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f.host.mount(snapDir, "/volumes/csi/csi-vol-src/.snap/csi-snap-1/uuid") // see TestShallowStageBindsSnapshot
+	if err := stage(f, shallow); err != nil || f.fuse.calls[0].Path != "/volumes/csi/csi-vol-src" {
+		t.Fatalf("shallow context: %v, mounts %+v", err, f.fuse.calls)
+	}
+	f = newFixture(t)
+	f.srv.cfg.Lookup = &fakeLookup{err: fmt.Errorf("%w: gone", nodelookup.ErrNotFound)}
+	if err := stage(f, old); status.Code(err) != codes.NotFound {
+		t.Fatalf("missing subvolume: %v, want NotFound", err)
+	}
+	f = newFixture(t)
+	if err := stage(f, old); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("no lookup: %v, want InvalidArgument", err)
+	}
+	f = newFixture(t)
+	l = &fakeLookup{}
+	f.srv.cfg.Lookup = l
+	if err := stage(f, volumeContext()); err != nil || len(l.asked) != 0 {
+		t.Fatalf("our context: %v, asked %v", err, l.asked)
 	}
 }

@@ -40,6 +40,14 @@ type volume struct {
 	// fuseMountOptions, flags the capability's mount flags.
 	options []string
 	flags   []string
+	// lookupName (in group lookupGroup, "" for the configured one) is the
+	// subvolume whose path the context of a ceph-csi PV from before v3.3
+	// leaves out; lookupBacking marks a shallow volume of ceph-csi, whose
+	// context does not locate the snapshot. Both are found on the cluster
+	// (Config.Lookup) before mounting.
+	lookupName    string
+	lookupGroup   string
+	lookupBacking bool
 }
 
 // parseVolume reads the volume context (and the capability's mount flags).
@@ -69,6 +77,9 @@ func (s *Server) parseVolume(volumeID string, vc map[string]string, c *csi.Volum
 
 func (v *volume) setPath(vc map[string]string) error {
 	switch {
+	case vc[volctx.BackingSnapshot] == "true" && vc[volctx.BackingSnapshotRoot] == "" && vc[volctx.BackingSnapshotDir] == "":
+		v.lookupBacking = true
+		return nil
 	case vc[volctx.BackingSnapshot] == "true":
 		v.path, v.backingDir = vc[volctx.BackingSnapshotRoot], path.Clean(vc[volctx.BackingSnapshotDir])
 		if v.path == "" || vc[volctx.BackingSnapshotDir] == "" {
@@ -83,6 +94,9 @@ func (v *volume) setPath(vc map[string]string) error {
 		if !path.IsAbs(v.path) {
 			return status.Errorf(codes.InvalidArgument, "volume_context: missing or relative %q of a static volume", rootPath)
 		}
+	case vc[volctx.SubvolumePath] == "" && vc[volctx.SubvolumeName] != "":
+		v.lookupName, v.lookupGroup = vc[volctx.SubvolumeName], vc[volctx.SubvolumeGroup]
+		return nil
 	default:
 		v.path = vc[volctx.SubvolumePath]
 	}

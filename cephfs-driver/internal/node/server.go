@@ -19,8 +19,10 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/nodelookup"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/csicaps"
 	"github.com/seed-6a310834/ceph-csi/shared/oplock"
 )
@@ -53,6 +55,20 @@ type Config struct {
 	// read_from_replica=localize,crush_location=...).
 	NodeLabels          map[string]string
 	CrushLocationLabels []string
+	// Lookup finds on the cluster what old or ceph-csi volume contexts
+	// leave out (package nodelookup); nil: such volumes fail NodeStage.
+	Lookup Lookup
+}
+
+// Lookup is what the node asks the cluster (implemented by
+// nodelookup.Lookup).
+type Lookup interface {
+	// SubvolumePath returns the path of a subvolume.
+	SubvolumePath(ctx context.Context, cluster *clusterconfig.Cluster, creds *credentials.Credentials,
+		fsName, group, name string) (string, error)
+	// BackingSnapshot locates the snapshot of a shallow volume.
+	BackingSnapshot(ctx context.Context, cluster *clusterconfig.Cluster, creds *credentials.Credentials,
+		volumeID string) (*nodelookup.Backing, error)
 }
 
 // Server implements csi.NodeServer.

@@ -63,6 +63,13 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 // stage makes sure staging holds a healthy mount of vol.
 func (s *Server) stage(ctx context.Context, volumeID, staging string, vol *volume, creds *credentials.Credentials) error {
 	log := logging.FromContext(ctx).With(zap.String("staging_path", staging))
+	cluster, err := s.cfg.Clusters.Get(vol.clusterID)
+	if err != nil {
+		return clusterError(err)
+	}
+	if err := s.resolve(ctx, volumeID, vol, cluster, creds); err != nil {
+		return err
+	}
 	state, mp, err := s.inspect(staging)
 	if err != nil {
 		return status.Errorf(codes.Internal, "inspect %s: %v", staging, err)
@@ -82,10 +89,6 @@ func (s *Server) stage(ctx context.Context, volumeID, staging string, vol *volum
 		if err := s.unstage(ctx, staging); err != nil {
 			return status.Errorf(codes.Internal, "remove the dead mount at %s: %v", staging, err)
 		}
-	}
-	cluster, err := s.cfg.Clusters.Get(vol.clusterID)
-	if err != nil {
-		return clusterError(err)
 	}
 	if err := os.MkdirAll(staging, 0o750); err != nil {
 		return status.Errorf(codes.Internal, "create %s: %v", staging, err)

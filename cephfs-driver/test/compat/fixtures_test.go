@@ -140,3 +140,27 @@ func (e *env) cephCSIShallowVolume(name, snapID string) (string, string) {
 	e.writeTracker(snapID, map[string]byte{snapID: 1, image: 1})
 	return e.encodeID(id), image
 }
+
+// cephCSIVolume does what ceph-csi's CreateVolume does for request name:
+// the subvolume csi-vol-<uuid> (64 MiB) in the configured group, the
+// volume record csi.volume.<uuid> with csi.volname and csi.imagename, and
+// the directory key. It returns the CSI ID, the subvolume name and path.
+func (e *env) cephCSIVolume(name string) (string, string, string) {
+	e.T.Helper()
+	ctx := context.Background()
+	id := uuid.NewString()
+	ref := backend.SubvolumeRef{FS: rig.FSName, Group: e.Group, Name: "csi-vol-" + id}
+	if err := e.Admin.CreateGroup(ctx, ref.FS, ref.Group); err != nil {
+		e.T.Fatal(err)
+	}
+	if err := e.Admin.CreateSubvolume(ctx, ref, backend.CreateOptions{Size: 64 << 20}); err != nil {
+		e.T.Fatal(err)
+	}
+	e.setOmap("csi.volume."+id, map[string]string{"csi.volname": name, "csi.imagename": ref.Name})
+	e.setOmap("csi.volumes."+e.Instance, map[string]string{"csi.volume." + name: id})
+	p, err := e.Admin.SubvolumePath(ctx, ref)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return e.encodeID(id), ref.Name, p
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -109,8 +110,24 @@ func TestShallowVolumeAsCephCSIRecordsIt(t *testing.T) {
 func TestCephCSIShallowVolume(t *testing.T) {
 	e := newEnv(t)
 	src := e.CreateVolume("pvc-src", 64*rig.MiB, nil, rig.RWX)
+	staging := e.Path("src")
+	e.MustStage(src, staging, rig.RWX)
+	rig.WriteFile(t, filepath.Join(staging, "f"), "in the snapshot")
+	e.Unstage(src, staging)
 	snapID := e.cephCSISnapshot("snapshot-1", src)
 	volID, image := e.cephCSIShallowVolume("pvc-shallow", snapID)
+	// ceph-csi's context of a shallow volume: the StorageClass parameters,
+	// subvolumeName and, as subvolumePath, the source's base directory; the
+	// node finds the snapshot through the journal.
+	vc := map[string]string{"clusterID": e.Cluster.FSID, "fsName": rig.FSName, "backingSnapshot": "true",
+		"mounter": volctx.MounterFuse, "subvolumeName": image,
+		"subvolumePath": filepath.Dir(src.GetVolumeContext()[volctx.SubvolumePath]) + "/"}
+	shallow := e.Path("shallow")
+	if err := e.stageWith(volID, vc, e.secretsWith("admin"), shallow, rox); err != nil {
+		t.Fatalf("NodeStageVolume of ceph-csi's shallow volume: %v", err)
+	}
+	rig.ReadFile(t, filepath.Join(shallow, "f"), "in the snapshot")
+	e.unstage(volID, shallow)
 	err := e.DeleteSnapshot(snapID)
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("DeleteSnapshot of a backing snapshot: %v, want FailedPrecondition", err)

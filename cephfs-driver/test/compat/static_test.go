@@ -24,12 +24,16 @@ func (e *env) secretsWith(good string) map[string]string {
 	return s
 }
 
-func (e *env) stageWith(volID string, vc, secrets map[string]string, staging string) error {
+func (e *env) stageWith(volID string, vc, secrets map[string]string, staging string, caps ...*csi.VolumeCapability) error {
 	if err := os.MkdirAll(staging, 0o750); err != nil {
 		e.T.Fatal(err)
 	}
+	c := rig.RWX
+	if len(caps) > 0 {
+		c = caps[0]
+	}
 	_, err := e.Node.NodeStageVolume(e.Ctx(), &csi.NodeStageVolumeRequest{VolumeId: volID, StagingTargetPath: staging,
-		VolumeCapability: rig.RWX, VolumeContext: vc, Secrets: secrets})
+		VolumeCapability: c, VolumeContext: vc, Secrets: secrets})
 	return err
 }
 

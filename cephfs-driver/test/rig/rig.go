@@ -30,6 +30,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/node"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/nodelookup"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
@@ -216,7 +217,8 @@ func (e *Env) start(opts ...func(*controller.Config)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := NewNodeServer(t, clusters, filepath.Join(e.Tmp, "node-state"))
+	n := NewNodeServerWithLookup(t, clusters, filepath.Join(e.Tmp, "node-state"),
+		&nodelookup.Lookup{Connector: cfg.Connector, InstanceID: e.Instance})
 	ids, err := identity.New(identity.Config{Name: "cephfs.csi.ceph.com", Version: "e2e", Capabilities: []*csi.PluginCapability{
 		identity.ServiceCapability(csi.PluginCapability_Service_CONTROLLER_SERVICE)}})
 	if err != nil {
@@ -247,9 +249,19 @@ func (e *Env) start(opts ...func(*controller.Config)) {
 	e.dial()
 }
 
+// NewNodeServer returns a node service with both mounters and no cluster
+// lookup.
 func NewNodeServer(t *testing.T, clusters *clusterconfig.Store, stateDir string) *node.Server {
+	return NewNodeServerWithLookup(t, clusters, stateDir, nil)
+}
+
+// NewNodeServerWithLookup returns a node service with both mounters that
+// looks up what old or ceph-csi volume contexts leave out (lookup may be
+// nil).
+func NewNodeServerWithLookup(t *testing.T, clusters *clusterconfig.Store, stateDir string, lookup node.Lookup) *node.Server {
 	run := execx.OS{}
 	n, err := node.New(node.Config{NodeID: NodeID, Clusters: clusters, StateDir: stateDir, DefaultMounter: volctx.MounterFuse,
+		Lookup: lookup,
 		Mounters: map[string]host.Mounter{
 			volctx.MounterFuse:   &host.Fuse{Exec: run},
 			volctx.MounterKernel: &host.Kernel{Exec: run},
