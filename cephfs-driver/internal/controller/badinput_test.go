@@ -73,8 +73,10 @@ var createBadInputCases = []createBadInputCase{
 		r.Parameters["backingSnapshot"] = "true"
 		fromSnapshot(r, missingID)
 	}, codes.InvalidArgument, []string{"access mode", "backingSnapshot"}},
-	{"unknown parameter", func(r *csi.CreateVolumeRequest) { r.Parameters["encrypted"] = "true" },
-		codes.InvalidArgument, []string{"unknown parameter", "encrypted"}},
+	{"unknown parameter", func(r *csi.CreateVolumeRequest) { r.Parameters["fsname"] = "x" },
+		codes.InvalidArgument, []string{"not a known parameter", "fsname", `did you mean "fsName"`}},
+	{"unsupported parameter", func(r *csi.CreateVolumeRequest) { r.Parameters["encrypted"] = "true" },
+		codes.InvalidArgument, []string{"not supported yet", "encrypted"}},
 	{"bad volumeNamePrefix", func(r *csi.CreateVolumeRequest) { r.Parameters["volumeNamePrefix"] = "../x" },
 		codes.InvalidArgument, []string{"volumeNamePrefix"}},
 	{"missing secrets", func(r *csi.CreateVolumeRequest) { r.Secrets = nil }, codes.InvalidArgument, []string{"adminID"}},
@@ -194,7 +196,7 @@ func snapshotRPCBadInputCases(ctx context.Context) []rpcBadInputCase {
 			_, err := s.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "s", SourceVolumeId: missingID, Secrets: secrets(),
 				Parameters: map[string]string{"pool": "x"}})
 			return err
-		}, codes.InvalidArgument, []string{"unknown parameter", "pool"}},
+		}, codes.InvalidArgument, []string{"not a known parameter", "pool"}},
 		{"DeleteSnapshot without ID", func(s *Server) error {
 			_, err := s.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{Secrets: secrets()})
 			return err

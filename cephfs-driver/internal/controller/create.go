@@ -110,6 +110,11 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 }
 
 func (s *Server) createVolume(ctx context.Context, sc *scope, r *createRequest) (*csi.Volume, error) {
+	if g := r.params.SubvolumeGroup; g != "" && g != sc.group {
+		return nil, status.Errorf(codes.InvalidArgument,
+			"parameter %q: %q is not the subvolume group %q of clusterID %q in the cluster configuration (where the group is set)",
+			paramSubvolumeGroup, g, sc.group, sc.cluster.ClusterID)
+	}
 	src, err := s.resolveSource(ctx, sc, r)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
+	"github.com/seed-6a310834/ceph-csi/shared/scparams"
 )
 
 // Parameter names, as in ceph-csi StorageClasses.
@@ -37,18 +38,28 @@ type volumeParams struct {
 	FuseOptions     string
 	NamePrefix      string
 	BackingSnapshot bool
+	// SubvolumeGroup is the group the StorageClass names ("" if none);
+	// it must be the configured one.
+	SubvolumeGroup string
 }
 
 // namePrefixRE limits name prefixes to what is safe in a subvolume or
 // snapshot name.
 var namePrefixRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// parseVolumeParams validates the CreateVolume parameters. Unknown keys are
-// rejected (a misspelt key must not be ignored silently), except the
-// csi.storage.k8s.io/ keys the external-provisioner adds.
+// parseVolumeParams validates the CreateVolume parameters against
+// StorageClassParams: unknown keys are rejected with the nearest known key
+// (a misspelt key must not be ignored silently), and so are features not
+// supported yet; keys without effect are skipped.
 func parseVolumeParams(params map[string]string) (*volumeParams, error) {
+	if err := StorageClassParams.Check(params); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	p := &volumeParams{Mounter: volctx.MounterKernel}
 	for k, v := range params {
+		if key, _ := StorageClassParams.Lookup(k); key.Support != scparams.Implemented {
+			continue
+		}
 		if err := p.set(k, v); err != nil {
 			return nil, err
 		}
@@ -78,6 +89,8 @@ func (p *volumeParams) set(k, v string) error {
 		p.FuseOptions = v
 	case paramVolumeNamePrefix:
 		return setPrefix(&p.NamePrefix, k, v)
+	case paramSubvolumeGroup:
+		p.SubvolumeGroup = v
 	case paramBackingSnapshot:
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -125,8 +138,14 @@ type snapshotParams struct {
 }
 
 func parseSnapshotParams(params map[string]string) (*snapshotParams, error) {
+	if err := SnapshotClassParams.Check(params); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	p := &snapshotParams{}
 	for k, v := range params {
+		if key, _ := SnapshotClassParams.Lookup(k); key.Support != scparams.Implemented {
+			continue
+		}
 		var err error
 		switch k {
 		case paramClusterID:
