@@ -118,3 +118,40 @@ func mustDecode(t *testing.T, id string) volid.ID {
 	}
 	return v
 }
+
+// TestCephCSIVolumeRetry: ceph-csi's CreateVolume, retried against us
+// (its record has no source or size), answers the same volume.
+func TestCephCSIVolumeRetry(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	src := f.create(createReq("src", gib))
+	snapID := f.cephCSISnapshot("snapshot-1", src)
+	store := f.conn.Store(testFS+".meta", "csi")
+	for _, name := range []string{"pvc-plain", "pvc-restored"} {
+		id := uuid.NewString()
+		ref := backend.SubvolumeRef{FS: testFS, Group: testGroup, Name: "csi-vol-" + id}
+		if err := f.be.CreateSubvolume(ctx, ref, backend.CreateOptions{Size: gib}); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.SetOmap(ctx, "csi.volume."+id, map[string]string{"csi.volname": name, "csi.imagename": ref.Name}); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.SetOmap(ctx, "csi.volumes.unit", map[string]string{"csi.volume." + name: id}); err != nil {
+			t.Fatal(err)
+		}
+		req := createReq(name, gib)
+		if name == "pvc-restored" {
+			req = fromSnapshot(req, snapID)
+		}
+		vol := f.create(req)
+		if got := mustDecode(t, vol.GetVolumeId()).UUID; got != id || vol.GetCapacityBytes() != gib {
+			t.Fatalf("retried CreateVolume(%s) = %s, %d bytes; want UUID %s, 1 GiB", name, got, vol.GetCapacityBytes(), id)
+		}
+		f.deleteVolume(vol.GetVolumeId())
+	}
+	if err := f.deleteSnapshot(snapID); err != nil {
+		t.Fatal(err)
+	}
+	f.deleteVolume(src.GetVolumeId())
+	f.wantClean()
+}

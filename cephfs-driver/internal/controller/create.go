@@ -184,13 +184,16 @@ func (s *Server) reserveVolume(ctx context.Context, sc *scope, r *createRequest,
 }
 
 // checkExisting refuses a request whose source, shallowness or size differ
-// from the volume already created under its name.
+// from the volume already created under its name. ceph-csi's records (no
+// csi.cephfs.size, which ours get at reservation) record neither source nor
+// size: as ceph-csi does, only the subvolume's quota is checked, later.
 func checkExisting(rec *journal.Record, r *createRequest, src *source) error {
 	want := ""
 	if src != nil {
 		want = src.ref.attr()
 	}
-	if got := rec.Attributes[attrSource]; got != want {
+	_, ours := rec.Attributes[attrSize]
+	if got := rec.Attributes[attrSource]; ours && got != want {
 		return status.Errorf(codes.AlreadyExists,
 			"volume %q exists with another volume_content_source (%q, requested %q)", r.name, got, want)
 	}

@@ -55,5 +55,9 @@ func TestPVsOfCephCSIReleases(t *testing.T) {
 		VolumeCapabilities: []*csi.VolumeCapability{rig.RWX}, Secrets: e.AdminSecrets()}); err != nil {
 		t.Fatalf("ValidateVolumeCapabilities of ceph-csi's volume: %v", err)
 	}
+	if again := e.CreateVolume("pvc-old", 64*rig.MiB, nil, rig.RWX); again.GetVolumeId() != volID ||
+		again.GetVolumeContext()[volctx.SubvolumePath] != path {
+		t.Fatalf("CreateVolume retried on ceph-csi's volume = %+v, want %s at %s", again, volID, path)
+	}
 	e.DeleteVolume(volID)
 }
