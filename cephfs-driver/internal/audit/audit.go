@@ -8,11 +8,13 @@
 //
 //   - a volume is the subvolume <prefix><uuid> of the configured group,
 //     recorded in the volume journal (metadata pool, RADOS namespace of the
-//     configuration); a shallow volume (csi.backingsnapshotid) has no
-//     subvolume and is left alone;
+//     configuration); a shallow volume (csi.volume.backingsnapshotid, or
+//     the older csi.backingsnapshotid) has no subvolume and is left alone;
 //   - a snapshot is the subvolume snapshot <prefix><uuid> of its volume's
 //     subvolume, recorded in the snapshot journal (Source = subvolume,
-//     ImageName = snapshot); complete once it holds csi.cephfs.createdat;
+//     ImageName = snapshot); complete once it holds csi.cephfs.createdat
+//     (ceph-csi's records, without csi.cephfs.sourcevolumeid, once the
+//     snapshot exists);
 //   - a deleted volume that still has snapshots is a subvolume in state
 //     snapshot-retained: healthy while one of its snapshots is recorded;
 //   - a clone from a volume keeps csi-clone-<new volume's uuid> on the
@@ -34,9 +36,14 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 )
 
-// attrCreatedAt marks a finished snapshot record (the controller's
-// csi.cephfs.createdat).
-const attrCreatedAt = "csi.cephfs.createdat"
+// attrCreatedAt marks a finished snapshot record of ours (the
+// controller's csi.cephfs.createdat); attrSourceVolumeID is in every
+// snapshot record of ours from the reservation on. ceph-csi's records have
+// neither: theirs are complete once the snapshot exists.
+const (
+	attrCreatedAt      = "csi.cephfs.createdat"
+	attrSourceVolumeID = "csi.cephfs.sourcevolumeid"
+)
 
 // Config says what to audit.
 type Config struct {
@@ -168,7 +175,7 @@ func (s *scan) checkSnapshotRecords(ctx context.Context) error {
 				}))
 		case err != nil:
 			return err
-		case r.Attributes[attrCreatedAt] == "":
+		case r.Attributes[attrCreatedAt] == "" && r.Attributes[attrSourceVolumeID] != "":
 			s.findings = append(s.findings, s.incompleteSnapshot(r, ref, info))
 		}
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
+	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
 const (
@@ -202,7 +203,11 @@ func (r *rig) journal(kind journal.Kind) *journal.Journal {
 
 func (r *rig) reserve(kind journal.Kind, name, source string) *journal.Record {
 	r.t.Helper()
-	rec, err := r.journal(kind).Reserve(ctx(r.t), journal.Reservation{RequestName: name, ImagePoolID: journal.SamePool, Source: source})
+	res := journal.Reservation{RequestName: name, ImagePoolID: journal.SamePool, Source: source}
+	if kind == journal.Snapshots { // as the driver reserves them
+		res.Attributes = map[string]string{"csi.cephfs.sourcevolumeid": "0001-0004-test-0000000000000001-" + uuid.NewString()}
+	}
+	rec, err := r.journal(kind).Reserve(ctx(r.t), res)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -273,6 +278,9 @@ type healthy struct {
 	volA, volB, shallow *csi.Volume
 	snapB, snapC        *csi.Snapshot
 	subA                string // volume A's subvolume
+	// cephCSISnap is a snapshot of volume A recorded as ceph-csi records
+	// it (csi.snapname, csi.imagename, csi.source only), cephCSIID its ID.
+	cephCSISnap, cephCSIID string
 }
 
 // makeHealthy makes a volume, a volume with a snapshot and a shallow
@@ -288,6 +296,17 @@ func (r *rig) makeHealthy() healthy {
 	volC := r.createVolume("pvc-c", nil, false)
 	h.snapC = r.Snapshot("snap-c", volC.GetVolumeId())
 	r.DeleteVolume(volC.GetVolumeId())
+	id := uuid.NewString()
+	h.cephCSISnap = "csi-snap-" + id
+	r.must(r.admin.CreateSnapshot(ctx(r.t), r.snap(h.subA, h.cephCSISnap)))
+	r.must(r.store.SetOmap(ctx(r.t), "csi.snap."+id, map[string]string{"csi.snapname": "snap-cephcsi",
+		"csi.imagename": h.cephCSISnap, "csi.source": h.subA}))
+	r.must(r.store.SetOmap(ctx(r.t), "csi.snaps."+instance, map[string]string{"csi.snap.snap-cephcsi": id}))
+	vid, err := volid.Decode(h.volA.GetVolumeId())
+	r.must(err)
+	vid.UUID = id
+	h.cephCSIID, err = vid.Encode()
+	r.must(err)
 	return h
 }
 
@@ -383,8 +402,9 @@ func (r *rig) checkHealthyAndCleanUp(h healthy, foreignSub string) {
 	t := r.t
 
 	// What is not ours is untouched; the healthy objects still work.
-	if snaps, err := r.admin.ListSnapshots(ctx(t), r.sub(h.subA)); err != nil || !slices.Equal(snaps, []string{"manual"}) {
-		t.Fatalf("volume A's snapshots: %v, %v; want only the manual one left", snaps, err)
+	if snaps, err := r.admin.ListSnapshots(ctx(t), r.sub(h.subA)); err != nil ||
+		!slices.Equal(slices.Sorted(slices.Values(snaps)), []string{h.cephCSISnap, "manual"}) {
+		t.Fatalf("volume A's snapshots: %v, %v; want only ceph-csi's and the manual one left", snaps, err)
 	}
 	if _, err := r.admin.SubvolumeInfo(ctx(t), r.sub(foreignSub)); err != nil {
 		t.Fatalf("subvolume %s is not ours, but: %v", foreignSub, err)
@@ -398,6 +418,7 @@ func (r *rig) checkHealthyAndCleanUp(h healthy, foreignSub string) {
 	r.DeleteSnapshot(snapB2.GetSnapshotId())
 	r.DeleteSnapshot(h.snapB.GetSnapshotId())
 	r.DeleteSnapshot(h.snapC.GetSnapshotId())
+	r.DeleteSnapshot(h.cephCSIID)
 	r.DeleteVolume(h.volB.GetVolumeId())
 	r.must(r.admin.RemoveSnapshot(ctx(t), r.snap(h.subA, "manual")))
 	r.DeleteVolume(h.volA.GetVolumeId())
