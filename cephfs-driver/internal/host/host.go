@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -69,11 +70,32 @@ func (s System) Mounts() ([]MountPoint, error) {
 	}
 	out := make([]MountPoint, 0, len(infos))
 	for _, i := range infos {
-		out = append(out, MountPoint{ID: i.ID, Device: fmt.Sprintf("%d:%d", i.Major, i.Minor), Root: i.Root,
-			Path: i.MountPoint, FSType: i.FsType, Source: i.Source})
+		out = append(out, MountPoint{ID: i.ID, Device: fmt.Sprintf("%d:%d", i.Major, i.Minor), Root: unescapeOctal(i.Root),
+			Path: unescapeOctal(i.MountPoint), FSType: i.FsType, Source: i.Source})
 	}
 	return out, nil
 }
+
+// unescapeOctal undoes the kernel's escaping of space, tab, newline and
+// backslash as \ooo in mountinfo paths (mount-utils leaves it), so that a
+// staging or target path with a space is found in the mount table.
+func unescapeOctal(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
 // Bind implements Host. A read-only bind needs a second, remounting call.
 func (System) Bind(source, target string, readOnly bool) error {
