@@ -15,7 +15,8 @@ import (
 // context of each release's PV (v3.0-v3.2: the StorageClass parameters and
 // subvolumeName, no subvolumePath: the node asks the mgr; v3.3 on: with
 // subvolumePath), as ceph-csi's node-stage Secret holds it (both pairs; the
-// admin's is used), shows the same data, and is deleted by our driver.
+// admin's is used), shows the same data, is cloned, answers a retry of its
+// CreateVolume, and is deleted by our driver.
 func TestPVsOfCephCSIReleases(t *testing.T) {
 	e := newEnv(t)
 	volID, name, path := e.cephCSIVolume("pvc-old")
@@ -55,6 +56,12 @@ func TestPVsOfCephCSIReleases(t *testing.T) {
 		VolumeCapabilities: []*csi.VolumeCapability{rig.RWX}, Secrets: e.AdminSecrets()}); err != nil {
 		t.Fatalf("ValidateVolumeCapabilities of ceph-csi's volume: %v", err)
 	}
+	clone := e.CreateVolume("pvc-clone", 64*rig.MiB, rig.VolumeSource(volID), rig.RWX)
+	cstaging := e.Path("clone")
+	e.MustStage(clone, cstaging, rig.RWX)
+	rig.ReadFile(t, filepath.Join(cstaging, "f"), "written through "+releases[0].name)
+	e.Unstage(clone, cstaging)
+	e.DeleteVolume(clone.GetVolumeId())
 	if again := e.CreateVolume("pvc-old", 64*rig.MiB, nil, rig.RWX); again.GetVolumeId() != volID ||
 		again.GetVolumeContext()[volctx.SubvolumePath] != path {
 		t.Fatalf("CreateVolume retried on ceph-csi's volume = %+v, want %s at %s", again, volID, path)
