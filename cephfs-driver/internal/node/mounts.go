@@ -1,11 +1,17 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
 )
+
+// busyRetry is the pause before unmounting a busy mount point again.
+const busyRetry = 250 * time.Millisecond
 
 // mountState is the state of a path in the mount table.
 type mountState int
@@ -48,7 +54,15 @@ func (s *Server) unmountAll(path string) error {
 		if _, ok := host.Find(mounts, path); !ok {
 			return nil
 		}
-		if err := s.cfg.Host.Unmount(path); err != nil {
+		err = s.cfg.Host.Unmount(path)
+		if errors.Is(err, syscall.EBUSY) {
+			// A FUSE mount stays busy a moment after the last file on it
+			// was closed (seen right after reading through a bind of a
+			// shallow volume's snapshot directory): try again shortly.
+			time.Sleep(busyRetry)
+			continue
+		}
+		if err != nil {
 			return err
 		}
 	}
