@@ -91,11 +91,34 @@ func (f *fuseAttacher) unmountFuse(ctx context.Context, mnt string) (bool, error
 	if !mounted {
 		return false, nil
 	}
-	if err := f.mounter.Unmount(mnt); err != nil {
+	if err := unmountWhenFree(ctx, f.mounter.Unmount, mnt); err != nil {
 		return false, fmt.Errorf("unmounting rbd-fuse at %s: %w", mnt, err)
 	}
 	logging.FromContext(ctx).Info("unmounted rbd-fuse", zap.String("path", mnt))
 	return true, nil
+}
+
+// busyRetry bounds how long unmountWhenFree retries an unmount that finds
+// the mount busy.
+const busyRetry = 15 * time.Second
+
+// unmountWhenFree unmounts mnt, retrying while the kernel reports it busy:
+// a loop device just detached releases its backing file asynchronously, so
+// the rbd-fuse mount under it can stay busy for a moment (seen under load).
+// It gives up after busyRetry or when ctx ends, with the last error.
+func unmountWhenFree(ctx context.Context, unmount func(string) error, mnt string) error {
+	deadline := time.Now().Add(busyRetry)
+	for {
+		err := unmount(mnt)
+		if err == nil || !strings.Contains(err.Error(), "target is busy") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // removeWorkDir removes the files the fuse attacher created, one by one;

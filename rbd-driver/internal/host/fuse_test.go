@@ -377,3 +377,32 @@ func TestFuseConfKeepsTheClusterWideConf(t *testing.T) {
 		t.Fatalf("privateConf() = %q, %v; want %q", got, err, want)
 	}
 }
+
+// TestUnmountWhenFreeRetriesBusy: a mount that is busy for a moment (a loop
+// device releasing its backing file) is unmounted on a later try; other
+// errors are returned at once.
+func TestUnmountWhenFreeRetriesBusy(t *testing.T) {
+	calls := 0
+	busyTwice := func(string) error {
+		calls++
+		if calls <= 2 {
+			return errors.New("umount: /x: target is busy.")
+		}
+		return nil
+	}
+	if err := unmountWhenFree(context.Background(), busyTwice, "/x"); err != nil || calls != 3 {
+		t.Fatalf("unmountWhenFree = %v after %d calls; want nil after 3", err, calls)
+	}
+	calls = 0
+	other := func(string) error { calls++; return errors.New("umount: /x: not mounted") }
+	if err := unmountWhenFree(context.Background(), other, "/x"); err == nil || calls != 1 {
+		t.Fatalf("unmountWhenFree = %v after %d calls; want the error after 1", err, calls)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	calls = 0
+	busy := func(string) error { calls++; return errors.New("target is busy") }
+	if err := unmountWhenFree(ctx, busy, "/x"); err == nil || calls != 1 {
+		t.Fatalf("unmountWhenFree with a cancelled context = %v after %d calls; want the error after 1", err, calls)
+	}
+}
