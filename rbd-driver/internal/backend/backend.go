@@ -123,6 +123,7 @@ const (
 // a context that already ended its error, before any cluster call.
 type Session interface {
 	Partials
+	TrashMoves
 
 	// Release frees the session's resources. Calling it twice is harmless.
 	Release()

@@ -25,9 +25,11 @@ const (
 	// and DeleteVolume answers FailedPrecondition (in use) until then.
 	killWatchTimeout = 30 * time.Second
 	// killReplayBound: every replayed request succeeds within the longer
-	// of the half-made bound and the watch timeout, plus 20 s (the
-	// replay's own work on a busy machine).
-	killReplayBound = max(controller.PartialBoundFactor*killOpTimeout, killWatchTimeout) + 20*time.Second
+	// of the half-made bound and the watch timeout (the killed process's
+	// exclusive locks are broken only then), plus 60 s: the requests queued
+	// behind one another on the same source volume (each waits for the one
+	// before: Aborted) on a busy machine.
+	killReplayBound = max(controller.PartialBoundFactor*killOpTimeout, killWatchTimeout) + 60*time.Second
 	// killRounds is the default of KILL_ROUNDS: one round per burst kind.
 	killRounds = 3
 	// Kill instants are drawn from [killMin, killMax).
