@@ -92,6 +92,8 @@ type ImageStatus struct {
 	Snapshots []Snapshot
 	// HasParent is true for a clone that is not flattened.
 	HasParent bool
+	// Created is the image's creation time.
+	Created time.Time
 }
 
 // TrashEntry is an image in the RBD trash.

@@ -239,7 +239,18 @@ func TestCreateVolumeTwinImageNotReady(t *testing.T) {
 				req.VolumeContentSource = snapSource(snap.GetSnapshotId())
 			}
 			twin := testImage(plannedName(journal.Volumes, req.GetName()))
-			twinID, err := e.rawSession().CreateImage(context.Background(), twin, backend.ImageOptions{Size: uint64(DefaultVolumeSize)})
+			var twinID string
+			var err error
+			if tc.restore { // the twin's image is a clone of the snapshot
+				vid, derr := volid.Decode(snap.GetSnapshotId())
+				if derr != nil {
+					t.Fatal(derr)
+				}
+				parent := backend.SnapRef{Image: imageOf(src), Snap: "csi-snap-" + vid.UUID}
+				twinID, err = e.rawSession().CloneImage(context.Background(), parent, twin, backend.ImageOptions{})
+			} else {
+				twinID, err = e.rawSession().CreateImage(context.Background(), twin, backend.ImageOptions{Size: uint64(DefaultVolumeSize)})
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
