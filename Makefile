@@ -21,7 +21,7 @@ WITH_CLUSTER := set -a; . $(CLUSTER_DIR)/env; set +a;
 
 CGO_MODULES  := shared rbd-driver cephfs-driver
 MODULES      := $(CGO_MODULES) liveness-probe test/faults test/e2e
-TEST_FLAGS   ?= -race -count=1
+TEST_FLAGS   ?= -race -count=1 -timeout 30m
 TEST_LOG_DIR ?= $(CURDIR)/.test-logs
 
 DEB_PACKAGES := ceph-mon ceph-osd ceph-mgr ceph-mds ceph-common ceph-fuse rbd-fuse rbd-nbd \
