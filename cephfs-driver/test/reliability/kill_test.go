@@ -80,7 +80,8 @@ func killCounts(kind string) map[string]int {
 		// has copied it: the snapshots of that volume wait behind it.
 		return map[string]int{"new": 12, "restore": 3, "clone": 1, "snap": 4}
 	case killround.Deletes:
-		return map[string]int{"delvol": 12, "retain": 3, "delsnap": 8}
+		// Enough that a kill 2 s in still finds requests in flight.
+		return map[string]int{"delvol": 18, "retain": 3, "delsnap": 12}
 	}
 	return map[string]int{"new": 4, "restore": 2, "clone": 1, "snap": 3, "delvol": 4, "retain": 2, "delsnap": 3, "expand": 4}
 }
