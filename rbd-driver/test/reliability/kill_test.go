@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,12 +116,14 @@ func (r *rig) killRound(rd killround.Round, flags []string) bool {
 		return false
 	}
 	r.checkKillRound(fx, ops, ids)
+	repaired := fmt.Sprintf("repaired: %d half-made images, %d clones without parent",
+		strings.Count(d2.Log(), "removed a half-made image"), strings.Count(d2.Log(), "removed a clone without parent"))
 	r.cleanKillRound(d2, fx, ops, ids)
 	d2.stop(r.t)
 	r.waitEmptyAfter(rd.String())
 	r.t.Logf("%s: burst of %d ran %s, %d succeeded before the kill, %d in flight at it; every replay succeeded "+
-		"within the bound %s (%v); pool empty after %s", rd, len(ops), res.Took.Round(time.Millisecond), res.Succeeded,
-		res.InFlight, killReplayBound, stats, time.Since(began).Round(time.Millisecond))
+		"within the bound %s (%v; %s); pool empty after %s", rd, len(ops), res.Took.Round(time.Millisecond), res.Succeeded,
+		res.InFlight, killReplayBound, stats, repaired, time.Since(began).Round(time.Millisecond))
 	return !r.t.Failed()
 }
 
