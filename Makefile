@@ -21,7 +21,7 @@ WITH_CLUSTER := set -a; . $(CLUSTER_DIR)/env; set +a;
 
 CGO_MODULES  := shared rbd-driver cephfs-driver
 MODULES      := $(CGO_MODULES) liveness-probe test/faults test/e2e
-TEST_FLAGS   ?= -race -count=1
+TEST_FLAGS   ?= -race -count=1 -timeout 30m
 TEST_LOG_DIR ?= $(CURDIR)/.test-logs
 
 DEB_PACKAGES := ceph-mon ceph-osd ceph-mgr ceph-mds ceph-common ceph-fuse rbd-fuse rbd-nbd \
@@ -31,7 +31,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
 .PHONY: help build deps cluster-up cluster-down cluster-status lint vet fmt-check \
-        test test-go test-churn test-unit fuzz check-liveness-deps funclen demo bench bench-rbd bench-cephfs clean \
+        test test-go test-churn test-killtier test-unit fuzz check-liveness-deps funclen demo bench bench-rbd bench-cephfs clean \
         images test-images
 
 help: ## show this help
@@ -149,6 +149,19 @@ test-churn: cluster-up build ## the 1,000-cycle CephFS churn (about 9 min)
 	@$(WITH_CLUSTER) export CEPH_CSI_REQUIRE_CLUSTER=1 CEPHFS_DRIVER_BINARY=$(CURDIR)/bin/cephfs-driver \
 		CEPHFS_CHURN_CYCLES=1000; \
 	cd cephfs-driver && $(GO) test -tags $(GOTAGS) -count=1 -timeout 45m -run '^TestChurn$$' -v ./test/reliability/
+
+# The random-kill tier, long: KILL_ROUNDS rounds per driver, each a burst
+# of every mutating RPC killed (SIGKILL) at a seeded random instant, then
+# replayed and cleaned up (`make test` runs 3 rounds per driver). KILL_SEED,
+# KILL_AT (e.g. 400ms,1s,2s) and KILL_KINDS (creates,deletes,mixed) pin the
+# schedule: see shared/killround.
+KILL_ROUNDS ?= 30
+test-killtier: cluster-up build ## the random-kill tier, KILL_ROUNDS rounds per driver (about 40 s per RBD round, 60 s per CephFS round)
+	@$(WITH_CLUSTER) export CEPH_CSI_REQUIRE_CLUSTER=1 RBD_DRIVER_BINARY=$(CURDIR)/bin/rbd-driver \
+		CEPHFS_DRIVER_BINARY=$(CURDIR)/bin/cephfs-driver KILL_ROUNDS=$(KILL_ROUNDS) KILL_SEED=$(KILL_SEED) \
+		KILL_AT=$(KILL_AT) KILL_KINDS=$(KILL_KINDS); \
+	(cd rbd-driver && $(GO) test -tags $(GOTAGS) -count=1 -timeout 4h -run '^TestRandomKill$$' -v ./test/reliability/) && \
+	(cd cephfs-driver && $(GO) test -tags $(GOTAGS) -count=1 -timeout 4h -run '^TestRandomKill$$' -v ./test/reliability/)
 
 test-unit: ## unit tests only (no cluster needed; integration tests are skipped)
 	@for m in $(MODULES); do \

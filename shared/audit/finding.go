@@ -39,6 +39,9 @@ const (
 	// Unrecorded is an image, subvolume or snapshot with our name prefix
 	// and no journal record.
 	Unrecorded
+	// HalfMade is an image or subvolume whose creation was cut off inside
+	// Ceph (librbd, the mgr): some of its pieces exist, it does not open.
+	HalfMade
 )
 
 // String returns the kind as the report prints it.
@@ -54,6 +57,8 @@ func (k Kind) String() string {
 		return "incomplete"
 	case Unrecorded:
 		return "unrecorded"
+	case HalfMade:
+		return "half-made"
 	}
 	return fmt.Sprintf("kind-%d", int(k))
 }

@@ -254,12 +254,12 @@ func Replay(t testing.TB, c csi.ControllerClient, ops []Op, concurrency int, bou
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			id, took, last, err := Converge(c, op, bound, also...)
+			res, err := converge(c, op, bound, also...)
 			mu.Lock()
 			defer mu.Unlock()
-			ids[i] = id
-			if took > st.Slowest {
-				st = ReplayStats{Slowest: took, SlowestOp: op.Name, SlowestErr: last}
+			ids[i] = res.id
+			if res.took > st.Slowest {
+				st = ReplayStats{Slowest: res.took, SlowestOp: op.Name, SlowestErr: res.last}
 			}
 			if err != nil {
 				t.Errorf("replay of %s: %v", op.Name, err)
@@ -270,29 +270,36 @@ func Replay(t testing.TB, c csi.ControllerClient, ops []Op, concurrency int, bou
 	return ids, st
 }
 
-// Converge repeats op while it answers a code of Retryable or also, up to
-// bound, and returns its ID, how long it took and the last error it was
-// repeated on.
-func Converge(c csi.ControllerClient, op Op, bound time.Duration, also ...codes.Code) (string, time.Duration, error, error) {
+// converged is how one op's replay went.
+type converged struct {
+	id   string
+	took time.Duration
+	// last is the last error the op was repeated on.
+	last error
+}
+
+// converge repeats op while it answers a code of Retryable or also, up to
+// bound.
+func converge(c csi.ControllerClient, op Op, bound time.Duration, also ...codes.Code) (converged, error) {
 	retry := append(slices.Clone(Retryable), also...)
 	began := time.Now()
-	tries := 0
-	var last error
-	for {
+	var res converged
+	for tries := 1; ; tries++ {
 		ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
 		id, err := op.Call(ctx, c)
 		cancel()
-		tries++
-		took := time.Since(began)
+		res.took = time.Since(began)
 		switch {
 		case err == nil:
-			return id, took, last, nil
+			res.id = id
+			return res, nil
 		case !slices.Contains(retry, status.Code(err)):
-			return "", took, last, fmt.Errorf("answered %v", err)
-		case took > bound:
-			return "", took, last, fmt.Errorf("still answered %v after %d tries in %s (bound %s)", err, tries, took.Round(time.Millisecond), bound)
+			return res, fmt.Errorf("answered %v", err)
+		case res.took > bound:
+			return res, fmt.Errorf("still answered %v after %d tries in %s (bound %s)", err, tries,
+				res.took.Round(time.Millisecond), bound)
 		}
-		last = err
+		res.last = err
 		time.Sleep(250 * time.Millisecond)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	fsaudit "github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/audit"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfs"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfs/cephfstest"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/shared/audit"
 	"github.com/seed-6a310834/ceph-csi/shared/audit/audittest"
@@ -47,6 +48,7 @@ type rig struct {
 	config    string
 	ctrl      *controller.Server
 	admin     backend.Backend
+	conn      *cephconn.Conn
 	store     *cephconn.ObjectStore
 	meta      string
 	secrets   map[string]string
@@ -73,6 +75,7 @@ func newRig(t *testing.T) *rig {
 	}
 	t.Cleanup(conn.Release)
 	r.admin = cephfs.New(conn.Conn)
+	r.conn = conn
 	fss, err := r.admin.FileSystems(ctx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -265,6 +268,7 @@ func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 	orphans := r.makeRecordOrphans(h.subA)
 	u := r.makeUnrecorded(h.subA)
 	orphans = append(orphans, u.orphans...)
+	orphans = append(orphans, r.makeHalfMade())
 	audittest.Scenario{Command: r.cmd, Scan: r.scan, Orphans: orphans,
 		Busy: "unrecorded " + sv(u.busySub), Kept: "kept: in use: snapshots not made by the driver: manual",
 		Freed:   "once the foreign snapshot is gone",
@@ -423,4 +427,13 @@ func (r *rig) checkHealthyAndCleanUp(h healthy, foreignSub string) {
 	r.must(r.admin.RemoveSnapshot(ctx(t), r.snap(h.subA, "manual")))
 	r.DeleteVolume(h.volA.GetVolumeId())
 	r.must(r.admin.RemoveSubvolume(ctx(t), r.sub(foreignSub), false))
+}
+
+// makeHalfMade leaves a subvolume of ours whose create was cut off inside
+// the mgr (no .meta) and returns the finding the audit must report.
+func (r *rig) makeHalfMade() string {
+	r.t.Helper()
+	name := "csi-vol-" + uuid.NewString()
+	r.must(cephfstest.LeaveHalfMadeSubvolume(r.conn, fsName, r.group, name, uuid.NewString()))
+	return "half-made " + r.sub(name).String()
 }

@@ -41,6 +41,10 @@ func (s *scan) checkSubvolume(ctx context.Context, name string) error {
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil // removed since the listing
 	}
+	if errors.Is(err, backend.ErrHalfMade) {
+		s.findings = append(s.findings, s.halfMadeSubvolume(ref))
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -216,4 +220,25 @@ func (s *scan) removeSubvolume(ctx context.Context, ref backend.SubvolumeRef, re
 		err = s.be.RemoveSubvolume(ctx, ref, true)
 	}
 	return err
+}
+
+// halfMadeSubvolume reports a subvolume of ours that is listed but has no
+// metadata: a create cut off inside the mgr (the mgr writes .meta last).
+// Ceph gives it no age: only --grace=0s deletes it (a retried CreateVolume
+// repairs it instead: the mgr's create completes it).
+func (s *scan) halfMadeSubvolume(ref backend.SubvolumeRef) *audit.Finding {
+	return &audit.Finding{
+		Kind: audit.HalfMade, What: "subvolume", Name: ref.String(), Ours: true, Step: audit.StepImages,
+		Detail: "listed without metadata (.meta): a create cut off inside the mgr (age unknown)",
+		Remove: func(ctx context.Context) error {
+			_, err := s.be.SubvolumeInfo(ctx, ref)
+			switch {
+			case errors.Is(err, backend.ErrNotFound):
+				return nil
+			case !errors.Is(err, backend.ErrHalfMade):
+				return fmt.Errorf("%w: %s has its metadata now (%v)", audit.ErrChanged, ref, err)
+			}
+			return s.be.RemoveSubvolume(ctx, ref, false)
+		},
+	}
 }

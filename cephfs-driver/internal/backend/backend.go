@@ -35,6 +35,10 @@ var (
 	ErrNoSpace = errors.New("no space")
 	// ErrPermission: the credentials lack the capabilities.
 	ErrPermission = errors.New("permission denied")
+	// ErrHalfMade: the subvolume is listed but its metadata is missing
+	// (Ceph's ENODATA): a create cut off inside the mgr. Creating it again
+	// or removing it repairs it.
+	ErrHalfMade = errors.New("half-made: metadata missing")
 )
 
 // Error is a backend failure: the operation, the object and the sentinel

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ceph/go-ceph/cephfs/admin"
 
@@ -178,6 +179,13 @@ func (a *Admin) RemoveSubvolume(ctx context.Context, ref backend.SubvolumeRef, f
 	}
 	err := a.fsa.RemoveSubVolumeWithFlags(ref.FS, ref.Group, ref.Name,
 		admin.SubVolRmFlags{Force: force, RetainSnapshots: true})
+	if errno(err) == errInvalid && strings.Contains(err.Error(), "snapshot retention") {
+		// A legacy subvolume, or one whose create was cut off inside the
+		// mgr (no .meta; the mgr's next create completes it as legacy),
+		// cannot retain snapshots: removed plainly (ENOTEMPTY while it
+		// has snapshots).
+		err = a.fsa.RemoveSubVolumeWithFlags(ref.FS, ref.Group, ref.Name, admin.SubVolRmFlags{Force: force})
+	}
 	return hitIfDone(StepSubvolumeRemoved, ignoreNotFound(classify("subvolume rm", ref.String(), err)))
 }
 

@@ -20,6 +20,7 @@ const (
 	errPerm         = -int(syscall.EPERM)
 	errAccess       = -int(syscall.EACCES)
 	errNotSupported = -int(syscall.EOPNOTSUPP)
+	errNoData       = -int(syscall.ENODATA) // a subvolume without its .meta
 )
 
 // coded is implemented by go-ceph's errors (also through the command
@@ -58,6 +59,8 @@ func kindOf(code int) error {
 		return backend.ErrNoSpace
 	case errPerm, errAccess:
 		return backend.ErrPermission
+	case errNoData:
+		return backend.ErrHalfMade
 	}
 	return nil
 }

@@ -69,6 +69,8 @@ func backendCode(err error) codes.Code {
 		return codes.ResourceExhausted
 	case errors.Is(err, backend.ErrPermission):
 		return codes.PermissionDenied
+	case errors.Is(err, backend.ErrHalfMade):
+		return codes.Aborted // the retry's create repairs it
 	}
 	return codes.Internal
 }

@@ -60,6 +60,9 @@ type Env struct {
 	Ctrl     csi.ControllerClient
 	Node     csi.NodeClient
 	Admin    backend.Backend
+	// CephConn is the admin's connection (for the fixtures of
+	// internal/cephfs/cephfstest).
+	CephConn *cephconn.Conn
 	Store    journal.ObjectStore
 	FS       backend.FileSystem
 	Tmp      string
@@ -170,6 +173,7 @@ func (e *Env) openCluster() {
 		t.Fatal(err)
 	}
 	t.Cleanup(conn.Release)
+	e.CephConn = conn
 	e.Admin = cephfs.New(conn.Conn)
 	fss, err := e.Admin.FileSystems(ctx)
 	if err != nil {

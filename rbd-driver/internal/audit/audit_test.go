@@ -192,10 +192,12 @@ func TestAuditFindsAndDeletesEachOrphanKind(t *testing.T) {
 	orphans := r.makeRecordOrphans(h.imageA)
 	u := r.makeUnrecorded(h.imageA)
 	orphans = append(orphans, u.orphans...)
+	halfForeign := r.makeHalfMade(&orphans)
 	audittest.Scenario{Command: r.cmd, Scan: r.scan, Orphans: orphans,
 		Busy: "unrecorded " + p + u.busyImage, Kept: "kept: in use: watchers", Freed: "once the image is free",
 		Release: u.releaseBusy}.Check(t)
 	r.checkHealthyAndCleanUp(h, u.foreignImage)
+	r.checkHalfMadeForeignKept(halfForeign)
 }
 
 // healthy are the objects made through the controller that the audit must
@@ -424,4 +426,34 @@ func TestAuditWithJournalPool(t *testing.T) {
 	audittest.Equal(t, "findings at the end", r.scanWith(jpool), nil)
 	r.DeleteSnapshot(snap.GetSnapshotId())
 	r.DeleteVolume(vol.GetVolumeId())
+}
+
+// makeHalfMade leaves what creates cut off inside librbd leave (a directory
+// entry, with and without the ID object, never the header), two under our
+// prefix (added to orphans) and one not ours, whose name it returns.
+func (r *rig) makeHalfMade(orphans *[]string) string {
+	r.t.Helper()
+	halfA, halfB, foreign := "csi-vol-"+uuid.NewString(), "csi-vol-"+uuid.NewString(), "keep-"+uuid.NewString()
+	for _, h := range []struct {
+		name, id string
+		idObject bool
+	}{{halfA, "feed01", true}, {halfB, "feed02", false}, {foreign, "feed03", true}} {
+		if err := r.admin.LeaveHalfMade(pool, "", h.name, h.id, h.idObject); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	*orphans = append(*orphans, "half-made "+pool+"/"+halfA, "half-made "+pool+"/"+halfB)
+	return foreign
+}
+
+// checkHalfMadeForeignKept checks that the half-made image not ours is
+// still there, then removes it.
+func (r *rig) checkHalfMadeForeignKept(name string) {
+	r.t.Helper()
+	if hp, err := r.sess.Partial(ctx(r.t), r.ref(name)); err != nil || hp.Empty() {
+		r.t.Errorf("half-made image %s not ours, but gone: %+v, %v", name, hp, err)
+	}
+	if err := r.sess.RemovePartial(ctx(r.t), r.ref(name), backend.PartialImage{DirID: "feed03", ObjectID: "feed03"}); err != nil {
+		r.t.Fatal(err)
+	}
 }

@@ -26,7 +26,10 @@ func (s *scan) listImages(ctx context.Context) error {
 		ref := backend.ImageRef{PoolRef: s.pool, Name: name}
 		st, err := s.sess.Stat(ctx, ref)
 		if errors.Is(err, backend.ErrNotFound) {
-			continue // removed since the listing
+			if err := s.checkPartial(ctx, ref); err != nil {
+				return err
+			}
+			continue // half-made, or removed since the listing
 		}
 		if err != nil {
 			return err

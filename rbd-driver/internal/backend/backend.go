@@ -92,6 +92,8 @@ type ImageStatus struct {
 	Snapshots []Snapshot
 	// HasParent is true for a clone that is not flattened.
 	HasParent bool
+	// Created is the image's creation time.
+	Created time.Time
 }
 
 // TrashEntry is an image in the RBD trash.
@@ -123,6 +125,7 @@ const (
 // a context that already ended its error, before any cluster call.
 type Session interface {
 	Partials
+	TrashMoves
 
 	// Release frees the session's resources. Calling it twice is harmless.
 	Release()

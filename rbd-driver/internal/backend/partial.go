@@ -45,3 +45,16 @@ type Partials interface {
 	// Partial: ErrExists (they belong to a newer create). Idempotent.
 	RemovePartial(ctx context.Context, img ImageRef, p PartialImage) error
 }
+
+// TrashMoves is implemented by the sessions that can finish a move to the
+// RBD trash cut off inside librbd: librbd adds the trash entry, removes the
+// ID object, then the directory entry, so a process killed in between
+// leaves an image that is in the trash and still listed under its name
+// (opening it by name fails: not found).
+type TrashMoves interface {
+	// FinishTrashMove removes what is left under img's name of image ID
+	// id when id is in the trash: the ID object if it holds id, the
+	// directory entry if it maps the name to id. Not in the trash:
+	// ErrNotFound. Idempotent.
+	FinishTrashMove(ctx context.Context, img ImageRef, id string) error
+}

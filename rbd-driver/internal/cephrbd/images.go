@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"syscall"
+	"time"
 
 	"github.com/ceph/go-ceph/rbd"
 
@@ -162,6 +163,11 @@ func (s *session) Stat(ctx context.Context, img backend.ImageRef) (*backend.Imag
 	}
 	_, perr := image.GetParent()
 	st.HasParent = perr == nil
+	ts, err := image.GetCreateTimestamp()
+	if err != nil {
+		return nil, translate("creation time of "+spec(img), err)
+	}
+	st.Created = time.Unix(ts.Sec, ts.Nsec)
 	return st, nil
 }
 

@@ -156,3 +156,50 @@ func removeDirEntry(io *rados.IOContext, name, id string) error {
 	}
 	return translate("remove the directory entry", err)
 }
+
+// trashObject is the pool's trash; its omap has a key per trashed image ID.
+const (
+	trashObject      = "rbd_trash"
+	trashIDKeyPrefix = "id_"
+)
+
+var _ backend.TrashMoves = (*session)(nil)
+
+// FinishTrashMove implements backend.TrashMoves.
+func (s *session) FinishTrashMove(ctx context.Context, img backend.ImageRef, id string) error {
+	io, err := s.ioctx(ctx, img.PoolRef)
+	if err != nil {
+		return err
+	}
+	in, err := inTrash(io, id)
+	if err != nil {
+		return translate("look up image ID "+id+" in the trash", err)
+	}
+	if !in {
+		return fmt.Errorf("image ID %s in the trash of %s: %w", id, img.Pool, backend.ErrNotFound)
+	}
+	if err := removeIDObject(io, img.Name, id); err != nil && !errors.Is(err, backend.ErrExists) {
+		return fmt.Errorf("image %s: %w", spec(img), err)
+	}
+	if err := removeDirEntry(io, img.Name, id); err != nil && !errors.Is(err, backend.ErrExists) {
+		return fmt.Errorf("image %s: %w", spec(img), err)
+	}
+	return nil
+}
+
+// inTrash reports whether image ID id is in the pool's trash.
+func inTrash(io *rados.IOContext, id string) (bool, error) {
+	op := rados.CreateReadOp()
+	defer op.Release()
+	key := trashIDKeyPrefix + id
+	step := op.GetOmapValuesByKeys([]string{key})
+	err := opError(op.Operate(io, trashObject, rados.OperationNoFlag))
+	if errno(err) == syscall.ENOENT {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	kv, err := step.Next()
+	return err == nil && kv != nil && kv.Key == key, err
+}

@@ -179,6 +179,11 @@ func (s *Server) adopt(ctx context.Context, cr *creation) (id string, again bool
 	if err != nil {
 		return "", false, err
 	}
+	if s.cutOffClone(cr, st) {
+		again, err = s.reclaimClone(ctx, cr, st)
+		cr.adopted = !again
+		return "", again, err
+	}
 	return st.ID, false, nil
 }
 

@@ -75,7 +75,7 @@ func (s *Server) deleteVolume(ctx context.Context, id string, creds *credentials
 		return err
 	}
 	if img != nil {
-		if err := s.retire(ctx, o.cluster, *img); err != nil {
+		if err := s.retire(ctx, o.cluster, *img, o.rec.ImageID); err != nil {
 			return err
 		}
 	} else if o.rec.ImageID != "" {
@@ -132,11 +132,12 @@ func (s *Server) currentImage(ctx context.Context, o *object) (*backend.ImageRef
 // retire removes a volume's image without blocking on its data: an image
 // with snapshots becomes a tomb (its snapshots stay restorable); any other
 // goes to the RBD trash, purged by the mgr in the background. An image
-// with watchers is in use: FailedPrecondition naming them.
-func (s *Server) retire(ctx context.Context, c *cluster, img backend.ImageRef) error {
+// with watchers is in use: FailedPrecondition naming them. id is the
+// record's image ID ("" when unknown).
+func (s *Server) retire(ctx context.Context, c *cluster, img backend.ImageRef, id string) error {
 	st, err := s.statUnwatched(ctx, c, img)
 	if errors.Is(err, backend.ErrNotFound) {
-		return nil
+		return s.finishTrashMove(ctx, c, img, id)
 	}
 	if err != nil {
 		return err
@@ -189,6 +190,25 @@ func (s *Server) statUnwatched(ctx context.Context, c *cluster, img backend.Imag
 		}
 		pause *= 2
 	}
+}
+
+// finishTrashMove handles an image that is listed under its name but does
+// not open: a move to the trash cut off inside librbd (the image in the
+// trash, its directory entry left) is finished and the image purged;
+// anything else is gone already.
+func (s *Server) finishTrashMove(ctx context.Context, c *cluster, img backend.ImageRef, id string) error {
+	if id == "" {
+		return nil
+	}
+	err := c.sess.FinishTrashMove(ctx, img, id)
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.purge(ctx, c, img.PoolRef, img.Name, id)
+	return nil
 }
 
 // trash moves an image to the RBD trash and has it purged: by the

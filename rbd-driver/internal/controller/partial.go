@@ -119,3 +119,32 @@ func (s *Server) reclaim(ctx context.Context, cr *creation) (bool, error) {
 		zap.String("image", img.Name), zap.String("dir_id", p.DirID), zap.String("object_id", p.ObjectID))
 	return true, nil
 }
+
+// cutOffClone reports whether the image a clone or restore adopts is a
+// clone cut off inside librbd: librbd's clone creates the child image
+// first and links it to its parent snapshot after, so a clone killed in
+// between leaves an image that opens but has no parent (and none of the
+// source's data). A clone the driver never flattens (its source is below
+// the soft depth) must have a parent; a deeper one may have lost it to the
+// queued flatten and is adopted as it is.
+func (s *Server) cutOffClone(cr *creation, st *backend.ImageStatus) bool {
+	return cr.src != nil && !st.HasParent && cr.src.depth < s.cfg.CloneSoftDepth
+}
+
+// reclaimClone removes a cut-off clone once no live clone can still be
+// linking it to its parent (PartialBound after its creation, as for a
+// half-made image) and returns true: the caller clones again. Before,
+// Aborted.
+func (s *Server) reclaimClone(ctx context.Context, cr *creation, st *backend.ImageStatus) (bool, error) {
+	img := cr.image()
+	if age := s.cfg.Now().Sub(st.Created); age < s.cfg.PartialBound {
+		return false, status.Errorf(codes.Aborted, "name: clone %s has no parent yet (a concurrent clone, or one "+
+			"killed inside librbd): removed if still so %s after its creation, retry", img.Name, s.cfg.PartialBound)
+	}
+	if err := s.discard(ctx, cr.c, img); err != nil {
+		return false, err
+	}
+	logging.FromContext(ctx).Warn("removed a clone without parent left by a killed clone",
+		zap.String("image", img.Name), zap.String("id", st.ID))
+	return true, nil
+}

@@ -138,3 +138,38 @@ func TestRestoreReclaimsHalfMadeClone(t *testing.T) {
 	e.deleteVolume(src.GetVolumeId())
 	e.assertEmpty()
 }
+
+// A restore killed inside librbd's clone after it created the child image
+// and before it linked it to the snapshot left an image without parent
+// under the planned name: the retry answers Aborted until the bound has
+// passed since its creation, then removes it and clones again (same ID).
+func TestRestoreReclaimsCloneWithoutParent(t *testing.T) {
+	e, clk := partialEnv(t)
+	e.be.SetClock(clk.Now)
+	src := e.create(volReq("pvc-src", 1<<20))
+	snap := e.snapshot("snap-src", src.GetVolumeId())
+	req := volReq("pvc-cut", 1<<20)
+	req.VolumeContentSource = snapSource(snap.GetSnapshotId())
+	first := e.create(req)
+	e.deleteVolume(first.GetVolumeId())
+	e.waitPurges()
+	e.be.RunTasks()
+	img := imageOf(first)
+	if _, err := e.rawSession().CreateImage(context.Background(), img, backend.ImageOptions{Size: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.s.CreateVolume(context.Background(), req)
+	wantCode(t, err, codes.Aborted, "no parent", img.Name)
+	clk.advance(testBound)
+	v := e.create(req)
+	if v.GetVolumeId() != first.GetVolumeId() {
+		t.Errorf("volume ID %s, want %s", v.GetVolumeId(), first.GetVolumeId())
+	}
+	if st, ok := e.be.Image(testCluster, img); !ok || st.Depth != 1 {
+		t.Errorf("the restored image %s: %+v (exists %v), want a clone with its parent", img.Name, st, ok)
+	}
+	e.deleteVolume(v.GetVolumeId())
+	e.deleteSnapshot(snap.GetSnapshotId())
+	e.deleteVolume(src.GetVolumeId())
+	e.assertEmpty()
+}

@@ -239,10 +239,7 @@ func TestCreateVolumeTwinImageNotReady(t *testing.T) {
 				req.VolumeContentSource = snapSource(snap.GetSnapshotId())
 			}
 			twin := testImage(plannedName(journal.Volumes, req.GetName()))
-			twinID, err := e.rawSession().CreateImage(context.Background(), twin, backend.ImageOptions{Size: uint64(DefaultVolumeSize)})
-			if err != nil {
-				t.Fatal(err)
-			}
+			twinID := e.makeTwin(twin, src, snap)
 			e.be.SetHook(func(op string) error {
 				switch {
 				case op == "Stat":
@@ -252,7 +249,7 @@ func TestCreateVolumeTwinImageNotReady(t *testing.T) {
 				}
 				return nil
 			})
-			_, err = e.s.CreateVolume(context.Background(), req)
+			_, err := e.s.CreateVolume(context.Background(), req)
 			e.be.SetHook(nil)
 			wantCode(t, err, codes.Aborted, "name", twin.Name)
 			if got := e.imageIDOf(twin); got != twinID {
@@ -375,4 +372,28 @@ func (e *env) uuidOf(id string) string {
 		e.t.Fatal(err)
 	}
 	return vid.UUID
+}
+
+// makeTwin makes the image a twin request is creating: a clone of snap
+// (a snapshot of src) for a restore, a plain image when snap is nil. It
+// returns the image's ID.
+func (e *env) makeTwin(twin backend.ImageRef, src *csi.Volume, snap *csi.Snapshot) string {
+	e.t.Helper()
+	if snap == nil {
+		id, err := e.rawSession().CreateImage(context.Background(), twin, backend.ImageOptions{Size: uint64(DefaultVolumeSize)})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return id
+	}
+	vid, err := volid.Decode(snap.GetSnapshotId())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	parent := backend.SnapRef{Image: imageOf(src), Snap: "csi-snap-" + vid.UUID}
+	id, err := e.rawSession().CloneImage(context.Background(), parent, twin, backend.ImageOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
 }

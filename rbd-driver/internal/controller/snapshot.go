@@ -300,7 +300,7 @@ func (s *Server) dropSnapshot(ctx context.Context, o *object, img backend.ImageR
 	}
 	st, err := o.sess.Stat(ctx, img)
 	if errors.Is(err, backend.ErrNotFound) {
-		return nil
+		return s.finishTrashMove(ctx, o.cluster, img, strings.TrimPrefix(img.Name, tombPrefix))
 	}
 	if err != nil || len(st.Snapshots) > 0 {
 		return err

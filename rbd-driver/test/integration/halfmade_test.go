@@ -97,3 +97,41 @@ func TestRemovePartialIsExact(t *testing.T) {
 	}
 	r.deleteVolume(v.GetVolumeId())
 }
+
+// TestDeleteVolumeFinishesCutOffTrashMove: a DeleteVolume killed inside
+// librbd's trash move leaves the image in the trash with its directory
+// entry still there (the name lists, the image does not open). The retry
+// finishes the move and has the image purged: the pool ends empty.
+func TestDeleteVolumeFinishesCutOffTrashMove(t *testing.T) {
+	r := newRig(t, 2, 4)
+	creds, err := credentials.ForRBD(r.secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := cephrbd.New(r.cpool, cephrbd.Options{}).Connect(ctx(t), backend.Target{ClusterID: r.cl.FSID,
+		Monitors: r.cl.Monitors, Creds: creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Release()
+	v := r.create(r.ctrl, r.volReq("pvc-trash-cut", 8<<20))
+	img := backend.ImageRef{PoolRef: backend.PoolRef{Pool: r.pool}, Name: image(v)}
+	id, err := sess.ImageID(ctx(t), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Trash(ctx(t), img); err != nil {
+		t.Fatal(err)
+	}
+	// What the kill left: the directory entry the move had not removed yet.
+	if err := r.admin.LeaveHalfMade(r.pool, "", img.Name, id, false); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := r.admin.Audit(r.pool, ""); err != nil || len(c.Images) != 1 || len(c.Trash) != 1 {
+		t.Fatalf("fixture: %v, %v; want the image listed and in the trash", c, err)
+	}
+	r.deleteVolume(v.GetVolumeId())
+	if err := sess.FinishTrashMove(ctx(t), img, "not-in-trash"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("FinishTrashMove(ID not in the trash) = %v, want ErrNotFound", err)
+	}
+}

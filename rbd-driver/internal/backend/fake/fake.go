@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
@@ -26,6 +27,8 @@ type Backend struct {
 	// mgrDown makes every mgr task request fail with ErrUnavailable.
 	mgrDown bool
 	tasks   []task
+	// now is the clock of image creation times; time.Now when nil.
+	now func() time.Time
 }
 
 type cluster struct {
@@ -56,6 +59,7 @@ type image struct {
 	watchers     []string
 	metadata     map[string]string
 	pool         *pool
+	created      time.Time
 }
 
 // link is a clone's reference to its parent snapshot.
@@ -117,6 +121,20 @@ func (b *Backend) SetAfterHook(h func(op string) error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.after = h
+}
+
+// SetClock sets the clock of image creation times.
+func (b *Backend) SetClock(now func() time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.now = now
+}
+
+func (b *Backend) clock() time.Time {
+	if b.now == nil {
+		return time.Now()
+	}
+	return b.now()
 }
 
 // SetMgrDown makes the mgr refuse (or again accept) tasks.

@@ -60,3 +60,18 @@ func (s *session) RemovePartial(ctx context.Context, ref backend.ImageRef, pi ba
 		return nil
 	})
 }
+
+// FinishTrashMove: the fake's trash moves are atomic, so nothing is ever
+// left under the name; an ID in the trash is done, any other not found.
+func (s *session) FinishTrashMove(ctx context.Context, ref backend.ImageRef, id string) error {
+	return s.do(ctx, "FinishTrashMove", func() error {
+		p, err := s.pool(ref.Pool)
+		if err != nil {
+			return err
+		}
+		if _, ok := p.trash[id]; !ok {
+			return fmt.Errorf("image ID %s in the trash: %w", id, backend.ErrNotFound)
+		}
+		return nil
+	})
+}

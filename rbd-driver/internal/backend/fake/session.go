@@ -131,7 +131,7 @@ func (s *session) newImage(ref backend.ImageRef, o backend.ImageOptions) (*image
 	}
 	img := &image{id: s.b.newID(), name: ref.Name, ns: ref.Namespace, size: o.Size,
 		features: slices.Clone(o.Features), dataPool: o.DataPool, pool: p, metadata: map[string]string{},
-		layout: [3]uint64{o.ObjectSize, o.StripeUnit, o.StripeCount}}
+		layout: [3]uint64{o.ObjectSize, o.StripeUnit, o.StripeCount}, created: s.b.clock()}
 	p.images[key] = img
 	return img, nil
 }
@@ -197,7 +197,7 @@ func (s *session) Stat(ctx context.Context, ref backend.ImageRef) (st *backend.I
 			return err
 		}
 		st = &backend.ImageStatus{ID: img.id, Name: img.name, Size: img.size,
-			Watchers: slices.Clone(img.watchers), HasParent: img.parent != nil}
+			Watchers: slices.Clone(img.watchers), HasParent: img.parent != nil, Created: img.created}
 		for _, sn := range img.snaps {
 			if !sn.trash {
 				st.Snapshots = append(st.Snapshots, sn.info())
