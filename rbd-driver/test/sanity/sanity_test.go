@@ -34,19 +34,20 @@ const (
 	drainTimeout = 3 * time.Minute
 )
 
-// Result on the local cluster: 70 passed, 0 failed, 1 pending, 32 skipped
+// Result on the local cluster: 76 passed, 0 failed, 1 pending, 26 skipped
 // of 103 specs. The pending one is csi-test's own XIt (ListVolumes
-// pagination). The skipped ones, each skipped by the suite because a
-// capability is not advertised:
+// pagination; the same scenario is TestListVolumesPagesThroughEveryPool in
+// internal/controller and TestWalkTokenSurvivesChanges in shared/listpage).
+// ListVolumes, ControllerGetVolumeHealth and ControllerListVolumeHealth
+// run (LIST_VOLUMES, GET_VOLUME, GET_VOLUME_HEALTH and LIST_VOLUME_HEALTH
+// are advertised because the driver has its own credentials here). The
+// skipped ones, each skipped by the suite because a capability is not
+// advertised:
 //   - ControllerPublishVolume (7), ControllerUnpublishVolume (1) and
 //     "volume lifecycle" (2): PUBLISH_UNPUBLISH_VOLUME is not advertised;
 //     RBD needs no controller attach step, the node maps the image.
 //   - ModifyVolume (6) and CreateVolume "with a volume attribute class" (2):
 //     MODIFY_VOLUME is not advertised.
-//   - ListVolumes (3): LIST_VOLUMES is not advertised; volumes live in
-//     per-pool journals and the CO does not need the list.
-//   - ControllerGetVolumeHealth (2), ControllerListVolumeHealth (1):
-//     GET_VOLUME_HEALTH / LIST_VOLUME_HEALTH are not advertised.
 //   - GroupController (6): volume group snapshots are not implemented.
 //   - CreateSnapshot "with accessibility requirements" (1): the plugin does
 //     not advertise SNAPSHOT_ACCESSIBILITY_CONSTRAINTS.
