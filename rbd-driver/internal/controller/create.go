@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
@@ -24,6 +25,8 @@ type createPlan struct {
 	// so that a retry with another source is AlreadyExists.
 	sourceKey string
 	creds     *credentials.Credentials
+	// qos are the mutable parameters (VolumeAttributesClass), nil without.
+	qos qosParams
 }
 
 func newCreatePlan(req *csi.CreateVolumeRequest) (*createPlan, error) {
@@ -43,6 +46,9 @@ func newCreatePlan(req *csi.CreateVolumeRequest) (*createPlan, error) {
 		return nil, err
 	}
 	if p.size, err = parseCapacity(req.GetCapacityRange()); err != nil {
+		return nil, err
+	}
+	if p.qos, err = parseQoS("mutable_parameters", req.GetMutableParameters()); err != nil {
 		return nil, err
 	}
 	if p.creds, err = credentials.ForRBD(req.GetSecrets()); err != nil {
@@ -130,6 +136,21 @@ func (s *Server) createVolume(ctx context.Context, p *createPlan) (*csi.Volume, 
 			"%q is not the namespace of cluster %q in the cluster configuration (%q): set rbd.radosNamespace there",
 			ns, p.params.ClusterID, c.ns())
 	}
+	vol, err := s.provisionVolume(ctx, c, p)
+	if err != nil || p.qos == nil {
+		return vol, err
+	}
+	// Applied on every attempt (idempotent): a retry after a crash
+	// between the image's creation and this step completes it.
+	img := backend.ImageRef{PoolRef: c.pool(p.params.Pool), Name: vol.GetVolumeContext()[volctx.ImageName]}
+	if err := applyQoS(ctx, c.sess, img, p.qos, vol.GetCapacityBytes()); err != nil {
+		return nil, err
+	}
+	return vol, nil
+}
+
+// provisionVolume finds or creates the volume of a plan.
+func (s *Server) provisionVolume(ctx context.Context, c *cluster, p *createPlan) (*csi.Volume, error) {
 	t, err := s.target(ctx, c, p.params)
 	if err != nil {
 		return nil, err

@@ -34,20 +34,20 @@ const (
 	drainTimeout = 3 * time.Minute
 )
 
-// Result on the local cluster: 76 passed, 0 failed, 1 pending, 26 skipped
+// Result on the local cluster: 84 passed, 0 failed, 1 pending, 18 skipped
 // of 103 specs. The pending one is csi-test's own XIt (ListVolumes
 // pagination; the same scenario is TestListVolumesPagesThroughEveryPool in
 // internal/controller and TestWalkTokenSurvivesChanges in shared/listpage).
 // ListVolumes, ControllerGetVolumeHealth and ControllerListVolumeHealth
 // run (LIST_VOLUMES, GET_VOLUME, GET_VOLUME_HEALTH and LIST_VOLUME_HEALTH
-// are advertised because the driver has its own credentials here). The
+// are advertised because the driver has its own credentials here), and so
+// do ModifyVolume (6) and CreateVolume "with a volume attribute class" (2)
+// with TestVolumeMutableParameters set to QoS keys (MODIFY_VOLUME). The
 // skipped ones, each skipped by the suite because a capability is not
 // advertised:
 //   - ControllerPublishVolume (7), ControllerUnpublishVolume (1) and
 //     "volume lifecycle" (2): PUBLISH_UNPUBLISH_VOLUME is not advertised;
 //     RBD needs no controller attach step, the node maps the image.
-//   - ModifyVolume (6) and CreateVolume "with a volume attribute class" (2):
-//     MODIFY_VOLUME is not advertised.
 //   - GroupController (6): volume group snapshots are not implemented.
 //   - CreateSnapshot "with accessibility requirements" (1): the plugin does
 //     not advertise SNAPSHOT_ACCESSIBILITY_CONSTRAINTS.
@@ -78,6 +78,8 @@ func TestSanity(t *testing.T) {
 		volctx.FsType: "ext4",
 	}
 	cfg.TestSnapshotParameters = map[string]string{"clusterID": cl.FSID, "pool": pool}
+	cfg.TestVolumeMutableParameters = map[string]string{"BaseReadIops": "1000", "ReadIopsPerGiB": "50",
+		"BaseVolSizeBytes": "1073741824", "BaseWriteBytesPerSecond": "104857600"}
 	cfg.IDGen = idGen{clusterID: cl.FSID, poolID: poolID}
 	sanity.Test(t, cfg)
 
@@ -178,7 +180,7 @@ func writeSecretsFile(t *testing.T, dir string, secrets map[string]string) strin
 	var b strings.Builder
 	for _, kind := range []string{"CreateVolumeSecret", "DeleteVolumeSecret", "ControllerPublishVolumeSecret",
 		"ControllerUnpublishVolumeSecret", "ControllerValidateVolumeCapabilitiesSecret", "NodeStageVolumeSecret",
-		"NodePublishVolumeSecret", "CreateSnapshotSecret", "DeleteSnapshotSecret", "ControllerExpandVolumeSecret",
+		"NodePublishVolumeSecret", "CreateSnapshotSecret", "DeleteSnapshotSecret", "ControllerExpandVolumeSecret", "ControllerModifyVolumeSecret",
 		"NodeExpandVolumeSecret", "ListSnapshotsSecret", "GetSnapshotSecret"} {
 		fmt.Fprintf(&b, "%s:\n  userID: %q\n  userKey: %q\n", kind, secrets["userID"], secrets["userKey"])
 	}
