@@ -27,13 +27,18 @@ type createPlan struct {
 	creds     *credentials.Credentials
 	// qos are the mutable parameters (VolumeAttributesClass), nil without.
 	qos qosParams
+	// requirements are the accessibility requirements; topology is the
+	// volume's accessible topology once placed (nil: unconstrained).
+	requirements *csi.TopologyRequirement
+	topology     []*csi.Topology
 }
 
 func newCreatePlan(req *csi.CreateVolumeRequest) (*createPlan, error) {
 	if req.GetName() == "" {
 		return nil, invalidArg("name", "is required")
 	}
-	p := &createPlan{name: req.GetName(), source: req.GetVolumeContentSource()}
+	p := &createPlan{name: req.GetName(), source: req.GetVolumeContentSource(),
+		requirements: req.GetAccessibilityRequirements()}
 	key, err := sourceKey(p.source)
 	if err != nil {
 		return nil, err
@@ -48,7 +53,7 @@ func newCreatePlan(req *csi.CreateVolumeRequest) (*createPlan, error) {
 	if p.size, err = parseCapacity(req.GetCapacityRange()); err != nil {
 		return nil, err
 	}
-	if p.qos, err = parseQoS("mutable_parameters", req.GetMutableParameters()); err != nil {
+	if p.qos, err = parseCreateQoS(req); err != nil {
 		return nil, err
 	}
 	if p.creds, err = credentials.ForRBD(req.GetSecrets()); err != nil {
@@ -135,6 +140,9 @@ func (s *Server) createVolume(ctx context.Context, p *createPlan) (*csi.Volume, 
 		return nil, invalidArg("parameters."+paramRadosNamespace,
 			"%q is not the namespace of cluster %q in the cluster configuration (%q): set rbd.radosNamespace there",
 			ns, p.params.ClusterID, c.ns())
+	}
+	if err := s.place(ctx, c, p); err != nil {
+		return nil, err
 	}
 	vol, err := s.provisionVolume(ctx, c, p)
 	if err != nil || p.qos == nil {
@@ -249,9 +257,24 @@ func (p *createPlan) volume(c *cluster, t *volumeTarget, rec *journal.Record, si
 		return nil, err
 	}
 	return &csi.Volume{
-		VolumeId:      id,
-		CapacityBytes: size,
-		VolumeContext: p.params.context(c.ns(), rec.ImageName),
-		ContentSource: p.source,
+		VolumeId:           id,
+		CapacityBytes:      size,
+		VolumeContext:      p.params.context(c.ns(), rec.ImageName),
+		ContentSource:      p.source,
+		AccessibleTopology: p.topology,
 	}, nil
+}
+
+// parseCreateQoS merges the QoS keys of the StorageClass parameters with
+// the mutable parameters (VolumeAttributesClass), which win.
+func parseCreateQoS(req *csi.CreateVolumeRequest) (qosParams, error) {
+	sc, err := parseQoS("parameters", pickQoS(req.GetParameters()))
+	if err != nil {
+		return nil, err
+	}
+	vac, err := parseQoS("mutable_parameters", req.GetMutableParameters())
+	if err != nil {
+		return nil, err
+	}
+	return mergeQoS(sc, vac), nil
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"maps"
 	"math"
 	"sort"
 	"strconv"
@@ -42,25 +43,51 @@ const (
 // qosParams are validated QoS parameters by key (BaseReadIops, ...).
 type qosParams map[string]int64
 
-// parseQoS validates mutable parameters: every key must be a QoS key,
-// every value a non-negative integer, and a per-GiB key needs its base.
-// field names the request field in errors. No parameters: nil.
+// qosKeys returns every QoS parameter key.
+func qosKeys() map[string]bool {
+	known := map[string]bool{qosBaseVolSize: true}
+	for _, f := range qosFamilies {
+		known[f.base], known[f.perGiB] = true, true
+	}
+	return known
+}
+
+// pickQoS returns the QoS keys of StorageClass parameters (ceph-csi reads
+// them there too).
+func pickQoS(params map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range params {
+		if qosKeys()[k] {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// mergeQoS returns a with b's keys on top (nil when both are empty).
+func mergeQoS(a, b qosParams) qosParams {
+	if len(a)+len(b) == 0 {
+		return nil
+	}
+	out := qosParams{}
+	maps.Copy(out, a)
+	maps.Copy(out, b)
+	return out
+}
+
+// parseQoS validates QoS parameters: every key must be a QoS key and every
+// value a non-negative integer. A per-GiB key without its base has no
+// effect, as in ceph-csi. field names the request field in errors. No
+// parameters: nil.
 func parseQoS(field string, params map[string]string) (qosParams, error) {
 	if len(params) == 0 {
 		return nil, nil
 	}
-	known := map[string]string{qosBaseVolSize: ""}
-	for _, f := range qosFamilies {
-		known[f.base], known[f.perGiB] = "", f.base
-	}
+	known := qosKeys()
 	q := qosParams{}
 	for k, v := range params {
-		base, ok := known[k]
-		if !ok {
+		if !known[k] {
 			return nil, invalidArg(field+"."+k, "is not a QoS parameter (want one of %s)", keyList(known))
-		}
-		if base != "" && params[base] == "" {
-			return nil, invalidArg(field+"."+k, "needs %s", base)
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -71,7 +98,7 @@ func parseQoS(field string, params map[string]string) (qosParams, error) {
 	return q, nil
 }
 
-func keyList(m map[string]string) string {
+func keyList(m map[string]bool) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -44,7 +44,6 @@ func TestQoSBadParameters(t *testing.T) {
 		{map[string]string{"XXX_FakeKey": "XXX_FakeValue"}, "mutable_parameters.XXX_FakeKey"},
 		{map[string]string{"BaseReadIops": "fast"}, "mutable_parameters.BaseReadIops"},
 		{map[string]string{"BaseWriteIops": "-1"}, "mutable_parameters.BaseWriteIops"},
-		{map[string]string{"WriteBpsPerGiB": "5"}, "mutable_parameters.WriteBpsPerGiB"},
 		{map[string]string{"BaseVolSizeBytes": "1e9"}, "mutable_parameters.BaseVolSizeBytes"},
 	} {
 		_, err := parseQoS("mutable_parameters", tc.params)
@@ -104,6 +103,22 @@ func TestQoSCreateModifyExpand(t *testing.T) {
 	bad.MutableParameters = map[string]string{"XXX_FakeKey": "XXX_FakeValue"}
 	_, err = e.s.CreateVolume(context.Background(), bad)
 	wantCode(t, err, codes.InvalidArgument, "XXX_FakeKey")
+	e.deleteVolume(vol.GetVolumeId())
+	e.assertEmpty()
+}
+
+func TestQoSStorageClassAndClassOverride(t *testing.T) {
+	e := newEnv(t)
+	req := volReq("pvc-qos-sc", gib)
+	req.Parameters["BaseWriteIops"], req.Parameters["BaseReadIops"] = "10", "5"
+	req.Parameters["ReadBpsPerGiB"] = "7" // without BaseReadBytesPerSecond: no effect, as in ceph-csi
+	req.MutableParameters = map[string]string{"BaseWriteIops": "20"}
+	vol := e.create(req)
+	want := map[string]string{"conf_rbd_qos_write_iops_limit": "20", "rbd_base_qos_write_iops_limit": "20",
+		"conf_rbd_qos_read_iops_limit": "5", "rbd_base_qos_read_iops_limit": "5"}
+	if got := e.qosMetadata(vol); !maps.Equal(got, want) {
+		t.Fatalf("QoS %v\nwant %v", got, want)
+	}
 	e.deleteVolume(vol.GetVolumeId())
 	e.assertEmpty()
 }
