@@ -120,8 +120,11 @@ func startDriver(t *testing.T, dir, endpoint string, cl *testcluster.Cluster, se
 		done <- driver.Run(ctx, driver.Config{
 			Shared: &cliflags.Options{Endpoint: endpoint, Mode: cliflags.ModeAll, NodeID: "sanity-node",
 				DriverName: "rbd.csi.ceph.com", InstanceID: "sanity-" + randomHex(), ClusterConfig: cl.CSIConfig},
+			// A static topology (--topology): csi-sanity wants one from
+			// NodeGetInfo since VOLUME_ACCESSIBILITY_CONSTRAINTS is
+			// advertised (the spec leaves it optional).
 			RBD: driver.RBDOptions{CloneSoftDepth: 4, CloneHardDepth: 8, StateDir: filepath.Join(dir, "state"),
-				SecretsDir: secretsDir},
+				SecretsDir: secretsDir, Topology: map[string]string{"topology.rbd.csi.ceph.com/zone": "sanity"}},
 			Version: "sanity",
 			Logger:  logger,
 		})
