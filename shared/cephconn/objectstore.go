@@ -73,6 +73,8 @@ func translateSimple(err error) error {
 		return journal.ErrObjectExists
 	case unanswered(err):
 		return fmt.Errorf("%w: %w", journal.ErrStoreUnavailable, err)
+	case denied(err):
+		return fmt.Errorf("%w: %w", journal.ErrStoreDenied, err)
 	}
 	return err
 }
@@ -90,6 +92,17 @@ func unanswered(err error) bool {
 		return true
 	}
 	return false
+}
+
+// denied reports whether err is EPERM or EACCES: the user's OSD caps do
+// not cover the pool.
+func denied(err error) bool {
+	var coded interface{ ErrorCode() int }
+	if !errors.As(err, &coded) {
+		return false
+	}
+	e := syscall.Errno(-coded.ErrorCode())
+	return e == syscall.EPERM || e == syscall.EACCES
 }
 
 // cancelled returns the context's error, so that a request whose deadline

@@ -1,8 +1,10 @@
 // Package listpage pages through the volume journals of several clusters
 // and locations (RBD pools, CephFS file systems) for ListVolumes and
-// ControllerListVolumeHealth: clusters in configuration order, locations
-// in name order, journal entries in request-name order, read a bounded
-// omap slice at a time (journal.Page). The page token is the position of
+// ControllerListVolumeHealth: clusters in the order given (the
+// configuration's, sorted by ID), locations in name order, journal
+// entries in request-name order, read a bounded omap slice at a time
+// (journal.Page). A location whose journal the user may not read
+// (journal.ErrStoreDenied) is skipped. The page token is the position of
 // the last entry returned, so a token stays valid when that entry is
 // deleted and volumes added behind it are found.
 package listpage
@@ -132,6 +134,9 @@ func (p *pager) location(ctx context.Context, c Cluster, at cursor) (string, err
 	}
 	for {
 		entries, err := j.Page(ctx, at.After, batch)
+		if errors.Is(err, journal.ErrStoreDenied) {
+			return "", nil // a pool the user may not read holds none of its volumes
+		}
 		if err != nil {
 			return "", err
 		}

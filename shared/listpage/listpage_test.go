@@ -154,3 +154,46 @@ func TestWalkBadTokens(t *testing.T) {
 		t.Errorf("Walk with a good token = %v", err)
 	}
 }
+
+// deniedStore fails every read as a pool the user has no caps on does.
+type deniedStore struct{ *memstore.Store }
+
+func (deniedStore) ListOmap(context.Context, string, string) (map[string]string, error) {
+	return nil, journal.ErrStoreDenied
+}
+
+func (deniedStore) ListOmapAfter(context.Context, string, string, string, int) ([]journal.KV, error) {
+	return nil, journal.ErrStoreDenied
+}
+
+// deniedWorld is a world whose location "secret" cannot be read.
+type deniedWorld struct{ *world }
+
+func (w deniedWorld) Open(ctx context.Context, id string) (Cluster, error) {
+	c, err := w.world.Open(ctx, id)
+	return deniedCluster{c.(*worldCluster)}, err
+}
+
+type deniedCluster struct{ *worldCluster }
+
+func (c deniedCluster) Locations(ctx context.Context) ([]string, error) {
+	locs, err := c.worldCluster.Locations(ctx)
+	return append(locs, "secret"), err
+}
+
+func (c deniedCluster) Journal(ctx context.Context, loc string) (*journal.Journal, error) {
+	if loc == "secret" {
+		return journal.New(deniedStore{memstore.New()}, journal.Options{Kind: journal.Volumes}), nil
+	}
+	return c.worldCluster.Journal(ctx, loc)
+}
+
+func TestWalkSkipsDeniedLocations(t *testing.T) {
+	w := &world{stores: map[string]map[string]*memstore.Store{}}
+	w.add(t, "c1", "rbd", "pvc-1")
+	w.add(t, "c1", "zeta", "pvc-2")
+	next, err := Walk(context.Background(), deniedWorld{w}, []string{"c1"}, "", 0)
+	if err != nil || next != "" || fmt.Sprint(w.visited) != "[c1/rbd/pvc-1 c1/zeta/pvc-2]" {
+		t.Fatalf("Walk = %v, %q, %v; want both readable pools listed", w.visited, next, err)
+	}
+}
