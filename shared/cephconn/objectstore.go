@@ -22,7 +22,10 @@ type ObjectStore struct {
 	ioctx *rados.IOContext
 }
 
-var _ journal.ObjectStore = (*ObjectStore)(nil)
+var (
+	_ journal.ObjectStore = (*ObjectStore)(nil)
+	_ journal.PagedStore  = (*ObjectStore)(nil)
+)
 
 // NewObjectStore opens pool (by name) in namespace on conn.
 func NewObjectStore(conn *rados.Conn, pool, namespace string) (*ObjectStore, error) {
@@ -70,6 +73,8 @@ func translateSimple(err error) error {
 		return journal.ErrObjectExists
 	case unanswered(err):
 		return fmt.Errorf("%w: %w", journal.ErrStoreUnavailable, err)
+	case denied(err):
+		return fmt.Errorf("%w: %w", journal.ErrStoreDenied, err)
 	}
 	return err
 }
@@ -87,6 +92,17 @@ func unanswered(err error) bool {
 		return true
 	}
 	return false
+}
+
+// denied reports whether err is EPERM or EACCES: the user's OSD caps do
+// not cover the pool.
+func denied(err error) bool {
+	var coded interface{ ErrorCode() int }
+	if !errors.As(err, &coded) {
+		return false
+	}
+	e := syscall.Errno(-coded.ErrorCode())
+	return e == syscall.EPERM || e == syscall.EACCES
 }
 
 // cancelled returns the context's error, so that a request whose deadline
@@ -136,6 +152,22 @@ func (s *ObjectStore) ListOmap(ctx context.Context, oid, prefix string) (map[str
 		out[k] = string(v)
 	}
 	return out, nil
+}
+
+// ListOmapAfter implements journal.PagedStore: one bounded omap read.
+func (s *ObjectStore) ListOmapAfter(ctx context.Context, oid, prefix, startAfter string, max int) ([]journal.KV, error) {
+	if err := cancelled(ctx); err != nil {
+		return nil, err
+	}
+	raw, err := s.ioctx.GetOmapValues(oid, startAfter, prefix, int64(max))
+	if err != nil {
+		return nil, translate(err)
+	}
+	m := make(map[string]string, len(raw))
+	for k, v := range raw {
+		m[k] = string(v)
+	}
+	return journal.SlicePairs(m, startAfter, max), nil
 }
 
 func toBytes(pairs map[string]string) map[string][]byte {

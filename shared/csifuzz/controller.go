@@ -103,6 +103,27 @@ var controllerRPCs = []row[controllerCase]{
 			Parameters: in.Parameters(c.VolumeParams), Secrets: in.Secrets(c.Creds)})
 	}},
 	{"ListSnapshots", listSnapshots},
+	{"ListVolumes", func(ctx context.Context, c controllerCase, in Input) (proto.Message, error) {
+		req := &csi.ListVolumesRequest{MaxEntries: int32(in.Required)}
+		if in.Has(FlagReadonly) {
+			req.StartingToken = in.Name
+		}
+		return c.Server.ListVolumes(ctx, req)
+	}},
+	{"ControllerListVolumeHealth", func(ctx context.Context, c controllerCase, in Input) (proto.Message, error) {
+		req := &csi.ControllerListVolumeHealthRequest{MaxEntries: int32(in.Required), Secrets: in.Secrets(c.Creds)}
+		if in.Has(FlagReadonly) {
+			req.StartingToken = in.Name
+		}
+		return c.Server.ControllerListVolumeHealth(ctx, req)
+	}},
+	{"ControllerGetVolume", func(ctx context.Context, c controllerCase, in Input) (proto.Message, error) {
+		return c.Server.ControllerGetVolume(ctx, &csi.ControllerGetVolumeRequest{VolumeId: in.ObjectID(c.Objects)})
+	}},
+	{"ControllerGetVolumeHealth", func(ctx context.Context, c controllerCase, in Input) (proto.Message, error) {
+		return c.Server.ControllerGetVolumeHealth(ctx, &csi.ControllerGetVolumeHealthRequest{
+			VolumeId: in.ObjectID(c.Objects), Secrets: in.Secrets(c.Creds)})
+	}},
 	{"GetSnapshot", func(ctx context.Context, c controllerCase, in Input) (proto.Message, error) {
 		return c.Server.GetSnapshot(ctx, &csi.GetSnapshotRequest{SnapshotId: in.ObjectID(c.Objects.Swap()),
 			Secrets: in.Secrets(c.Creds)})

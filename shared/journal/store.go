@@ -17,6 +17,9 @@ var (
 	// OSD or monitor). The operation may or may not have taken effect, so
 	// callers report it as retryable and never undo work because of it.
 	ErrStoreUnavailable = errors.New("object store unavailable")
+	// ErrStoreDenied means the Ceph user may not read or write the pool
+	// (EPERM, EACCES): e.g. a pool of another application in the cluster.
+	ErrStoreDenied = errors.New("object store access denied")
 )
 
 // ObjectStore is the narrow view of one RADOS pool and namespace that the

@@ -475,7 +475,13 @@ func TestCapabilitiesFollowConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if has(noCap, csi.ControllerServiceCapability_RPC_GET_CAPACITY) {
-		t.Fatal("GET_CAPACITY advertised without capacity credentials")
+	for _, c := range []csi.ControllerServiceCapability_RPC_Type{csi.ControllerServiceCapability_RPC_GET_CAPACITY,
+		csi.ControllerServiceCapability_RPC_LIST_VOLUMES, csi.ControllerServiceCapability_RPC_GET_VOLUME} {
+		if !has(f.srv, c) || has(noCap, c) {
+			t.Fatalf("%v: advertised %v with driver credentials, %v without", c, has(f.srv, c), has(noCap, c))
+		}
+	}
+	if !has(noCap, csi.ControllerServiceCapability_RPC_GET_VOLUME_HEALTH) || has(f.srv, csi.ControllerServiceCapability_RPC_MODIFY_VOLUME) {
+		t.Fatal("GET_VOLUME_HEALTH missing or MODIFY_VOLUME advertised")
 	}
 }

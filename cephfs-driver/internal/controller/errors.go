@@ -67,7 +67,7 @@ func backendCode(err error) codes.Code {
 		return codes.InvalidArgument
 	case errors.Is(err, backend.ErrNoSpace):
 		return codes.ResourceExhausted
-	case errors.Is(err, backend.ErrPermission):
+	case errors.Is(err, backend.ErrPermission), errors.Is(err, journal.ErrStoreDenied):
 		return codes.PermissionDenied
 	case errors.Is(err, backend.ErrHalfMade):
 		return codes.Aborted // the retry's create repairs it

@@ -18,20 +18,20 @@ import (
 // cluster and the ceph-fuse mounter, with StorageClass and snapshot class
 // parameters as ceph-csi users write them (provisioner keys included).
 //
-// Result of the last run: 66 passed, 0 failed, 36 skipped, 1 pending, of
-// 103. The skipped specs, with the reason csi-sanity prints (the driver
-// does not advertise the capability):
-//   - ListVolumes: 3 specs. "ListVolumes not supported": LIST_VOLUMES is
-//     not implemented (ceph-csi's CephFS driver does not list either).
+// Result of the last run: 72 passed, 0 failed, 30 skipped, 1 pending, of
+// 103. ListVolumes (3 specs), ControllerGetVolumeHealth (2) and
+// ControllerListVolumeHealth (1) run: LIST_VOLUMES, GET_VOLUME,
+// GET_VOLUME_HEALTH and LIST_VOLUME_HEALTH are advertised because the
+// driver has its own credentials here. The skipped specs, with the reason
+// csi-sanity prints (the driver does not advertise the capability):
 //   - ControllerPublishVolume: 7 specs, ControllerUnpublishVolume: 1,
 //     "volume lifecycle": 2. "ControllerPublishVolume not supported":
 //     CephFS needs no attach step (no PUBLISH_UNPUBLISH_VOLUME).
 //   - CreateVolume with a (invalid) volume attribute class: 2 specs, and
 //     ModifyVolume: 6 specs. "Modify volume not supported": MODIFY_VOLUME
-//     is not implemented.
-//   - ControllerGetVolumeHealth: 2 specs, ControllerListVolumeHealth: 1.
-//     The controller reports no volume health; the node does
-//     (NodeGetVolumeHealth runs and passes).
+//     is not advertised: no subvolume property is a meaningful mutable
+//     parameter yet (the quota is the capacity, changed by expansion; the
+//     data pool layout and the mode apply to new files only).
 //   - CreateSnapshot with accessibility requirements: 1 spec.
 //     "SNAPSHOT_ACCESSIBILITY_CONSTRAINTS not supported": no topology.
 //   - GroupController: 6 specs. "GroupControllerService not supported": no
@@ -40,7 +40,8 @@ import (
 //     controller raises the quota, node_expansion_required is false.
 //   - NodeGetStorageHealth: 1 spec. Not implemented.
 //
-// Pending (disabled in csi-test itself): ListVolumes pagination.
+// Pending (disabled in csi-test itself): ListVolumes pagination; the same
+// scenario is TestListVolumesPages in internal/controller.
 //
 // Run with -args -ginkgo.v to see every spec and skip reason.
 func TestSanity(t *testing.T) {

@@ -36,6 +36,7 @@ type rbdOptions struct {
 	nodeLabels        string
 	crushLabels       string
 	nodeSecretsDir    string
+	domainLabels      string
 }
 
 // registerFlags registers the RBD driver's own flags.
@@ -60,6 +61,9 @@ func registerRBDFlags(fs *flag.FlagSet) *rbdOptions {
 		"this node's labels key=value[,key=value...], for read affinity (e.g. from the downward API)")
 	fs.StringVar(&o.crushLabels, "crush-location-labels", "",
 		"node labels giving the CRUSH location when config.json's readAffinity has no crushLocationLabels (comma-separated)")
+	fs.StringVar(&o.domainLabels, "domainlabels", "",
+		"node labels (comma-separated, e.g. topology.kubernetes.io/zone) whose values become the node's topology "+
+			"segments topology.<driver-name>/<name>, read from the Kubernetes API at start (RBAC: get nodes)")
 	fs.StringVar(&o.nodeSecretsDir, "node-secrets-dir", "",
 		"directory with files userID and userKey used to re-attach rbd-nbd devices at start; empty disables that")
 	return o
@@ -145,7 +149,7 @@ func (o *rbdOptions) Serve(ctx context.Context, opts *cliflags.Options, version 
 			SetMetadata: o.setMetadata, MaxVolumesPerNode: o.maxVolumesPerNode,
 			Topology: topology, StateDir: o.stateDir, SecretsDir: o.secretsDir,
 			MgrTimeout: o.mgrTimeout, NodeLabels: labels, CrushLocationLabels: splitList(o.crushLabels),
-			NodeSecretsDir: o.nodeSecretsDir,
+			NodeSecretsDir: o.nodeSecretsDir, DomainLabels: splitList(o.domainLabels),
 		},
 		Version: version,
 		Logger:  logger,

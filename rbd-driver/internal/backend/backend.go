@@ -175,6 +175,12 @@ type Session interface {
 	// SetMetadata sets image metadata pairs. Missing: ErrNotFound.
 	// Idempotent.
 	SetMetadata(ctx context.Context, img ImageRef, kv map[string]string) error
+	// Metadata returns every image metadata pair (including the conf_*
+	// keys `rbd config image set` writes). Missing: ErrNotFound. Read-only.
+	Metadata(ctx context.Context, img ImageRef) (map[string]string, error)
+	// RemoveMetadata removes image metadata keys; absent keys are not an
+	// error. Missing image: ErrNotFound. Idempotent.
+	RemoveMetadata(ctx context.Context, img ImageRef, keys []string) error
 
 	// Trash moves the image to the RBD trash (it stays readable for its
 	// clones). Missing: ErrNotFound.

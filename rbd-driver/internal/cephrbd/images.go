@@ -237,6 +237,35 @@ func (s *session) SetMetadata(ctx context.Context, img backend.ImageRef, kv map[
 	return nil
 }
 
+// Metadata implements backend.Session.
+func (s *session) Metadata(ctx context.Context, img backend.ImageRef) (map[string]string, error) {
+	image, err := s.openRO(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	defer image.Close()
+	md, err := image.ListMetadata()
+	if err != nil {
+		return nil, translate("list metadata of "+spec(img), err)
+	}
+	return md, nil
+}
+
+// RemoveMetadata implements backend.Session.
+func (s *session) RemoveMetadata(ctx context.Context, img backend.ImageRef, keys []string) error {
+	image, err := s.openRW(ctx, img)
+	if err != nil {
+		return err
+	}
+	defer image.Close()
+	for _, k := range keys {
+		if err := image.RemoveMetadata(k); err != nil && !errors.Is(err, rbd.ErrNotFound) {
+			return translate("remove metadata from "+spec(img), err)
+		}
+	}
+	return nil
+}
+
 // Trash implements backend.Session: rbd_trash_move with no delay.
 func (s *session) Trash(ctx context.Context, img backend.ImageRef) error {
 	io, err := s.ioctx(ctx, img.PoolRef)

@@ -154,9 +154,16 @@ func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 		csi.ControllerServiceCapability_RPC_CLONE_VOLUME,
 		csi.ControllerServiceCapability_RPC_EXPAND_VOLUME,
 		csi.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
+		csi.ControllerServiceCapability_RPC_GET_VOLUME_HEALTH,
+		csi.ControllerServiceCapability_RPC_MODIFY_VOLUME,
 	}
+	// These RPCs carry no secrets (ListVolumes, ControllerGetVolume,
+	// GetCapacity) or are called without them by the health monitor
+	// (ControllerListVolumeHealth): they need the driver's own.
 	if s.cfg.DefaultSecrets != nil {
-		types = append(types, csi.ControllerServiceCapability_RPC_GET_CAPACITY)
+		types = append(types, csi.ControllerServiceCapability_RPC_GET_CAPACITY,
+			csi.ControllerServiceCapability_RPC_LIST_VOLUMES, csi.ControllerServiceCapability_RPC_GET_VOLUME,
+			csi.ControllerServiceCapability_RPC_LIST_VOLUME_HEALTH)
 	}
 	return csicaps.Controller(types...), nil
 }

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
@@ -24,13 +25,20 @@ type createPlan struct {
 	// so that a retry with another source is AlreadyExists.
 	sourceKey string
 	creds     *credentials.Credentials
+	// qos are the mutable parameters (VolumeAttributesClass), nil without.
+	qos qosParams
+	// requirements are the accessibility requirements; topology is the
+	// volume's accessible topology once placed (nil: unconstrained).
+	requirements *csi.TopologyRequirement
+	topology     []*csi.Topology
 }
 
 func newCreatePlan(req *csi.CreateVolumeRequest) (*createPlan, error) {
 	if req.GetName() == "" {
 		return nil, invalidArg("name", "is required")
 	}
-	p := &createPlan{name: req.GetName(), source: req.GetVolumeContentSource()}
+	p := &createPlan{name: req.GetName(), source: req.GetVolumeContentSource(),
+		requirements: req.GetAccessibilityRequirements()}
 	key, err := sourceKey(p.source)
 	if err != nil {
 		return nil, err
@@ -43,6 +51,9 @@ func newCreatePlan(req *csi.CreateVolumeRequest) (*createPlan, error) {
 		return nil, err
 	}
 	if p.size, err = parseCapacity(req.GetCapacityRange()); err != nil {
+		return nil, err
+	}
+	if p.qos, err = parseCreateQoS(req); err != nil {
 		return nil, err
 	}
 	if p.creds, err = credentials.ForRBD(req.GetSecrets()); err != nil {
@@ -130,6 +141,24 @@ func (s *Server) createVolume(ctx context.Context, p *createPlan) (*csi.Volume, 
 			"%q is not the namespace of cluster %q in the cluster configuration (%q): set rbd.radosNamespace there",
 			ns, p.params.ClusterID, c.ns())
 	}
+	if err := s.place(ctx, c, p); err != nil {
+		return nil, err
+	}
+	vol, err := s.provisionVolume(ctx, c, p)
+	if err != nil || p.qos == nil {
+		return vol, err
+	}
+	// Applied on every attempt (idempotent): a retry after a crash
+	// between the image's creation and this step completes it.
+	img := backend.ImageRef{PoolRef: c.pool(p.params.Pool), Name: vol.GetVolumeContext()[volctx.ImageName]}
+	if err := applyQoS(ctx, c.sess, img, p.qos, vol.GetCapacityBytes()); err != nil {
+		return nil, err
+	}
+	return vol, nil
+}
+
+// provisionVolume finds or creates the volume of a plan.
+func (s *Server) provisionVolume(ctx context.Context, c *cluster, p *createPlan) (*csi.Volume, error) {
 	t, err := s.target(ctx, c, p.params)
 	if err != nil {
 		return nil, err
@@ -228,9 +257,24 @@ func (p *createPlan) volume(c *cluster, t *volumeTarget, rec *journal.Record, si
 		return nil, err
 	}
 	return &csi.Volume{
-		VolumeId:      id,
-		CapacityBytes: size,
-		VolumeContext: p.params.context(c.ns(), rec.ImageName),
-		ContentSource: p.source,
+		VolumeId:           id,
+		CapacityBytes:      size,
+		VolumeContext:      p.params.context(c.ns(), rec.ImageName),
+		ContentSource:      p.source,
+		AccessibleTopology: p.topology,
 	}, nil
+}
+
+// parseCreateQoS merges the QoS keys of the StorageClass parameters with
+// the mutable parameters (VolumeAttributesClass), which win.
+func parseCreateQoS(req *csi.CreateVolumeRequest) (qosParams, error) {
+	sc, err := parseQoS("parameters", pickQoS(req.GetParameters()))
+	if err != nil {
+		return nil, err
+	}
+	vac, err := parseQoS("mutable_parameters", req.GetMutableParameters())
+	if err != nil {
+		return nil, err
+	}
+	return mergeQoS(sc, vac), nil
 }

@@ -318,7 +318,10 @@ func TestCapabilitiesAdvertised(t *testing.T) {
 		if got[csi.ControllerServiceCapability_RPC_GET_CAPACITY] != withSecrets {
 			t.Errorf("GET_CAPACITY advertised = %v with secrets %v", !withSecrets, withSecrets)
 		}
-		if got[csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME] || got[csi.ControllerServiceCapability_RPC_LIST_VOLUMES] {
+		if got[csi.ControllerServiceCapability_RPC_LIST_VOLUMES] != withSecrets || got[csi.ControllerServiceCapability_RPC_GET_VOLUME] != withSecrets {
+			t.Errorf("LIST_VOLUMES/GET_VOLUME advertised = %v with secrets %v", !withSecrets, withSecrets)
+		}
+		if got[csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME] || got[csi.ControllerServiceCapability_RPC_LIST_VOLUMES_PUBLISHED_NODES] {
 			t.Errorf("advertises unimplemented RPCs: %v", got)
 		}
 	}

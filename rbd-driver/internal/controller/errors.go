@@ -126,6 +126,7 @@ var codeTable = []struct {
 	{cephconn.ErrConnect, codes.Unavailable},
 	{backend.ErrUnavailable, codes.Unavailable},
 	{journal.ErrStoreUnavailable, codes.Unavailable},
+	{journal.ErrStoreDenied, codes.PermissionDenied},
 	{clusterconfig.ErrConfig, codes.Unavailable},
 	{clusterconfig.ErrClusterNotFound, codes.NotFound},
 	{backend.ErrHasSnapshots, codes.FailedPrecondition},

@@ -59,6 +59,8 @@ type volumeParams struct {
 	layout         imageLayout
 	// Metadata are the PVC/PV names, recorded with --set-metadata.
 	Metadata map[string]string
+	// TopologyPools are the topologyConstrainedPools (nil: none).
+	TopologyPools []topologyPool
 }
 
 // parseParams validates the StorageClass parameters against
@@ -89,6 +91,9 @@ func parseParams(in map[string]string) (*volumeParams, error) {
 	if p.layout, err = parseLayout(in); err != nil {
 		return nil, err
 	}
+	if p.TopologyPools, err = parseTopologyPools(in[paramTopologyPools]); err != nil {
+		return nil, err
+	}
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
@@ -103,8 +108,8 @@ func (p *volumeParams) validate() error {
 	switch {
 	case p.ClusterID == "":
 		return invalidArg("parameters."+paramClusterID, "is required")
-	case p.Pool == "":
-		return invalidArg("parameters."+paramPool, "is required")
+	case p.Pool == "" && len(p.TopologyPools) == 0:
+		return invalidArg("parameters."+paramPool, "is required (or "+paramTopologyPools+")")
 	case !volctx.ValidMounter(p.Mounter):
 		return invalidArg("parameters."+paramMounter, "%q is not one of %s", p.Mounter,
 			strings.Join(volctx.Mounters(), ", "))

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"sort"
+
 	"github.com/seed-6a310834/ceph-csi/shared/scparams"
 )
 
@@ -18,10 +20,6 @@ const (
 	paramTopologyPools    = "topologyConstrainedPools"
 	paramSnapNamePrefix   = "snapshotNamePrefix"
 )
-
-// qosKeys are the RBD QoS parameters of newer ceph-csi releases.
-var qosKeys = []string{"BaseReadIops", "BaseWriteIops", "BaseReadBytesPerSecond", "BaseWriteBytesPerSecond",
-	"ReadIopsPerGiB", "WriteIopsPerGiB", "ReadBpsPerGiB", "WriteBpsPerGiB", "BaseVolSizeBytes"}
 
 func implemented(name, doc string) scparams.Key {
 	return scparams.Key{Name: name, Support: scparams.Implemented, Doc: doc}
@@ -62,14 +60,24 @@ var StorageClassParams = scparams.NewTable(append([]scparams.Key{
 		Doc: "`false` accepted; `true` is InvalidArgument: encryption is not supported yet"},
 	{Name: paramEncryptionKMSID, Support: scparams.NoOp, Doc: "ignored while `encrypted` is not `true`"},
 	{Name: paramEncryptionType, Support: scparams.NoOp, Doc: "ignored while `encrypted` is not `true`"},
-	{Name: paramTopologyPools, Support: scparams.NotSupported, Doc: "topology-constrained pools are not supported yet"},
+	implemented(paramTopologyPools, "JSON list of `{poolName, dataPool, domainSegments: [{domainLabel, value}]}`: "+
+		"the pool is chosen from the accessibility requirements (preferred first, then requisite; none: ResourceExhausted), "+
+		"`pool` then only holds the journal; clones and restores stay in their source's pool"),
 	{Name: k8sPrefix, Prefix: true, Support: scparams.Implemented, Doc: k8sDoc},
 }, qosTable()...)...)
 
+// qosTable lists the RBD QoS parameters of newer ceph-csi releases; they
+// are mutable parameters too (docs/architecture.md#qos-through-volumeattributesclass).
 func qosTable() []scparams.Key {
-	keys := make([]scparams.Key, 0, len(qosKeys))
-	for _, k := range qosKeys {
-		keys = append(keys, scparams.Key{Name: k, Support: scparams.NotSupported, Doc: "RBD QoS is not supported yet"})
+	names := make([]string, 0, len(qosKeys()))
+	for k := range qosKeys() {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	keys := make([]scparams.Key, 0, len(names))
+	for _, k := range names {
+		keys = append(keys, implemented(k, "RBD QoS: set as the image's `rbd_qos_*` limits (librbd clients; krbd ignores them), "+
+			"overridden by a VolumeAttributesClass"))
 	}
 	return keys
 }

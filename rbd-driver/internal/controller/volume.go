@@ -91,7 +91,61 @@ func (s *Server) expand(ctx context.Context, id string, size sizeRequest, creds 
 	if size.limit > 0 && int64(now) > size.limit {
 		return 0, outOfRange("capacity_range", "the volume is already larger than limit_bytes")
 	}
+	if err := s.reapplyQoS(ctx, o, int64(now)); err != nil {
+		return 0, err
+	}
 	return int64(now), nil
+}
+
+// reapplyQoS recomputes the size-dependent QoS limits of an image that
+// has QoS parameters saved (a repeated expansion repeats it harmlessly).
+func (s *Server) reapplyQoS(ctx context.Context, o *object, size int64) error {
+	img := o.imageRef(o.rec.ImageName)
+	md, err := o.sess.Metadata(ctx, img)
+	if err != nil {
+		return missingAsNotFound("volume_id", err)
+	}
+	if q := qosFromMetadata(md); q != nil {
+		return applyQoS(ctx, o.sess, img, q, size)
+	}
+	return nil
+}
+
+// ControllerModifyVolume applies a VolumeAttributesClass: the mutable
+// parameters replace the image's QoS (keys it no longer has are removed),
+// with the size-dependent limits computed for the image's current size.
+func (s *Server) ControllerModifyVolume(ctx context.Context, req *csi.ControllerModifyVolumeRequest) (*csi.ControllerModifyVolumeResponse, error) {
+	id := req.GetVolumeId()
+	if id == "" {
+		return nil, toStatus(invalidArg("volume_id", "is required"))
+	}
+	q, err := parseQoS("mutable_parameters", req.GetMutableParameters())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	creds, err := s.credentials(req.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	release, err := s.locks.Acquire(oplock.Key{Kind: oplock.KindVolumeID, ID: id})
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	o, err := s.open(ctx, journal.Volumes, "volume_id", id, creds)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer o.release()
+	img := o.imageRef(o.rec.ImageName)
+	st, err := o.sess.Stat(ctx, img)
+	if err == nil {
+		err = applyQoS(ctx, o.sess, img, q, int64(st.Size))
+	}
+	if err != nil {
+		return nil, toStatus(missingAsNotFound("volume_id", err))
+	}
+	return &csi.ControllerModifyVolumeResponse{}, nil
 }
 
 // GetCapacity reports the bytes still available in the pool of the

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/node"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/nodelabels"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
@@ -48,6 +50,12 @@ type RBDOptions struct {
 	// NodeSecretsDir holds files userID and userKey with which the node
 	// re-attaches rbd-nbd devices at start; empty disables that.
 	NodeSecretsDir string
+	// DomainLabels name the labels of this node's Kubernetes Node that
+	// become topology segments (ceph-csi's --domainlabels), read at start
+	// through the Kubernetes API; they add to Topology.
+	DomainLabels []string
+	// NodeAPI reads the Node; nil: the in-cluster API server.
+	NodeAPI *nodelabels.Client
 }
 
 // Config is everything Run needs.
@@ -159,8 +167,12 @@ func (s *services) buildNode(cfg Config, store *clusterconfig.Store, logger *zap
 		return nil
 	}
 	credentials.SweepAtStart(host.CredentialPrefix, logger)
+	topology, err := nodeTopology(cfg)
+	if err != nil {
+		return err
+	}
 	n, err := node.New(node.Config{NodeID: cfg.Shared.NodeID, MaxVolumesPerNode: cfg.RBD.MaxVolumesPerNode,
-		Topology: cfg.RBD.Topology, StateDir: cfg.RBD.StateDir, ClusterConfig: store,
+		Topology: topology, StateDir: cfg.RBD.StateDir, ClusterConfig: store,
 		NodeLabels: cfg.RBD.NodeLabels, CrushLocationLabels: cfg.RBD.CrushLocationLabels,
 		HealSecrets: SecretsReader(cfg.RBD.NodeSecretsDir)})
 	if err != nil {
@@ -169,6 +181,37 @@ func (s *services) buildNode(cfg Config, store *clusterconfig.Store, logger *zap
 	s.node = n
 	go heal(n, logger)
 	return nil
+}
+
+// nodeTopology is the static --topology segments plus those of the
+// Node's --domainlabels (read once, at start, as ceph-csi does).
+func nodeTopology(cfg Config) (map[string]string, error) {
+	topology := maps.Clone(cfg.RBD.Topology)
+	if len(cfg.RBD.DomainLabels) == 0 {
+		return topology, nil
+	}
+	api := cfg.RBD.NodeAPI
+	if api == nil {
+		var err error
+		if api, err = nodelabels.InCluster(nodelabels.ServiceAccountDir); err != nil {
+			return nil, fmt.Errorf("--domainlabels: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	labels, err := api.Labels(ctx, cfg.Shared.NodeID)
+	if err != nil {
+		return nil, fmt.Errorf("--domainlabels: %w", err)
+	}
+	fromLabels, err := nodelabels.Topology(cfg.RBD.DomainLabels, labels, cfg.Shared.DriverName)
+	if err != nil {
+		return nil, fmt.Errorf("--domainlabels: %w", err)
+	}
+	if topology == nil {
+		topology = map[string]string{}
+	}
+	maps.Copy(topology, fromLabels)
+	return topology, nil
 }
 
 // heal recovers, in the background, the staged volumes whose rbd-nbd or
@@ -200,6 +243,9 @@ func PluginCapabilities(mode cliflags.Mode) []*csi.PluginCapability {
 	}
 	return []*csi.PluginCapability{
 		identity.ServiceCapability(csi.PluginCapability_Service_CONTROLLER_SERVICE),
+		// topologyConstrainedPools place volumes by the accessibility
+		// requirements, which the provisioner only sends with this.
+		identity.ServiceCapability(csi.PluginCapability_Service_VOLUME_ACCESSIBILITY_CONSTRAINTS),
 		{Type: &csi.PluginCapability_VolumeExpansion_{VolumeExpansion: &csi.PluginCapability_VolumeExpansion{
 			Type: csi.PluginCapability_VolumeExpansion_ONLINE}}},
 	}

@@ -1,6 +1,9 @@
 package driver
 
 import (
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +11,7 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/nodelabels"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
 )
 
@@ -33,16 +37,47 @@ func TestSecretsReader(t *testing.T) {
 
 func TestPluginCapabilities(t *testing.T) {
 	caps := PluginCapabilities(cliflags.ModeController)
-	var expansion bool
+	var expansion, topology bool
 	for _, c := range caps {
 		if c.GetVolumeExpansion().GetType() == csi.PluginCapability_VolumeExpansion_ONLINE {
 			expansion = true
 		}
+		if c.GetService().GetType() == csi.PluginCapability_Service_VOLUME_ACCESSIBILITY_CONSTRAINTS {
+			topology = true
+		}
 	}
-	if len(caps) != 2 || !expansion {
+	if len(caps) != 3 || !expansion || !topology {
 		t.Fatalf("controller capabilities %v", caps)
 	}
 	if caps := PluginCapabilities(cliflags.ModeNode); len(caps) != 0 {
 		t.Fatalf("node mode announces %v", caps)
+	}
+}
+
+func TestNodeTopologyFromDomainLabels(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/nodes/worker-1" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte(`{"metadata":{"labels":{"topology.kubernetes.io/region":"east","topology.kubernetes.io/zone":"z1"}}}`))
+	}))
+	defer srv.Close()
+	api := &nodelabels.Client{BaseURL: srv.URL, HTTP: srv.Client(), Token: func() (string, error) { return "t", nil }}
+	cfg := Config{Shared: &cliflags.Options{NodeID: "worker-1", DriverName: "rbd.csi.ceph.com"},
+		RBD: RBDOptions{Topology: map[string]string{"static": "yes"}, NodeAPI: api,
+			DomainLabels: []string{"topology.kubernetes.io/region", "topology.kubernetes.io/zone"}}}
+	got, err := nodeTopology(cfg)
+	want := map[string]string{"static": "yes", "topology.rbd.csi.ceph.com/region": "east", "topology.rbd.csi.ceph.com/zone": "z1"}
+	if err != nil || !maps.Equal(got, want) {
+		t.Fatalf("nodeTopology = %v, %v; want %v", got, err, want)
+	}
+	cfg.Shared.NodeID = "worker-2"
+	if _, err := nodeTopology(cfg); err == nil || !strings.Contains(err.Error(), "--domainlabels") {
+		t.Fatalf("unknown node: %v", err)
+	}
+	cfg.RBD.DomainLabels = nil
+	if got, err := nodeTopology(cfg); err != nil || !maps.Equal(got, map[string]string{"static": "yes"}) {
+		t.Fatalf("without --domainlabels: %v, %v", got, err)
 	}
 }

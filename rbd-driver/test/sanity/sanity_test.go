@@ -34,19 +34,20 @@ const (
 	drainTimeout = 3 * time.Minute
 )
 
-// Result on the local cluster: 70 passed, 0 failed, 1 pending, 32 skipped
+// Result on the local cluster: 84 passed, 0 failed, 1 pending, 18 skipped
 // of 103 specs. The pending one is csi-test's own XIt (ListVolumes
-// pagination). The skipped ones, each skipped by the suite because a
-// capability is not advertised:
+// pagination; the same scenario is TestListVolumesPagesThroughEveryPool in
+// internal/controller and TestWalkTokenSurvivesChanges in shared/listpage).
+// ListVolumes, ControllerGetVolumeHealth and ControllerListVolumeHealth
+// run (LIST_VOLUMES, GET_VOLUME, GET_VOLUME_HEALTH and LIST_VOLUME_HEALTH
+// are advertised because the driver has its own credentials here), and so
+// do ModifyVolume (6) and CreateVolume "with a volume attribute class" (2)
+// with TestVolumeMutableParameters set to QoS keys (MODIFY_VOLUME). The
+// skipped ones, each skipped by the suite because a capability is not
+// advertised:
 //   - ControllerPublishVolume (7), ControllerUnpublishVolume (1) and
 //     "volume lifecycle" (2): PUBLISH_UNPUBLISH_VOLUME is not advertised;
 //     RBD needs no controller attach step, the node maps the image.
-//   - ModifyVolume (6) and CreateVolume "with a volume attribute class" (2):
-//     MODIFY_VOLUME is not advertised.
-//   - ListVolumes (3): LIST_VOLUMES is not advertised; volumes live in
-//     per-pool journals and the CO does not need the list.
-//   - ControllerGetVolumeHealth (2), ControllerListVolumeHealth (1):
-//     GET_VOLUME_HEALTH / LIST_VOLUME_HEALTH are not advertised.
 //   - GroupController (6): volume group snapshots are not implemented.
 //   - CreateSnapshot "with accessibility requirements" (1): the plugin does
 //     not advertise SNAPSHOT_ACCESSIBILITY_CONSTRAINTS.
@@ -77,6 +78,8 @@ func TestSanity(t *testing.T) {
 		volctx.FsType: "ext4",
 	}
 	cfg.TestSnapshotParameters = map[string]string{"clusterID": cl.FSID, "pool": pool}
+	cfg.TestVolumeMutableParameters = map[string]string{"BaseReadIops": "1000", "ReadIopsPerGiB": "50",
+		"BaseVolSizeBytes": "1073741824", "BaseWriteBytesPerSecond": "104857600"}
 	cfg.IDGen = idGen{clusterID: cl.FSID, poolID: poolID}
 	sanity.Test(t, cfg)
 
@@ -117,8 +120,11 @@ func startDriver(t *testing.T, dir, endpoint string, cl *testcluster.Cluster, se
 		done <- driver.Run(ctx, driver.Config{
 			Shared: &cliflags.Options{Endpoint: endpoint, Mode: cliflags.ModeAll, NodeID: "sanity-node",
 				DriverName: "rbd.csi.ceph.com", InstanceID: "sanity-" + randomHex(), ClusterConfig: cl.CSIConfig},
+			// A static topology (--topology): csi-sanity wants one from
+			// NodeGetInfo since VOLUME_ACCESSIBILITY_CONSTRAINTS is
+			// advertised (the spec leaves it optional).
 			RBD: driver.RBDOptions{CloneSoftDepth: 4, CloneHardDepth: 8, StateDir: filepath.Join(dir, "state"),
-				SecretsDir: secretsDir},
+				SecretsDir: secretsDir, Topology: map[string]string{"topology.rbd.csi.ceph.com/zone": "sanity"}},
 			Version: "sanity",
 			Logger:  logger,
 		})
@@ -177,7 +183,7 @@ func writeSecretsFile(t *testing.T, dir string, secrets map[string]string) strin
 	var b strings.Builder
 	for _, kind := range []string{"CreateVolumeSecret", "DeleteVolumeSecret", "ControllerPublishVolumeSecret",
 		"ControllerUnpublishVolumeSecret", "ControllerValidateVolumeCapabilitiesSecret", "NodeStageVolumeSecret",
-		"NodePublishVolumeSecret", "CreateSnapshotSecret", "DeleteSnapshotSecret", "ControllerExpandVolumeSecret",
+		"NodePublishVolumeSecret", "CreateSnapshotSecret", "DeleteSnapshotSecret", "ControllerExpandVolumeSecret", "ControllerModifyVolumeSecret",
 		"NodeExpandVolumeSecret", "ListSnapshotsSecret", "GetSnapshotSecret"} {
 		fmt.Fprintf(&b, "%s:\n  userID: %q\n  userKey: %q\n", kind, secrets["userID"], secrets["userKey"])
 	}

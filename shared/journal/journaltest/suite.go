@@ -45,6 +45,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"RoundTrips", testRoundTrips},
 		{"ReserveWithImageID", testReserveWithImageID},
 		{"ListForAudit", testList},
+		{"PageInNameOrder", testPage},
+		{"PageWithoutPagedStore", func(t *testing.T, s journal.ObjectStore) { testPage(t, plainStore{s}) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })

@@ -113,6 +113,20 @@ func (c *CountingStore) ListOmap(ctx context.Context, oid, prefix string) (map[s
 	return c.ObjectStore.ListOmap(ctx, oid, prefix)
 }
 
+// ListOmapAfter implements journal.PagedStore (through ListOmap when the
+// wrapped store does not).
+func (c *CountingStore) ListOmapAfter(ctx context.Context, oid, prefix, startAfter string, max int) ([]journal.KV, error) {
+	c.count()
+	if ps, ok := c.ObjectStore.(journal.PagedStore); ok {
+		return ps.ListOmapAfter(ctx, oid, prefix, startAfter, max)
+	}
+	all, err := c.ObjectStore.ListOmap(ctx, oid, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return journal.SlicePairs(all, startAfter, max), nil
+}
+
 // CreateWithOmap implements journal.ObjectStore.
 func (c *CountingStore) CreateWithOmap(ctx context.Context, oid string, pairs map[string]string) error {
 	c.count()

@@ -145,3 +145,12 @@ func copyMap(m map[string]string) map[string]string {
 	}
 	return out
 }
+
+// ListOmapAfter implements journal.PagedStore.
+func (s *Store) ListOmapAfter(ctx context.Context, oid, prefix, startAfter string, max int) ([]journal.KV, error) {
+	all, err := s.ListOmap(ctx, oid, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return journal.SlicePairs(all, startAfter, max), nil
+}

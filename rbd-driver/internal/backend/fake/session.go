@@ -3,6 +3,7 @@ package fake
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -272,6 +273,29 @@ func (s *session) SetMetadata(ctx context.Context, ref backend.ImageRef, kv map[
 		if err == nil {
 			for k, v := range kv {
 				img.metadata[k] = v
+			}
+		}
+		return err
+	})
+}
+
+func (s *session) Metadata(ctx context.Context, ref backend.ImageRef) (md map[string]string, err error) {
+	err = s.do(ctx, "Metadata", func() error {
+		img, err := s.image(ref)
+		if err == nil {
+			md = maps.Clone(img.metadata)
+		}
+		return err
+	})
+	return md, err
+}
+
+func (s *session) RemoveMetadata(ctx context.Context, ref backend.ImageRef, keys []string) error {
+	return s.do(ctx, "RemoveMetadata", func() error {
+		img, err := s.image(ref)
+		if err == nil {
+			for _, k := range keys {
+				delete(img.metadata, k)
 			}
 		}
 		return err
