@@ -126,6 +126,7 @@ const (
 type Session interface {
 	Partials
 	TrashMoves
+	RenameLeftovers
 
 	// Release frees the session's resources. Calling it twice is harmless.
 	Release()

@@ -58,3 +58,18 @@ type TrashMoves interface {
 	// ErrNotFound. Idempotent.
 	FinishTrashMove(ctx context.Context, img ImageRef, id string) error
 }
+
+// RenameLeftovers is implemented by the sessions that can clean up after a
+// rename cut off inside librbd: librbd writes the new name's ID object,
+// then renames the directory entry, then removes the old name's ID object.
+// A process killed after the first write leaves an ID object under the new
+// name that makes every later rename to it fail (exists); one killed after
+// the second leaves the old name's ID object behind.
+type RenameLeftovers interface {
+	// IDObject returns the image ID that img's ID object holds and when
+	// the object was last written. None: ErrNotFound. Read-only.
+	IDObject(ctx context.Context, img ImageRef) (id string, written time.Time, err error)
+	// RemoveIDObject removes img's ID object only while it holds id.
+	// Gone: no error; holding another ID: ErrExists. Idempotent.
+	RemoveIDObject(ctx context.Context, img ImageRef, id string) error
+}

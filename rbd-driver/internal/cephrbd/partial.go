@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
 
 	"github.com/ceph/go-ceph/rados"
 
@@ -202,4 +203,32 @@ func inTrash(io *rados.IOContext, id string) (bool, error) {
 	}
 	kv, err := step.Next()
 	return err == nil && kv != nil && kv.Key == key, err
+}
+
+var _ backend.RenameLeftovers = (*session)(nil)
+
+// IDObject implements backend.RenameLeftovers: one stat and one read.
+func (s *session) IDObject(ctx context.Context, img backend.ImageRef) (string, time.Time, error) {
+	io, err := s.ioctx(ctx, img.PoolRef)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	st, err := io.Stat(idObjectPrefix + img.Name)
+	if err != nil {
+		return "", time.Time{}, translate("stat the ID object of "+spec(img), err)
+	}
+	id, err := s.ImageID(ctx, img)
+	return id, st.ModTime, err
+}
+
+// RemoveIDObject implements backend.RenameLeftovers with one guarded write.
+func (s *session) RemoveIDObject(ctx context.Context, img backend.ImageRef, id string) error {
+	io, err := s.ioctx(ctx, img.PoolRef)
+	if err != nil {
+		return err
+	}
+	if err := removeIDObject(io, img.Name, id); err != nil {
+		return fmt.Errorf("image %s: %w", spec(img), err)
+	}
+	return nil
 }

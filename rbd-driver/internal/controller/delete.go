@@ -154,18 +154,55 @@ func (s *Server) retire(ctx context.Context, c *cluster, img backend.ImageRef, i
 // entomb renames the image of a deleted volume with snapshots to its tomb.
 // A twin request in another process may be renaming it too: the rename
 // then finds the name gone or the tomb's rbd_id taken. Done when the
-// directory names the image by its tomb; otherwise the twin's rename is
-// under way (librbd writes the new rbd_id before the directory): Aborted.
+// directory names the image by its tomb (the old name's ID object, which
+// a rename cut off inside librbd leaves, is removed then). Otherwise a
+// twin's rename is under way (librbd writes the new rbd_id before the
+// directory), or a killed one left the tomb's rbd_id: Aborted until
+// clearCutRename removes it, PartialBound after it was written.
 func (s *Server) entomb(ctx context.Context, c *cluster, img backend.ImageRef, id string) error {
-	err := c.sess.Rename(ctx, img, tombName(id))
+	tomb := img
+	tomb.Name = tombName(id)
+	err := c.sess.Rename(ctx, img, tomb.Name)
+	if errors.Is(err, backend.ErrExists) {
+		if cleared, cerr := s.clearCutRename(ctx, c, tomb, id); cerr != nil || cleared {
+			if cerr != nil {
+				return cerr
+			}
+			err = c.sess.Rename(ctx, img, tomb.Name)
+		}
+	}
 	if !errors.Is(err, backend.ErrNotFound) && !errors.Is(err, backend.ErrExists) {
 		return err
 	}
-	if name, nerr := c.sess.ImageName(ctx, img.PoolRef, id); nerr == nil && name == tombName(id) {
-		return nil
+	if name, nerr := c.sess.ImageName(ctx, img.PoolRef, id); nerr == nil && name == tomb.Name {
+		return c.sess.RemoveIDObject(ctx, img, id)
 	}
 	return status.Errorf(codes.Aborted, "volume_id: image %s is being renamed by a concurrent request, retry: %v",
 		img.Name, err)
+}
+
+// clearCutRename removes the tomb's ID object that a rename killed inside
+// librbd left (it holds id, and the directory still names the image by its
+// old name) once PartialBound has passed since it was written: no live
+// rename is still between its two writes then. It reports whether it
+// removed it; anything else under the tomb's name is left alone.
+func (s *Server) clearCutRename(ctx context.Context, c *cluster, tomb backend.ImageRef, id string) (bool, error) {
+	held, written, err := c.sess.IDObject(ctx, tomb)
+	if errors.Is(err, backend.ErrNotFound) || (err == nil && (held != id || written.IsZero())) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if age := s.cfg.Now().Sub(written); age < s.cfg.PartialBound {
+		return false, nil
+	}
+	if err := c.sess.RemoveIDObject(ctx, tomb, id); err != nil {
+		return false, err
+	}
+	logging.FromContext(ctx).Warn("removed the ID object a rename killed inside librbd left",
+		zap.String("image", tomb.Name), zap.String("image_id", id))
+	return true, nil
 }
 
 // statUnwatched stats an image until it has no watchers, for up to

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
@@ -134,4 +135,46 @@ func TestDeleteVolumeFinishesCutOffTrashMove(t *testing.T) {
 	if err := sess.FinishTrashMove(ctx(t), img, "not-in-trash"); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("FinishTrashMove(ID not in the trash) = %v, want ErrNotFound", err)
 	}
+}
+
+// TestDeleteVolumeFinishesCutOffRename: a DeleteVolume of a volume with a
+// snapshot killed inside librbd's rename to the tomb leaves the tomb's ID
+// object while the directory still names the image by its old name; every
+// later rename to the tomb finds it (exists). The retry answers Aborted
+// within the bound, then removes that ID object and entombs the image; the
+// snapshot stays restorable and the pool ends empty after its delete.
+func TestDeleteVolumeFinishesCutOffRename(t *testing.T) {
+	r := newRig(t, 2, 4)
+	s := r.controller(2, 4, func(c *controller.Config) { c.PartialBound = halfMadeBound })
+	v := r.create(s, r.volReq("pvc-rename-cut", 8<<20))
+	snap := r.snapshot("snap-rename-cut", v.GetVolumeId())
+	creds, err := credentials.ForRBD(r.secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := cephrbd.New(r.cpool, cephrbd.Options{}).Connect(ctx(t), backend.Target{ClusterID: r.cl.FSID,
+		Monitors: r.cl.Monitors, Creds: creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Release()
+	id, err := sess.ImageID(ctx(t), backend.ImageRef{PoolRef: backend.PoolRef{Pool: r.pool}, Name: image(v)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.admin.LeaveCutRename(r.pool, "", "csi-tomb-"+id, id); err != nil {
+		t.Fatal(err)
+	}
+	req := &csi.DeleteVolumeRequest{VolumeId: v.GetVolumeId(), Secrets: r.secrets}
+	_, err = s.DeleteVolume(ctx(t), req)
+	wantCode(t, err, codes.Aborted, "being renamed")
+	eventually(t, 3*halfMadeBound, "the cut-off rename finished", func() bool {
+		_, err = s.DeleteVolume(ctx(t), req)
+		return err == nil
+	})
+	restore := r.volReq("pvc-rename-cut-restore", 8<<20)
+	restore.VolumeContentSource = snapSource(snap.GetSnapshotId())
+	restored := r.create(s, restore)
+	r.deleteVolume(restored.GetVolumeId())
+	r.deleteSnapshot(snap.GetSnapshotId())
 }

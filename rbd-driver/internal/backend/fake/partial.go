@@ -3,6 +3,7 @@ package fake
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
 )
@@ -73,5 +74,38 @@ func (s *session) FinishTrashMove(ctx context.Context, ref backend.ImageRef, id 
 			return fmt.Errorf("image ID %s in the trash: %w", id, backend.ErrNotFound)
 		}
 		return nil
+	})
+}
+
+// IDObject implements backend.RenameLeftovers. The fake's renames are
+// atomic, so the only ID objects are those of images and of half-made
+// images; their write time is unknown (zero).
+func (s *session) IDObject(ctx context.Context, ref backend.ImageRef) (string, time.Time, error) {
+	id, err := s.ImageID(ctx, ref)
+	return id, time.Time{}, err
+}
+
+// RemoveIDObject implements backend.RenameLeftovers for half-made images;
+// the ID object of a complete image is part of the image here: ErrExists.
+func (s *session) RemoveIDObject(ctx context.Context, ref backend.ImageRef, id string) error {
+	return s.do(ctx, "RemoveIDObject", func() error {
+		p, err := s.pool(ref.Pool)
+		if err != nil {
+			return err
+		}
+		key := ref.Namespace + "/" + ref.Name
+		if img, ok := p.images[key]; ok {
+			return fmt.Errorf("image %s (ID %s) is complete: %w", ref.Name, img.id, backend.ErrExists)
+		}
+		pi := p.partials[key]
+		switch pi.ObjectID {
+		case "":
+			return nil
+		case id:
+			pi.ObjectID = ""
+			p.partials[key] = pi
+			return nil
+		}
+		return fmt.Errorf("ID object of %s holds %s: %w", ref.Name, pi.ObjectID, backend.ErrExists)
 	})
 }

@@ -36,3 +36,19 @@ func (a *Admin) LeaveHalfMade(pool, ns, name, id string, idObject bool) error {
 	}
 	return nil
 }
+
+// LeaveCutRename writes what a rename killed inside librbd after its first
+// write leaves: the new name's ID object rbd_id.<newName> holding id, while
+// the directory still names the image by its old name.
+func (a *Admin) LeaveCutRename(pool, ns, newName, id string) error {
+	io, err := a.conn.OpenIOContext(pool)
+	if err != nil {
+		return err
+	}
+	defer io.Destroy()
+	io.SetNamespace(ns)
+	if err := io.WriteFull("rbd_id."+newName, encodeString(id)); err != nil {
+		return fmt.Errorf("write the ID object of %s: %w", newName, err)
+	}
+	return nil
+}
