@@ -17,6 +17,11 @@ type scenario struct {
 	run func(t *testing.T, d *driver)
 	// needs are families that must have passed for this driver first.
 	needs []string
+	// kubelet: the scenario runs pods, so it needs a kubelet on the node.
+	kubelet bool
+	// applies, when set, tells whether the family applies to a driver
+	// (one that does not is left out, not skipped).
+	applies func(d *driver) bool
 }
 
 // outcome is one scenario's result line.
@@ -38,6 +43,14 @@ type runner struct {
 func (r *runner) run(t *testing.T, d *driver, s scenario) {
 	t.Helper()
 	name := d.name() + "-" + s.name
+	if s.applies != nil && !s.applies(d) {
+		return
+	}
+	if s.kubelet && !d.cfg.kubelet {
+		r.record(outcome{verdict: "SKIP", name: name, detail: "no kubelet (E2E_KUBELET=0)"})
+		t.Run(name, func(t *testing.T) { t.Skip("no kubelet on the node (E2E_KUBELET=0)") })
+		return
+	}
 	for _, dep := range s.needs {
 		if !r.hasPassed(d.name() + "-" + dep) {
 			r.record(outcome{verdict: "SKIP", name: name, detail: "needs " + d.name() + "-" + dep})
