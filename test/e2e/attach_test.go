@@ -23,8 +23,8 @@ func attach(t *testing.T, d *driver) {
 	if err := d.kube.ensureNode(ctx, d.cfg.node); err != nil {
 		t.Fatal(err)
 	}
-	c := d.source()
-	c.name = d.drv + "-attach"
+	// The pods' class: with a kubelet on the node the pod really runs.
+	c := d.podClaim(d.drv+"-attach", corev1.PersistentVolumeFilesystem)
 	r := bindAndCheck(t, d, c, gib)
 	pod := d.drv + "-attach"
 	if err := d.kube.createPodOn(ctx, d.ns, pod, c.name, d.cfg.node, d.cfg.podImage); err != nil {

@@ -34,6 +34,22 @@ start_proc() {
 	log "started $name (pid $pid)"
 }
 
+# supervise PIDFILE CMD ARGS...: runs CMD and runs it again one second after
+# it exits (as the kubelet restarts a container), with the PID of the
+# current CMD in PIDFILE; SIGTERM stops CMD and then itself. For start_proc.
+supervise() {
+	local pidfile=$1 child=""
+	shift
+	trap 'kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM INT
+	while :; do
+		"$@" &
+		child=$!
+		echo "$child" >"$pidfile"
+		wait "$child" || true
+		sleep 1
+	done
+}
+
 # proc_alive NAME: whether the process started as NAME still runs.
 proc_alive() {
 	local i

@@ -153,6 +153,7 @@ func scenarios() []scenario {
 		{name: "rwx-two-pods", run: rwxTwoPods, kubelet: true, applies: readWriteMany},
 		{name: "snapshot-restore-pod-data", run: snapshotRestorePodData, kubelet: true},
 		{name: "expand-online", run: expandOnline, kubelet: true},
+		{name: "node-plugin-restart", run: nodePluginRestart, kubelet: true},
 		{name: "delete-everything", run: deleteEverything},
 		{name: "clean", run: clean, kubelet: true},
 		{name: "rbac-and-processes", run: rbacAndProcesses},

@@ -47,7 +47,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 . "$HERE/node.sh"
 
 E2E_DRIVERS=${E2E_DRIVERS:-rbd cephfs}
-E2E_KUBELET=${E2E_KUBELET:-0}
+E2E_KUBELET=${E2E_KUBELET:-1}
 BIN=${E2E_BIN:-$ROOT/bin}
 E2E_LOG_DIR=${E2E_LOG_DIR:-$ROOT/.test-logs/e2e}
 CLUSTER_DIR=${CLUSTER_DIR:-/tmp/ceph-csi-cluster}
@@ -361,7 +361,9 @@ start_driver() {
 	done
 
 	local_args "$d-node-driver" "$ns" "$ds" "$plugin" "$WORK/$d-node/csi.sock" ""
-	start_proc "$d-node-driver" "$BIN/$d-driver" "${ARGS[@]}"
+	# Restarted when it exits, as the kubelet restarts a container
+	# (node-plugin-restart kills it).
+	start_proc "$d-node-driver" supervise "$WORK/pids/$d-node-driver.child" "$BIN/$d-driver" "${ARGS[@]}"
 	local_args "$d-node-liveness-probe" "$ns" "$ds" liveness-probe "$WORK/$d-node/csi.sock" ""
 	start_proc "$d-node-liveness-probe" "$BIN/liveness-probe" "${ARGS[@]}"
 }

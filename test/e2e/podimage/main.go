@@ -9,6 +9,9 @@
 //	exchange MINE TEXT THEIRS
 //	                    write TEXT to the file MINE, wait (up to 2 minutes)
 //	                    for the file THEIRS, and report its contents
+//	probe PATH SECONDS  for SECONDS, twice a second write a new token to the
+//	                    file PATH, fsync, and read it back; fail at the
+//	                    first error, else report the rounds
 //	size PATH BYTES     wait (up to 3 minutes) until the filesystem holding
 //	                    PATH (or the block device PATH) has at least BYTES,
 //	                    and report its size
@@ -52,6 +55,12 @@ func run(args []string) error {
 		return read(args[1], n)
 	case args[0] == "exchange" && len(args) == 4:
 		return exchange(args[1], args[2], args[3])
+	case args[0] == "probe" && len(args) == 3:
+		n, err := strconv.Atoi(args[2])
+		if err != nil || n <= 0 {
+			return fmt.Errorf("probe: SECONDS must be a positive number, not %q", args[2])
+		}
+		return probe(args[1], time.Duration(n)*time.Second)
 	case args[0] == "size" && len(args) == 3:
 		n, err := strconv.ParseInt(args[2], 10, 64)
 		if err != nil || n <= 0 {
@@ -59,7 +68,7 @@ func run(args []string) error {
 		}
 		return size(args[1], n)
 	}
-	return fmt.Errorf("usage: pause | write PATH TEXT | read PATH N | exchange MINE TEXT THEIRS | size PATH BYTES (got %q)", args)
+	return fmt.Errorf("usage: pause | write PATH TEXT | read PATH N | exchange MINE TEXT THEIRS | probe PATH SECONDS | size PATH BYTES (got %q)", args)
 }
 
 func pause() error {
@@ -119,6 +128,24 @@ func exchange(mine, text, theirs string) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+func probe(path string, d time.Duration) error {
+	end := time.Now().Add(d)
+	rounds := 0
+	for ; time.Now().Before(end); rounds++ {
+		token := fmt.Sprintf("round %d at %d", rounds, time.Now().UnixNano())
+		if err := write(path, token); err != nil {
+			return fmt.Errorf("round %d: %w", rounds, err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil || string(b[:min(len(b), len(token))]) != token {
+			return fmt.Errorf("round %d: read back %q (%v), want %q", rounds, b, err, token)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	report(fmt.Sprintf("%d rounds ok", rounds))
+	return nil
 }
 
 func size(path string, want int64) error {
