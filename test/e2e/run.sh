@@ -426,8 +426,11 @@ prepare_ceph() {
 		CREATED_GROUP=$FS_GROUP
 		ceph fs subvolumegroup create "$FS_NAME" "$FS_GROUP"
 		CREATED_USERS+=("$FS_USER")
+		# The node plugin mounts provisioned volumes as adminID (as ceph-csi
+		# does; userID only for static volumes): the provisioner user needs
+		# the node's capabilities too.
 		FS_KEY=$(ceph auth get-or-create-key "client.$FS_USER" \
-			mon 'allow r' mgr 'allow rw' osd 'allow rw tag cephfs metadata=*')
+			mon 'allow r' mgr 'allow rw' osd 'allow rw tag cephfs *=*' mds 'allow rw')
 		CREATED_USERS+=("$FS_NODE_USER")
 		FS_NODE_KEY=$(ceph auth get-or-create-key "client.$FS_NODE_USER" \
 			mon 'allow r' mgr 'allow rw' osd 'allow rw tag cephfs *=*' mds 'allow rw')
