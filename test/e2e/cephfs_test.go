@@ -25,8 +25,12 @@ func (f *cephfs) setup(ctx context.Context, k *kube) error {
 	if err != nil {
 		return err
 	}
+	nodeUser, nodeKey, err := readUser(f.cfg.secretDirs["cephfs"], "userID", "userKey")
+	if err != nil {
+		return err
+	}
 	if err := k.applySecret(ctx, "ceph-csi-cephfs", "csi-cephfs-secret", map[string]string{
-		"adminID": user, "adminKey": key, "userID": user, "userKey": key,
+		"adminID": user, "adminKey": key, "userID": nodeUser, "userKey": nodeKey,
 	}); err != nil {
 		return err
 	}
@@ -36,6 +40,11 @@ func (f *cephfs) setup(ctx context.Context, k *kube) error {
 	}
 	bad := map[string]string{"clusterID": f.cfg.clusterID, "fsName": f.cfg.fsName, "mounter": "no-such-mounter"}
 	if err := k.copyStorageClass(ctx, "ceph-cephfs", "e2e-cephfs-bad", bad); err != nil {
+		return err
+	}
+	// The pods' class: ceph-fuse (no kernel CephFS client here).
+	fuse := map[string]string{"clusterID": f.cfg.clusterID, "fsName": f.cfg.fsName, "mounter": "fuse"}
+	if err := k.copyStorageClass(ctx, "ceph-cephfs", "e2e-cephfs-pods", fuse); err != nil {
 		return err
 	}
 	return k.copySnapshotClass(ctx, "ceph-cephfs", "e2e-cephfs", map[string]string{"clusterID": f.cfg.clusterID})

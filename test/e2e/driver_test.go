@@ -84,9 +84,14 @@ func newDriver(name string, cfg *config, k *kube) (*driver, error) {
 
 func (d *driver) name() string { return d.drv }
 
-// setup creates the test namespace and the driver's Secret and classes.
+// setup creates the test namespace (with the ServiceAccount "default" its
+// pods run as: no serviceaccount controller runs) and the driver's Secret
+// and classes.
 func (d *driver) setup(ctx context.Context) error {
 	if err := d.kube.createNamespace(ctx, d.ns); err != nil {
+		return err
+	}
+	if err := d.kube.createServiceAccount(ctx, d.ns, "default"); err != nil {
 		return err
 	}
 	return d.specific.setup(ctx, d.kube)

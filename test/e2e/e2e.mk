@@ -9,8 +9,9 @@ export E2E_TOOLS_CACHE
 
 .PHONY: e2e-tools e2e
 
-e2e-tools: ## build (or reuse from the cache) kube-apiserver, kube-controller-manager, kubectl and the CSI sidecars for the e2e test
+e2e-tools: ## build (or reuse from the cache) kube-apiserver, kube-controller-manager, kubectl, the CSI sidecars, kubelet and kube-scheduler for the e2e test
 	@test/e2e/tools.sh >/dev/null
+	@test/e2e/tools.sh --node >/dev/null
 
 e2e: cluster-up build e2e-tools ## end-to-end test: real control plane + CSI sidecars + both drivers against the local cluster
 	@$(WITH_CLUSTER) test/e2e/run.sh

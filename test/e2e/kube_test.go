@@ -72,6 +72,15 @@ func (k *kube) createNamespace(ctx context.Context, name string) error {
 	return err
 }
 
+func (k *kube) createServiceAccount(ctx context.Context, ns, name string) error {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	_, err := k.cs.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
 // applySecret fills the driver's Secret template with data.
 func (k *kube) applySecret(ctx context.Context, ns, name string, data map[string]string) error {
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, StringData: data}

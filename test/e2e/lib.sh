@@ -34,11 +34,27 @@ start_proc() {
 	log "started $name (pid $pid)"
 }
 
+# supervise PIDFILE CMD ARGS...: runs CMD and runs it again one second after
+# it exits (as the kubelet restarts a container), with the PID of the
+# current CMD in PIDFILE; SIGTERM stops CMD and then itself. For start_proc.
+supervise() {
+	local pidfile=$1 child=""
+	shift
+	trap 'kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM INT
+	while :; do
+		"$@" &
+		child=$!
+		echo "$child" >"$pidfile"
+		wait "$child" || true
+		sleep 1
+	done
+}
+
 # proc_alive NAME: whether the process started as NAME still runs.
 proc_alive() {
 	local i
 	for i in "${!PROC_NAMES[@]}"; do
-		if [ "${PROC_NAMES[$i]}" = "$1" ]; then
+		if [ "${PROC_NAMES[$i]}" = "$1" ] && [ -n "${PROC_PIDS[$i]}" ]; then
 			kill -0 "${PROC_PIDS[$i]}" 2>/dev/null
 			return
 		fi
@@ -50,25 +66,39 @@ proc_alive() {
 # time (the sidecars and drivers before the API server, the API server
 # before etcd): SIGTERM, then SIGKILL after its grace period.
 stop_all() {
-	local i pid name grace deadline t0
-	for ((i = ${#PROC_PIDS[@]} - 1; i >= 0; i--)); do
-		pid=${PROC_PIDS[$i]}
-		name=${PROC_NAMES[$i]}
-		kill -TERM "$pid" 2>/dev/null || continue
-		t0=$EPOCHREALTIME
-		grace=${PROC_GRACE[$name]:-10}
-		deadline=$((SECONDS + grace))
-		while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
-		if kill -0 "$pid" 2>/dev/null; then
-			log "$name (pid $pid) still running ${grace}s after SIGTERM: SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-		wait "$pid" 2>/dev/null || true
-		awk -v a="$t0" -v b="$EPOCHREALTIME" -v n="$name" \
-			'BEGIN { if (b - a > 1) printf "  %s took %.1fs to stop\n", n, b - a }' >&2
-	done
+	local i
+	for ((i = ${#PROC_PIDS[@]} - 1; i >= 0; i--)); do stop_index "$i"; done
 	PROC_NAMES=()
 	PROC_PIDS=()
+}
+
+# stop_proc NAME: stops the process started as NAME now (stop_all skips it
+# then).
+stop_proc() {
+	local i
+	for i in "${!PROC_NAMES[@]}"; do
+		if [ "${PROC_NAMES[$i]}" = "$1" ]; then stop_index "$i"; fi
+	done
+}
+
+# stop_index I: stops the I-th started process (SIGTERM, then SIGKILL after
+# its grace period) and forgets its PID.
+stop_index() {
+	local pid=${PROC_PIDS[$1]} name=${PROC_NAMES[$1]} grace deadline t0
+	[ -n "$pid" ] || return 0
+	PROC_PIDS[$1]=""
+	kill -TERM "$pid" 2>/dev/null || return 0
+	t0=$EPOCHREALTIME
+	grace=${PROC_GRACE[$name]:-10}
+	deadline=$((SECONDS + grace))
+	while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+	if kill -0 "$pid" 2>/dev/null; then
+		log "$name (pid $pid) still running ${grace}s after SIGTERM: SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+	awk -v a="$t0" -v b="$EPOCHREALTIME" -v n="$name" \
+		'BEGIN { if (b - a > 1) printf "  %s took %.1fs to stop\n", n, b - a }' >&2
 }
 
 # free_port: sets FREE_PORT to a TCP port on 127.0.0.1 that nothing listens

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // config is what run.sh hands to the test through the environment.
@@ -32,6 +34,16 @@ type config struct {
 	secretDirs map[string]string
 	// bindTimeout bounds how long a PVC may take to bind.
 	bindTimeout time.Duration
+	// node is the name of the test's node (the drivers' --node-id).
+	node string
+	// kubelet tells whether a kubelet runs on the node (E2E_KUBELET=1):
+	// the pod scenarios need it.
+	kubelet bool
+	// kubeletDir is the kubelet's root directory.
+	kubeletDir string
+	// podImage is the test's pod image (test/e2e/podimage), present on the
+	// node when a kubelet runs there.
+	podImage string
 }
 
 var errNoEnv = errors.New("E2E_KUBECONFIG is not set: run through test/e2e/run.sh (make e2e)")
@@ -52,6 +64,10 @@ func loadConfig() (*config, error) {
 			"cephfs": os.Getenv("E2E_CEPHFS_SECRET_DIR"),
 		},
 		bindTimeout: 120 * time.Second,
+		node:        os.Getenv("E2E_NODE"),
+		podImage:    os.Getenv("E2E_POD_IMAGE"),
+		kubelet:     os.Getenv("E2E_KUBELET") == "1",
+		kubeletDir:  os.Getenv("E2E_KUBELET_DIR"),
 	}
 	if c.kubeconfig == "" {
 		return nil, errNoEnv
@@ -63,8 +79,8 @@ func loadConfig() (*config, error) {
 		}
 		c.bindTimeout = time.Duration(n) * time.Second
 	}
-	if c.work == "" || c.clusterID == "" || len(c.drivers) == 0 {
-		return nil, errors.New("E2E_WORK, E2E_CLUSTER_ID and E2E_DRIVERS must be set (run.sh sets them)")
+	if c.work == "" || c.clusterID == "" || c.node == "" || len(c.drivers) == 0 {
+		return nil, errors.New("E2E_WORK, E2E_CLUSTER_ID, E2E_NODE and E2E_DRIVERS must be set (run.sh sets them)")
 	}
 	return c, nil
 }
@@ -108,6 +124,19 @@ func TestE2E(t *testing.T) {
 	}
 }
 
+// filesystemRWO: the driver's usual volume is a ReadWriteOnce filesystem.
+func filesystemRWO(d *driver) bool { return d.source().access == corev1.ReadWriteOnce }
+
+// hasBlock: the driver provisions raw block volumes.
+func hasBlock(d *driver) bool {
+	for _, c := range d.claims() {
+		if c.mode == corev1.PersistentVolumeBlock {
+			return true
+		}
+	}
+	return false
+}
+
 // scenarios lists the scenario families in the order they run; each is
 // written once and runs for every driver.
 func scenarios() []scenario {
@@ -118,7 +147,15 @@ func scenarios() []scenario {
 		{name: "clone", run: clone, needs: []string{"provision"}},
 		{name: "expand", run: expand, needs: []string{"provision"}},
 		{name: "bad-parameter", run: badParameter},
+		{name: "attach", run: attach},
+		{name: "fs-pod-data", run: fsPodData, kubelet: true, applies: filesystemRWO},
+		{name: "block-pod-data", run: blockPodData, kubelet: true, applies: hasBlock},
+		{name: "rwx-two-pods", run: rwxTwoPods, kubelet: true, applies: readWriteMany},
+		{name: "snapshot-restore-pod-data", run: snapshotRestorePodData, kubelet: true},
+		{name: "expand-online", run: expandOnline, kubelet: true},
+		{name: "node-plugin-restart", run: nodePluginRestart, kubelet: true},
 		{name: "delete-everything", run: deleteEverything},
+		{name: "clean", run: clean, kubelet: true},
 		{name: "rbac-and-processes", run: rbacAndProcesses},
 	}
 }

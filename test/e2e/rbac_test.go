@@ -10,14 +10,30 @@ import (
 	"testing"
 )
 
-// sidecars are the controller's sidecars that run.sh starts per driver.
-var sidecars = []string{"csi-provisioner", "csi-snapshotter", "csi-resizer"}
+// sidecars lists the controller's sidecars that run.sh started for the
+// driver (pids/<driver>-csi-*.pid: the Deployment's containers).
+func sidecars(work, drv string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(work, "pids", drv+"-csi-*.pid"))
+	var names []string
+	for _, f := range files {
+		names = append(names, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), drv+"-"), ".pid"))
+	}
+	if err == nil && len(names) == 0 {
+		err = fmt.Errorf("no sidecar of %s was started (pids/%s-csi-*.pid)", drv, drv)
+	}
+	return names, err
+}
 
 // rbacAndProcesses: every sidecar ran as the ServiceAccount of
 // manifests/<driver>, so a "forbidden" anywhere in its log is a missing RBAC
 // rule; and no sidecar or driver run.sh started has exited.
 func rbacAndProcesses(t *testing.T, d *driver) {
-	for _, c := range sidecars {
+	cs, err := sidecars(d.cfg.work, d.drv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("sidecars: %s", strings.Join(cs, " "))
+	for _, c := range cs {
 		name := d.drv + "-" + c
 		if line, err := firstMatch(filepath.Join(d.cfg.work, "logs", name+".log"), "forbidden"); err != nil {
 			t.Errorf("%s: %v", name, err)

@@ -34,10 +34,14 @@ func (r *rbd) setup(ctx context.Context, k *kube) error {
 	set := map[string]string{"clusterID": r.cfg.clusterID, "pool": r.cfg.rbdPool}
 	bad := map[string]string{"clusterID": r.cfg.clusterID, "pool": r.cfg.rbdPool,
 		"imageFeatures": "layering,no-such-feature"}
+	// The pods' classes: rbd-fuse + a loop device (no krbd or nbd here).
+	fuse := map[string]string{"clusterID": r.cfg.clusterID, "pool": r.cfg.rbdPool, "mounter": "fuse",
+		"csi.storage.k8s.io/fstype": "xfs"}
 	for _, c := range []struct {
 		sample, name string
 		params       map[string]string
-	}{{"ceph-rbd", "e2e-rbd", set}, {"ceph-rbd-block", "e2e-rbd-block", set}, {"ceph-rbd", "e2e-rbd-bad", bad}} {
+	}{{"ceph-rbd", "e2e-rbd", set}, {"ceph-rbd-block", "e2e-rbd-block", set}, {"ceph-rbd", "e2e-rbd-bad", bad},
+		{"ceph-rbd", "e2e-rbd-pods", fuse}, {"ceph-rbd-block", "e2e-rbd-pods-block", fuse}} {
 		if err := k.copyStorageClass(ctx, c.sample, c.name, c.params); err != nil {
 			return err
 		}

@@ -43,8 +43,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
+# shellcheck source=node.sh
+. "$HERE/node.sh"
 
 E2E_DRIVERS=${E2E_DRIVERS:-rbd cephfs}
+E2E_KUBELET=${E2E_KUBELET:-1}
 BIN=${E2E_BIN:-$ROOT/bin}
 E2E_LOG_DIR=${E2E_LOG_DIR:-$ROOT/.test-logs/e2e}
 CLUSTER_DIR=${CLUSTER_DIR:-/tmp/ceph-csi-cluster}
@@ -64,7 +67,11 @@ done
 [ -x "$BIN/liveness-probe" ] || die "$BIN/liveness-probe missing (run: make build)"
 # Debian packages the harness needs (etcd-server is Debian's etcd 3.4).
 missing=()
-for pair in etcd:etcd-server jq:jq curl:curl openssl:openssl ss:iproute2 flock:util-linux; do
+deps="etcd:etcd-server jq:jq curl:curl openssl:openssl ss:iproute2 flock:util-linux"
+if [ "$E2E_KUBELET" = 1 ]; then
+	deps+=" containerd:containerd runc:runc ctr:containerd buildah:buildah iptables:iptables findmnt:util-linux"
+fi
+for pair in $deps; do
 	command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -79,7 +86,8 @@ timeout 20 ceph health >/dev/null 2>&1 || die "the Ceph cluster at $CLUSTER_DIR 
 
 log "e2e: drivers: $E2E_DRIVERS"
 TOOLS=$("$HERE/tools.sh")
-log "tools: $TOOLS"
+NODE_TOOLS=${E2E_NODE_TOOLS:-$("$HERE/tools.sh" --node)}
+log "tools: $TOOLS, node tools: $NODE_TOOLS"
 
 # ------------------------------------------------------------------ teardown
 
@@ -95,7 +103,12 @@ teardown() {
 	set +e
 	trap - EXIT INT TERM
 	log "teardown: stopping ${#PROC_PIDS[@]} processes"
+	# The kubelet first (it would restart containers), then the pods'
+	# containers and containerd's shims, then everything else.
+	stop_proc kubelet
+	stop_pods_and_shims
 	stop_all
+	node_restore_host
 	ceph_cleanup
 	mkdir -p "$E2E_LOG_DIR"
 	rm -f "$E2E_LOG_DIR"/*.log
@@ -209,8 +222,10 @@ start_control_plane() {
 
 # The kube-controller-manager controllers PV provisioning needs: binding,
 # expansion, and the protection controllers that remove the PVC/PV
-# finalizers (without them nothing is ever deleted).
-KCM_CONTROLLERS=persistentvolume-binder-controller,persistentvolume-expander-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller
+# finalizers (without them nothing is ever deleted); and the attach/detach
+# controller, which creates the VolumeAttachments of pods' volumes on a node
+# for drivers with attachRequired (csi-attacher marks them attached).
+KCM_CONTROLLERS=persistentvolume-binder-controller,persistentvolume-expander-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller,persistentvolume-attach-detach-controller
 
 # write_kubeconfig FILE TOKEN
 write_kubeconfig() {
@@ -279,6 +294,7 @@ localize() {
 		--node-id=*) arg="--node-id=$NODE_ID" ;;
 		--cluster-config=*) arg="--cluster-config=$WORK/config.json" ;;
 		--controller-secrets-dir=* | --capacity-secret-dir=*) arg="${arg%%=*}=$(secret_dir "$name")" ;;
+		--state-dir=*) arg="--state-dir=$WORK/$name-state" ;;
 		*"\$("*) die "$name: unhandled variable in argument $arg" ;;
 		esac
 		printf '%s\n' "$arg"
@@ -298,7 +314,10 @@ secret_dir() {
 		mkdir -p "$dir"
 		case $1 in
 		rbd-*) printf '%s' "$RBD_USER" >"$dir/userID" && printf '%s' "$RBD_KEY" >"$dir/userKey" ;;
-		cephfs-*) printf '%s' "$FS_USER" >"$dir/adminID" && printf '%s' "$FS_KEY" >"$dir/adminKey" ;;
+		cephfs-*)
+			printf '%s' "$FS_USER" >"$dir/adminID" && printf '%s' "$FS_KEY" >"$dir/adminKey"
+			printf '%s' "$FS_NODE_USER" >"$dir/userID" && printf '%s' "$FS_NODE_KEY" >"$dir/userKey"
+			;;
 		esac
 	)
 	printf '%s' "$dir"
@@ -336,15 +355,29 @@ start_driver() {
 	token=$(k create token "${deploy#*/}" -n "$ns" --duration=2h)
 	kc=$WORK/$d/controller.kubeconfig
 	write_kubeconfig "$kc" "$token"
-	for c in csi-provisioner csi-snapshotter csi-resizer; do
+	for c in $(sidecars "$d"); do
 		local_args "$d-$c" "$ns" "$deploy" "$c" "$sock" "$kc"
-		start_proc "$d-$c" "$TOOLS/bin/$c" "${ARGS[@]}"
+		start_proc "$d-$c" "$(tool_bin "$c")" "${ARGS[@]}"
 	done
 
 	local_args "$d-node-driver" "$ns" "$ds" "$plugin" "$WORK/$d-node/csi.sock" ""
-	start_proc "$d-node-driver" "$BIN/$d-driver" "${ARGS[@]}"
+	# Restarted when it exits, as the kubelet restarts a container
+	# (node-plugin-restart kills it).
+	start_proc "$d-node-driver" supervise "$WORK/pids/$d-node-driver.child" "$BIN/$d-driver" "${ARGS[@]}"
 	local_args "$d-node-liveness-probe" "$ns" "$ds" liveness-probe "$WORK/$d-node/csi.sock" ""
 	start_proc "$d-node-liveness-probe" "$BIN/liveness-probe" "${ARGS[@]}"
+}
+
+# sidecars D: the CSI sidecars of the controller Deployment of D (every
+# container but the driver and liveness-probe), one per line.
+sidecars() {
+	k get -n "ceph-csi-$1" "deployment/$1-csi-controller" -o json |
+		jq -r --arg p "csi-$1plugin" '.spec.template.spec.containers[].name | select(. != $p and . != "liveness-probe")'
+}
+
+# tool_bin NAME: the cached binary of a control plane or node tool.
+tool_bin() {
+	if [ -x "$TOOLS/bin/$1" ]; then echo "$TOOLS/bin/$1"; else echo "$NODE_TOOLS/bin/$1"; fi
 }
 
 # check_driver_health D: the liveness-probes report the drivers (controller
@@ -357,7 +390,7 @@ check_driver_health() {
 		curl -fsS "http://127.0.0.1:${HTTP_PORT[$p-driver]}/metrics" >/dev/null ||
 			die "$p-driver: metrics endpoint does not answer"
 	done
-	for c in csi-provisioner csi-snapshotter csi-resizer; do
+	for c in $(sidecars "$d"); do
 		wait_until 60 "$d-$c leader election" curl -fsS "http://127.0.0.1:${HTTP_PORT[$d-$c]}/healthz/leader-election"
 		proc_alive "$d-$c" || die "$d-$c exited (log: $E2E_LOG_DIR/$d-$c.log)"
 	done
@@ -378,6 +411,7 @@ prepare_ceph() {
 	# manifests/<driver>/secret.yaml documents, not as client.admin.
 	RBD_USER=e2e-rbd-$RUN_ID
 	FS_USER=e2e-cephfs-$RUN_ID
+	FS_NODE_USER=e2e-cephfs-node-$RUN_ID
 	case " $E2E_DRIVERS " in *" rbd "*)
 		CREATED_POOL=$RBD_POOL
 		ceph osd pool create "$RBD_POOL" 8 8 >/dev/null 2>&1
@@ -392,9 +426,15 @@ prepare_ceph() {
 		CREATED_GROUP=$FS_GROUP
 		ceph fs subvolumegroup create "$FS_NAME" "$FS_GROUP"
 		CREATED_USERS+=("$FS_USER")
+		# The node plugin mounts provisioned volumes as adminID (as ceph-csi
+		# does; userID only for static volumes): the provisioner user needs
+		# the node's capabilities too.
 		FS_KEY=$(ceph auth get-or-create-key "client.$FS_USER" \
-			mon 'allow r' mgr 'allow rw' osd 'allow rw tag cephfs metadata=*')
-		log "CephFS subvolume group $FS_GROUP (journal: pool $FS_META_POOL, namespace $FS_GROUP) and user client.$FS_USER created"
+			mon 'allow r' mgr 'allow rw' osd 'allow rw tag cephfs *=*' mds 'allow rw')
+		CREATED_USERS+=("$FS_NODE_USER")
+		FS_NODE_KEY=$(ceph auth get-or-create-key "client.$FS_NODE_USER" \
+			mon 'allow r' mgr 'allow rw' osd 'allow rw tag cephfs *=*' mds 'allow rw')
+		log "CephFS subvolume group $FS_GROUP (journal: pool $FS_META_POOL, namespace $FS_GROUP) and users client.$FS_USER (provisioner), client.$FS_NODE_USER (node) created"
 		;;
 	esac
 	monitors=$(tr ',' '\n' <<<"$CEPH_MONITORS" | jq -R . | jq -sc .)
@@ -419,7 +459,7 @@ run_scenarios() {
 	[ -n "${E2E_RUN:-}" ] && args+=(-test.run "$E2E_RUN")
 	(
 		cd "$HERE"
-		export E2E_KUBECONFIG=$KUBECONFIG_ADMIN E2E_WORK=$WORK E2E_DRIVERS E2E_CLUSTER_ID=$CLUSTER_ID \
+		export E2E_KUBECONFIG=$KUBECONFIG_ADMIN E2E_WORK=$WORK E2E_DRIVERS E2E_CLUSTER_ID=$CLUSTER_ID E2E_NODE=$NODE_ID E2E_POD_IMAGE=$POD_IMAGE E2E_KUBELET E2E_KUBELET_DIR=$KUBELET_DIR \
 			E2E_RBD_POOL=$RBD_POOL E2E_FS_NAME=$FS_NAME E2E_FS_GROUP=$FS_GROUP E2E_FS_META_POOL=$FS_META_POOL
 		[ -z "${RBD_USER:-}" ] || E2E_RBD_SECRET_DIR=$(secret_dir rbd-scenarios)
 		[ -z "${FS_USER:-}" ] || E2E_CEPHFS_SECRET_DIR=$(secret_dir cephfs-scenarios)
@@ -433,12 +473,21 @@ run_scenarios() {
 
 T_START=$SECONDS
 build_scenarios
+[ "$E2E_KUBELET" = 1 ] && node_record_host
 start_control_plane
+if [ "$E2E_KUBELET" = 1 ]; then
+	start_containerd
+	build_pod_image
+	start_kubelet
+fi
 T_CP=$SECONDS
 validate_manifests
 prepare_ceph
 for d in $E2E_DRIVERS; do start_driver "$d"; done
 for d in $E2E_DRIVERS; do check_driver_health "$d"; done
+if [ "$E2E_KUBELET" = 1 ]; then
+	for d in $E2E_DRIVERS; do start_registrar "$d"; done
+fi
 T_READY=$SECONDS
 log "setup took $((T_READY - T_START))s (control plane $((T_CP - T_START))s)"
 

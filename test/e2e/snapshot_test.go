@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"testing"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,16 +36,7 @@ func snapshot(t *testing.T, d *driver) {
 	if err := d.createSnapshot(ctx, name, src.name); err != nil {
 		t.Fatal(err)
 	}
-	var vs *unstructured.Unstructured
-	waitFor(t, 60*time.Second, "VolumeSnapshot "+d.ns+"/"+name+" readyToUse", func() (bool, error) {
-		var err error
-		vs, err = d.kube.dyn.Resource(vsGVR).Namespace(d.ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		ready, _, _ := unstructured.NestedBool(vs.Object, "status", "readyToUse")
-		return ready, nil
-	})
+	vs := waitSnapshotReady(t, d, name)
 	vscName, _, _ := unstructured.NestedString(vs.Object, "status", "boundVolumeSnapshotContentName")
 	vsc, err := d.kube.dyn.Resource(vscGVR).Get(ctx, vscName, metav1.GetOptions{})
 	if err != nil {

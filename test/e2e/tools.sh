@@ -10,29 +10,48 @@
 # reused in milliseconds; a cold build costs ~1,400 CPU-seconds and runs under
 # `nice -n 19` so that it does not starve other work on the machine.
 #
-# Usage: test/e2e/tools.sh            build if needed; print the cache dir
-#        test/e2e/tools.sh --dir      print the cache dir, build nothing
+# Usage: test/e2e/tools.sh [--node]          build if needed; print the cache dir
+#        test/e2e/tools.sh [--node] --dir    print the cache dir, build nothing
+#
+# --node: the Kubernetes node's commands instead (kubelet, kube-scheduler,
+# csi-attacher) from the wrapper module test/e2e/nodetools, cached in
+# $E2E_TOOLS_CACHE/node-<sha256 of nodetools/go.sum>/bin (kubelet alone is
+# ~1,100 CPU-seconds cold).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-tools=$here/tools
 cache_root=${E2E_TOOLS_CACHE:-/var/cache/ceph-csi-e2e}
+K8S_VERSION=v1.37.2 # must match k8s.io/kubernetes in tools/go.mod and nodetools/go.mod
+if [ "${1:-}" = --node ]; then
+	shift
+	tools=$here/nodetools
+	prefix=node-
+	PKGS=(
+		k8s.io/kubernetes/cmd/kubelet
+		k8s.io/kubernetes/cmd/kube-scheduler
+		github.com/kubernetes-csi/external-attacher/v4/cmd/csi-attacher
+	)
+	BINS=(kubelet kube-scheduler csi-attacher)
+	CRDS=""
+else
+	tools=$here/tools
+	prefix=""
+	PKGS=(
+		k8s.io/kubernetes/cmd/kube-apiserver
+		k8s.io/kubernetes/cmd/kube-controller-manager
+		k8s.io/kubernetes/cmd/kubectl
+		github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner
+		github.com/kubernetes-csi/external-snapshotter/v8/cmd/csi-snapshotter
+		github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller
+		github.com/kubernetes-csi/external-resizer/v2/cmd/csi-resizer
+	)
+	BINS=(kube-apiserver kube-controller-manager kubectl csi-provisioner csi-snapshotter snapshot-controller csi-resizer)
+	CRDS=github.com/kubernetes-csi/external-snapshotter/client/v8
+fi
 key=$(sha256sum "$tools/go.sum" | cut -c1-64)
-dir=$cache_root/$key
+dir=$cache_root/$prefix$key
 
 if [ "${1:-}" = --dir ]; then echo "$dir"; exit 0; fi
-
-K8S_VERSION=v1.37.2 # must match k8s.io/kubernetes in tools/go.mod
-PKGS=(
-	k8s.io/kubernetes/cmd/kube-apiserver
-	k8s.io/kubernetes/cmd/kube-controller-manager
-	k8s.io/kubernetes/cmd/kubectl
-	github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner
-	github.com/kubernetes-csi/external-snapshotter/v8/cmd/csi-snapshotter
-	github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller
-	github.com/kubernetes-csi/external-resizer/v2/cmd/csi-resizer
-)
-BINS=(kube-apiserver kube-controller-manager kubectl csi-provisioner csi-snapshotter snapshot-controller csi-resizer)
 
 complete() {
 	[ -f "$1/.complete" ] || return 1
@@ -69,10 +88,12 @@ start=$(date +%s)
 	cd "$tools"
 	export GOWORK=off CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
 	nice -n 19 go build -ldflags "$ldflags" -o "$tmp/bin/" "${PKGS[@]}"
-	crd=$(go list -m -f '{{.Dir}}' github.com/kubernetes-csi/external-snapshotter/client/v8)/config/crd
-	cp "$crd"/snapshot.storage.k8s.io_*.yaml "$tmp/crd/"
+	if [ -n "$CRDS" ]; then
+		crd=$(go list -m -f '{{.Dir}}' "$CRDS")/config/crd
+		cp "$crd"/snapshot.storage.k8s.io_*.yaml "$tmp/crd/"
+		chmod u+w "$tmp/crd"/*
+	fi
 )
-chmod u+w "$tmp/crd"/*
 echo "built in $(( $(date +%s) - start ))s from $(cd "$tools" && pwd)" >"$tmp/.complete"
 rm -rf "$dir"
 mv "$tmp" "$dir"
