@@ -74,8 +74,9 @@ func (s *Server) deleteVolume(ctx context.Context, id string, creds *credentials
 	if err != nil {
 		return err
 	}
+	clone := img == nil // unknown on a retry: look for a temporary parent
 	if img != nil {
-		if err := s.retire(ctx, o.cluster, *img, o.rec.ImageID); err != nil {
+		if clone, err = s.retire(ctx, o.cluster, *img, o.rec.ImageID); err != nil {
 			return err
 		}
 	} else if o.rec.ImageID != "" {
@@ -83,7 +84,34 @@ func (s *Server) deleteVolume(ctx context.Context, id string, creds *credentials
 		// failed (a lost reply) before its purge was asked for.
 		s.purge(ctx, o.cluster, o.pool(o.imagePool), o.rec.ImageName, o.rec.ImageID)
 	}
+	if clone {
+		if err := s.dropCephCSITemp(ctx, o); err != nil {
+			return err
+		}
+	}
 	return o.undo(ctx)
+}
+
+// cephCSITempSuffix names the hidden parent ceph-csi gives a volume cloned
+// from a volume: it snapshots the source, clones it into <image>-temp,
+// snapshots that and clones it into <image>, removing both snapshots (clone
+// v2 keeps them in the trash namespace). ceph-csi deletes <image>-temp with
+// the volume; so does this driver.
+const cephCSITempSuffix = "-temp"
+
+// dropCephCSITemp moves a volume's <image>-temp to the trash and has it
+// purged (after the volume's own image, its child). No such image: nothing
+// to do.
+func (s *Server) dropCephCSITemp(ctx context.Context, o *object) error {
+	ref := o.imageRef(o.rec.ImageName + cephCSITempSuffix)
+	id, err := o.sess.ImageID(ctx, ref)
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.trash(ctx, o.cluster, ref, id)
 }
 
 // sweepAfterRetry has the purger sweep the trash of the pool an ID names,
@@ -133,22 +161,23 @@ func (s *Server) currentImage(ctx context.Context, o *object) (*backend.ImageRef
 // with snapshots becomes a tomb (its snapshots stay restorable); any other
 // goes to the RBD trash, purged by the mgr in the background. An image
 // with watchers is in use: FailedPrecondition naming them. id is the
-// record's image ID ("" when unknown).
-func (s *Server) retire(ctx context.Context, c *cluster, img backend.ImageRef, id string) error {
+// record's image ID ("" when unknown); clone reports whether the image has
+// a parent.
+func (s *Server) retire(ctx context.Context, c *cluster, img backend.ImageRef, id string) (clone bool, err error) {
 	st, err := s.statUnwatched(ctx, c, img)
 	if errors.Is(err, backend.ErrNotFound) {
-		return s.finishTrashMove(ctx, c, img, id)
+		return false, s.finishTrashMove(ctx, c, img, id)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(st.Snapshots) > 0 {
 		if isTomb(img.Name) {
-			return nil
+			return st.HasParent, nil
 		}
-		return s.entomb(ctx, c, img, st.ID)
+		return st.HasParent, s.entomb(ctx, c, img, st.ID)
 	}
-	return s.trash(ctx, c, img, st.ID)
+	return st.HasParent, s.trash(ctx, c, img, st.ID)
 }
 
 // entomb renames the image of a deleted volume with snapshots to its tomb.

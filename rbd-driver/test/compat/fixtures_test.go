@@ -22,6 +22,13 @@ import (
 //     UUID object csi.snap.<uuid> with csi.snapname, csi.imagename
 //     (csi-snap-<uuid>), csi.source (the volume's image name) and
 //     csi.imageid (the csi-snap image's ID).
+//   - a volume cloned from a volume (csi-vol-<new>) has a hidden parent
+//     csi-vol-<new>-temp: ceph-csi snapshots the source as
+//     csi-vol-<new>-temp, clones that into the image csi-vol-<new>-temp,
+//     removes the snapshot, snapshots the temp image as csi-vol-<new>,
+//     clones that into csi-vol-<new> and removes that snapshot too (clone v2
+//     keeps both in the trash namespace). Its record is a plain volume
+//     record.
 //   - a snapshot is the image csi-snap-<uuid>, cloned (clone v2, features
 //     layering and deep-flatten) from a snapshot csi-snap-<uuid> of the
 //     volume that is removed right after (it stays in the trash namespace
@@ -100,4 +107,31 @@ func (r *rig) cephCSISnapshot(req string, v *cephCSIVolume) *cephCSISnapshot {
 	})
 	s.id = csiID(r.cl.FSID, r.poolID(r.pool), id)
 	return s
+}
+
+// cephCSIClone clones v the way ceph-csi does, for request name req.
+func (r *rig) cephCSIClone(req string, v *cephCSIVolume) *cephCSIVolume {
+	r.t.Helper()
+	id := uuid.NewString()
+	c := &cephCSIVolume{uuid: id, image: "csi-vol-" + id, size: v.size}
+	temp := c.image + "-temp"
+	r.cloneStep(v.image, temp, temp)
+	r.cloneStep(temp, c.image, c.image)
+	var err error
+	c.imageID, err = r.admin.ImageID(r.pool, "", c.image)
+	must(r.t, err)
+	r.journalRecord("csi.volumes."+instance, "csi.volume.", req, id, "", map[string]string{
+		"csi.volname": req, "csi.imagename": c.image, "csi.imageid": c.imageID})
+	c.id = csiID(r.cl.FSID, r.poolID(r.pool), id)
+	return c
+}
+
+// cloneStep is ceph-csi's createRBDClone: snapshot parent as snap, clone
+// it into child (layering, deep-flatten), remove the snapshot.
+func (r *rig) cloneStep(parent, snap, child string) {
+	r.t.Helper()
+	must(r.t, r.admin.CreateSnapshot(r.pool, "", parent, snap))
+	_, err := r.admin.Clone(r.pool, "", parent, snap, child, "layering", "deep-flatten")
+	must(r.t, err)
+	must(r.t, r.admin.RemoveSnapshot(r.pool, "", parent, snap))
 }

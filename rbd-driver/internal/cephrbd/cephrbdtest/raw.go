@@ -126,3 +126,13 @@ func (a *Admin) withImage(pool, ns, name string, fn func(*rbd.Image) error) erro
 	defer img.Close()
 	return fn(img)
 }
+
+// ImageID returns the ID of an image.
+func (a *Admin) ImageID(pool, ns, name string) (string, error) {
+	io, err := a.ioctx(pool, ns)
+	if err != nil {
+		return "", err
+	}
+	defer io.Destroy()
+	return imageID(io, name)
+}
