@@ -135,6 +135,14 @@ func (s *session) Depth(ctx context.Context, img backend.ImageRef, snap string) 
 // walkDepth counts the ancestors of img (at snap, if given) once.
 func (s *session) walkDepth(ctx context.Context, img backend.ImageRef, snap string) (int, error) {
 	image, err := s.openRO(ctx, img)
+	if errors.Is(err, backend.ErrNotFound) {
+		// Opening a clone opens its parent too: when a flatten ends during
+		// the open, the parent snapshot vanishes and the open fails with
+		// ENOENT although the image exists. Walk again then.
+		if _, idErr := s.ImageID(ctx, img); idErr == nil {
+			return 0, fmt.Errorf("%w: %w", errChainChanged, err)
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
