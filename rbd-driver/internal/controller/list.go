@@ -209,7 +209,9 @@ func (s *Server) entrySnapshot(ctx context.Context, c *cluster, clusterID string
 		if err != nil {
 			return nil, err
 		}
-		if j, err = s.journal(ctx, c, journal.Snapshots, pool, pool); err != nil {
+		// The directory stays in dirPool: a record ceph-csi split over the
+		// two pools is read there (see journal's split records).
+		if j, err = s.journal(ctx, c, journal.Snapshots, dirPool, pool); err != nil {
 			return nil, err
 		}
 		poolID = e.ImagePoolID

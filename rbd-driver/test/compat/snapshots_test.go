@@ -91,6 +91,11 @@ func TestCephCSIJournalPoolSnapshot(t *testing.T) {
 		t.Fatalf("GetSnapshot: %v", err)
 	}
 	r.checkSnapshot("GetSnapshot", gresp.GetSnapshot(), s, v, before)
+	resp, err := r.ctrl.ListSnapshots(ctx(t), &csi.ListSnapshotsRequest{SourceVolumeId: v.id, Secrets: r.secrets})
+	if err != nil || len(resp.GetEntries()) != 1 {
+		t.Fatalf("ListSnapshots by source: %v, %v", resp, err)
+	}
+	r.checkSnapshot("ListSnapshots by source", resp.GetEntries()[0].GetSnapshot(), s, v, before)
 	restored := r.restoreOf("pvc-jp-restored", s.id, map[string]string{"journalPool": jpool})
 	r.deleteSnapshot(s.id)
 	r.deleteVolume(v.id)
