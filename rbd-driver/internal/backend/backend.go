@@ -94,6 +94,8 @@ type ImageStatus struct {
 	HasParent bool
 	// Created is the image's creation time.
 	Created time.Time
+	// ParentImage is the name of the parent image of such a clone.
+	ParentImage string
 }
 
 // TrashEntry is an image in the RBD trash.

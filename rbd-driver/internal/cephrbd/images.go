@@ -161,8 +161,9 @@ func (s *session) Stat(ctx context.Context, img backend.ImageRef) (*backend.Imag
 	if st.Snapshots, err = snapshots(image); err != nil {
 		return nil, translate("snapshots of "+spec(img), err)
 	}
-	_, perr := image.GetParent()
-	st.HasParent = perr == nil
+	if parent, perr := image.GetParent(); perr == nil {
+		st.HasParent, st.ParentImage = true, parent.Image.ImageName
+	}
 	ts, err := image.GetCreateTimestamp()
 	if err != nil {
 		return nil, translate("creation time of "+spec(img), err)

@@ -3,12 +3,14 @@ package controller
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
+	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
 // ceph-csi's snapshot model, which this driver reads and manages next to
@@ -150,4 +152,20 @@ func (s *Server) trashCephCSIImage(ctx context.Context, o *object) error {
 		return err
 	}
 	return s.trash(ctx, o.cluster, img, id)
+}
+
+// cephCSIMadeFrom reports whether the image of a volume record without
+// csi.source (ceph-csi records none) is ceph-csi's restore or clone of
+// src: a restore is a clone of the snapshot's csi-snap-<uuid> image, a
+// clone from a volume a clone of its own <image>-temp. A flattened image
+// no longer tells, and is not recognized.
+func cephCSIMadeFrom(st *backend.ImageStatus, rec *journal.Record, src *csi.VolumeContentSource) bool {
+	if !st.HasParent {
+		return false
+	}
+	if id := src.GetSnapshot().GetSnapshotId(); id != "" {
+		vid, err := volid.Decode(id)
+		return err == nil && strings.HasSuffix(st.ParentImage, vid.UUID)
+	}
+	return src.GetVolume() != nil && st.ParentImage == rec.ImageName+cephCSITempSuffix
 }

@@ -229,18 +229,24 @@ func (s *Server) existingVolume(ctx context.Context, c *cluster, t *volumeTarget
 	if rec.ImagePoolID != t.dirPoolID() {
 		return nil, true, alreadyExists("name", "volume %q already exists in another pool", p.name)
 	}
-	if rec.Source != p.sourceKey {
+	// ceph-csi records no content source: its clones and restores are
+	// recognized by their image (cephCSIMadeFrom).
+	otherSource := rec.Source != p.sourceKey
+	if otherSource && (rec.Source != "" || rec.ImageID == "") {
 		return nil, true, alreadyExists("name", "volume %q already exists with content source %q", p.name, rec.Source)
 	}
 	if rec.ImageID == "" {
 		return nil, false, nil
 	}
 	st, err := c.sess.Stat(ctx, backend.ImageRef{PoolRef: t.image, Name: rec.ImageName})
-	if errors.Is(err, backend.ErrNotFound) {
+	if errors.Is(err, backend.ErrNotFound) && !otherSource {
 		return nil, false, nil
 	}
+	if err == nil && otherSource && !cephCSIMadeFrom(st, rec, p.source) {
+		err = alreadyExists("name", "volume %q already exists without content source %q", p.name, p.sourceKey)
+	}
 	if err != nil {
-		return nil, true, err
+		return nil, true, missingAsAlreadyExists(err, p.name)
 	}
 	if !p.size.fits(int64(st.Size)) {
 		return nil, true, alreadyExists("name",
@@ -277,4 +283,13 @@ func parseCreateQoS(req *csi.CreateVolumeRequest) (qosParams, error) {
 		return nil, err
 	}
 	return mergeQoS(sc, vac), nil
+}
+
+// missingAsAlreadyExists reports a record whose image is gone, met with
+// another content source, as AlreadyExists (other errors pass).
+func missingAsAlreadyExists(err error, name string) error {
+	if errors.Is(err, backend.ErrNotFound) {
+		return alreadyExists("name", "volume %q already exists with another content source", name)
+	}
+	return err
 }

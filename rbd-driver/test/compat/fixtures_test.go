@@ -126,6 +126,21 @@ func (r *rig) cephCSIClone(req string, v *cephCSIVolume) *cephCSIVolume {
 	return c
 }
 
+// cephCSIRestore restores s the way ceph-csi does, for request name req: a
+// clone of csi-snap-<uuid>@csi-snap-<uuid>, recorded without a source.
+func (r *rig) cephCSIRestore(req string, s *cephCSISnapshot, size int64) *cephCSIVolume {
+	r.t.Helper()
+	id := uuid.NewString()
+	v := &cephCSIVolume{uuid: id, image: "csi-vol-" + id, size: size}
+	var err error
+	v.imageID, err = r.admin.Clone(r.pool, "", s.image, s.image, v.image, "layering")
+	must(r.t, err)
+	r.journalRecord("csi.volumes."+instance, "csi.volume.", req, id, "", map[string]string{
+		"csi.volname": req, "csi.imagename": v.image, "csi.imageid": v.imageID})
+	v.id = csiID(r.cl.FSID, r.poolID(r.pool), id)
+	return v
+}
+
 // cloneStep is ceph-csi's createRBDClone: snapshot parent as snap, clone
 // it into child (layering, deep-flatten), remove the snapshot.
 func (r *rig) cloneStep(parent, snap, child string) {

@@ -199,6 +199,9 @@ func (s *session) Stat(ctx context.Context, ref backend.ImageRef) (st *backend.I
 		}
 		st = &backend.ImageStatus{ID: img.id, Name: img.name, Size: img.size,
 			Watchers: slices.Clone(img.watchers), HasParent: img.parent != nil, Created: img.created}
+		if img.parent != nil {
+			st.ParentImage = img.parent.img.name
+		}
 		for _, sn := range img.snaps {
 			if !sn.trash {
 				st.Snapshots = append(st.Snapshots, sn.info())
