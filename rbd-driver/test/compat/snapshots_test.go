@@ -48,19 +48,7 @@ func TestCephCSISnapshots(t *testing.T) {
 	}
 	r.checkSnapshot("GetSnapshot", gresp.GetSnapshot(), s, v, before)
 
-	// ceph-csi's own restore, retried: the same volume; with another
-	// source: AlreadyExists.
-	theirs := r.cephCSIRestore("pvc-their-restore", s, v.size)
-	if again := r.restoreOf("pvc-their-restore", s.id, nil); again.GetVolumeId() != theirs.id {
-		t.Errorf("CreateVolume retry of ceph-csi's restore gave %s, want %s", again.GetVolumeId(), theirs.id)
-	}
-	req := r.volReq("pvc-their-restore", fixtureSize, nil)
-	req.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
-		Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: v.id}}}
-	if _, err := r.ctrl.CreateVolume(ctx(t), req); status.Code(err) != codes.AlreadyExists {
-		t.Errorf("CreateVolume of ceph-csi's restore with another source: %v, want AlreadyExists", err)
-	}
-	r.deleteVolume(theirs.id)
+	r.retryTheirRestore(s, v)
 	// Restore: the volume has the snapshot's size.
 	restored := r.restoreOf("pvc-restored", s.id, nil)
 	if restored.GetCapacityBytes() != v.size {
@@ -125,4 +113,22 @@ func TestCephCSISnapshotDeletedFirst(t *testing.T) {
 	r.deleteSnapshot(s.id)
 	r.deleteVolume(v.id)
 	r.deleteVolume(clone.GetVolumeId())
+}
+
+// retryTheirRestore: ceph-csi's own restore of s, retried, is the same
+// volume; with another source it is AlreadyExists.
+func (r *rig) retryTheirRestore(s *cephCSISnapshot, v *cephCSIVolume) {
+	t := r.t
+	t.Helper()
+	theirs := r.cephCSIRestore("pvc-their-restore", s, v.size)
+	if again := r.restoreOf("pvc-their-restore", s.id, nil); again.GetVolumeId() != theirs.id {
+		t.Errorf("CreateVolume retry of ceph-csi's restore gave %s, want %s", again.GetVolumeId(), theirs.id)
+	}
+	req := r.volReq("pvc-their-restore", fixtureSize, nil)
+	req.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
+		Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: v.id}}}
+	if _, err := r.ctrl.CreateVolume(ctx(t), req); status.Code(err) != codes.AlreadyExists {
+		t.Errorf("CreateVolume of ceph-csi's restore with another source: %v, want AlreadyExists", err)
+	}
+	r.deleteVolume(theirs.id)
 }
