@@ -155,11 +155,18 @@ var featureDeps = map[string]string{
 	"journaling":     "exclusive-lock",
 }
 
-// parseFeatures validates a comma-separated feature list. None (nil):
-// the cluster's rbd_default_features, as in ceph-csi.
+// DefaultImageFeatures is used when imageFeatures is unset. ceph-csi
+// leaves the choice to the cluster's rbd_default_features, which on
+// Pacific adds exclusive-lock; with it, a controller connection that
+// librbd blocklists while an OSD is down answers every later snapshot
+// operation with EROFS (test/faults TestOSDStopped), so the default stays
+// layering until connections are replaced after a blocklisting.
+const DefaultImageFeatures = "layering"
+
+// parseFeatures validates a comma-separated feature list.
 func parseFeatures(s string) ([]string, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, nil
+		s = DefaultImageFeatures
 	}
 	var out []string
 	for _, f := range strings.Split(s, ",") {

@@ -230,9 +230,8 @@ func TestAcceptedParameters(t *testing.T) {
 	e.assertEmpty()
 }
 
-// TestCephCSIDefaults: ceph-csi's "rbd" mounter is krbd, no imageFeatures
-// leaves the features to the cluster, and the StorageClass may name the
-// cluster's own namespace.
+// TestCephCSIDefaults: ceph-csi's "rbd" mounter is krbd; no imageFeatures
+// gives layering.
 func TestCephCSIDefaults(t *testing.T) {
 	e := newEnv(t)
 	req := volReq("pvc-defaults", 0)
@@ -243,11 +242,11 @@ func TestCephCSIDefaults(t *testing.T) {
 	if ctx["mounter"] != "krbd" {
 		t.Errorf("mounter %q, want krbd", ctx["mounter"])
 	}
-	if f, ok := ctx["imageFeatures"]; ok {
-		t.Errorf("imageFeatures %q in the context, want none (cluster default)", f)
+	if f := ctx["imageFeatures"]; f != "layering" {
+		t.Errorf("imageFeatures %q in the context, want layering", f)
 	}
-	if img, _ := e.be.Image(testCluster, testImage(ctx["imageName"])); img.Features != nil {
-		t.Errorf("image created with features %v, want none (the cluster's rbd_default_features)", img.Features)
+	if img, _ := e.be.Image(testCluster, testImage(ctx["imageName"])); len(img.Features) != 1 || img.Features[0] != "layering" {
+		t.Errorf("image created with features %v, want layering", img.Features)
 	}
 	e.deleteVolume(vol.GetVolumeId())
 	e.assertEmpty()

@@ -33,7 +33,7 @@ var exampleStorageClass = map[string]string{
 var exampleOptions = []map[string]string{
 	{"dataPool": "<ec-data-pool>"},
 	{"imageFeatures": "layering,journaling,exclusive-lock,object-map,fast-diff"},
-	{"imageFeatures": ""}, // the cluster's rbd_default_features
+	{"imageFeatures": ""}, // layering (ceph-csi: the cluster's rbd_default_features)
 	{"mkfsOptions": "-m0 -Ediscard -i1024"},
 	{"tryOtherMounters": "false"},
 	{"tryOtherMounters": "true"},
@@ -188,7 +188,7 @@ func (r *rig) checkImage(opt map[string]string, name string) {
 	case !set:
 		features = "layering" // the example's own value
 	case features == "":
-		features = "layering,exclusive-lock,object-map,fast-diff,deep-flatten" // the cluster's default
+		features = "layering" // the driver's default
 	}
 	for _, f := range strings.Split(features, ",") {
 		if !containsFold(img.Features, f) {
