@@ -79,6 +79,13 @@ func (s *Server) deleteVolume(ctx context.Context, id string, creds *credentials
 		if clone, err = s.retire(ctx, o.cluster, *img, o.rec.ImageID); err != nil {
 			return err
 		}
+		if img.Name != o.rec.ImageName && isTomb(img.Name) {
+			// Entombed by an attempt killed inside librbd's rename, which
+			// may have left the old name's ID object behind.
+			if err := o.sess.RemoveIDObject(ctx, o.imageRef(o.rec.ImageName), o.rec.ImageID); err != nil {
+				return err
+			}
+		}
 	} else if o.rec.ImageID != "" {
 		// An earlier attempt may have moved the image to the trash and
 		// failed (a lost reply) before its purge was asked for.

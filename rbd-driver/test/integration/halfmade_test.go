@@ -178,3 +178,39 @@ func TestDeleteVolumeFinishesCutOffRename(t *testing.T) {
 	r.deleteVolume(restored.GetVolumeId())
 	r.deleteSnapshot(snap.GetSnapshotId())
 }
+
+// TestDeleteVolumeAfterCommittedCutRename: a DeleteVolume killed inside
+// librbd's rename after the directory named the tomb leaves the old name's
+// ID object. The retry finds the volume entombed, removes that object, and
+// the pool ends empty (the rig checks) once the snapshot is deleted.
+func TestDeleteVolumeAfterCommittedCutRename(t *testing.T) {
+	r := newRig(t, 2, 4)
+	v := r.create(r.ctrl, r.volReq("pvc-rename-committed", 8<<20))
+	snap := r.snapshot("snap-rename-committed", v.GetVolumeId())
+	creds, err := credentials.ForRBD(r.secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := cephrbd.New(r.cpool, cephrbd.Options{}).Connect(ctx(t), backend.Target{ClusterID: r.cl.FSID,
+		Monitors: r.cl.Monitors, Creds: creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Release()
+	img := backend.ImageRef{PoolRef: backend.PoolRef{Pool: r.pool}, Name: image(v)}
+	id, err := sess.ImageID(ctx(t), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Rename(ctx(t), img, "csi-tomb-"+id); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.admin.LeaveCutRename(r.pool, "", img.Name, id); err != nil { // the old name's ID object
+		t.Fatal(err)
+	}
+	r.deleteVolume(v.GetVolumeId())
+	if _, _, err := sess.IDObject(ctx(t), img); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("the old name's ID object after the retried delete: %v, want ErrNotFound", err)
+	}
+	r.deleteSnapshot(snap.GetSnapshotId())
+}
