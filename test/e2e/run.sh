@@ -293,7 +293,7 @@ localize() {
 			;;
 		--node-id=*) arg="--node-id=$NODE_ID" ;;
 		--cluster-config=*) arg="--cluster-config=$WORK/config.json" ;;
-		--controller-secrets-dir=* | --capacity-secret-dir=*) arg="${arg%%=*}=$(secret_dir "$name")" ;;
+		--controller-secrets-dir=* | --capacity-secret-dir=* | --node-secrets-dir=*) arg="${arg%%=*}=$(secret_dir "$name")" ;;
 		--state-dir=*) arg="--state-dir=$WORK/$name-state" ;;
 		*"\$("*) die "$name: unhandled variable in argument $arg" ;;
 		esac
