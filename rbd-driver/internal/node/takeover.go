@@ -68,11 +68,23 @@ func (s *Server) loadRecord(ctx context.Context, volumeID string, stagingPaths .
 	return nil, nil
 }
 
+// noSuchFile reports a read error that means no such file can be read
+// there: missing, a path that cannot name a file (too long, a NUL byte, a
+// loop, a non-directory component) or a directory by that name.
+func noSuchFile(err error) bool {
+	for _, e := range []error{fs.ErrNotExist, syscall.ENOTDIR, syscall.ENAMETOOLONG, syscall.ELOOP, syscall.EINVAL, syscall.EISDIR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // readCephCSIMeta reads STAGING/image-meta.json; nil when there is none.
 func readCephCSIMeta(stagingPath string) (*cephCSIMeta, error) {
 	b, err := os.ReadFile(filepath.Join(stagingPath, cephCSIMetaName))
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-		return nil, nil
+	if noSuchFile(err) {
+		return nil, nil // nothing ceph-csi staged
 	}
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "reading ceph-csi's %s: %v", cephCSIMetaName, err)
