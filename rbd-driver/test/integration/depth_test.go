@@ -22,16 +22,7 @@ func TestDepthWhileFlattening(t *testing.T) {
 	for off := int64(0); off < 64*mib; off += 4 * mib {
 		r.write(src, off, "data")
 	}
-	creds, err := credentials.ForRBD(r.secrets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := cephrbd.New(r.cpool, cephrbd.Options{}).Connect(ctx(t),
-		backend.Target{ClusterID: r.cl.FSID, Monitors: r.cl.Monitors, Creds: creds})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Release()
+	sess := r.session()
 	const rounds, readers = 4, 3
 	for round := 0; round < rounds; round++ {
 		req := r.volReq("pvc-clone", 64*mib)

@@ -9,9 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/controller"
-	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 )
 
 // halfMadeBound is the controller's PartialBound in these tests.
@@ -59,16 +57,7 @@ func TestHalfMadeImageIsReclaimed(t *testing.T) {
 // removal is harmless.
 func TestRemovePartialIsExact(t *testing.T) {
 	r := newRig(t, 2, 4)
-	creds, err := credentials.ForRBD(r.secrets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := cephrbd.New(r.cpool, cephrbd.Options{}).Connect(ctx(t), backend.Target{ClusterID: r.cl.FSID,
-		Monitors: r.cl.Monitors, Creds: creds})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Release()
+	sess := r.session()
 	img := backend.ImageRef{PoolRef: backend.PoolRef{Pool: r.pool}, Name: "csi-vol-halfmade"}
 	if err := r.admin.LeaveHalfMade(r.pool, "", img.Name, "cafe01", true); err != nil {
 		t.Fatal(err)
@@ -105,16 +94,7 @@ func TestRemovePartialIsExact(t *testing.T) {
 // finishes the move and has the image purged: the pool ends empty.
 func TestDeleteVolumeFinishesCutOffTrashMove(t *testing.T) {
 	r := newRig(t, 2, 4)
-	creds, err := credentials.ForRBD(r.secrets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := cephrbd.New(r.cpool, cephrbd.Options{}).Connect(ctx(t), backend.Target{ClusterID: r.cl.FSID,
-		Monitors: r.cl.Monitors, Creds: creds})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Release()
+	sess := r.session()
 	v := r.create(r.ctrl, r.volReq("pvc-trash-cut", 8<<20))
 	img := backend.ImageRef{PoolRef: backend.PoolRef{Pool: r.pool}, Name: image(v)}
 	id, err := sess.ImageID(ctx(t), img)
@@ -148,16 +128,7 @@ func TestDeleteVolumeFinishesCutOffRename(t *testing.T) {
 	s := r.controller(2, 4, func(c *controller.Config) { c.PartialBound = halfMadeBound })
 	v := r.create(s, r.volReq("pvc-rename-cut", 8<<20))
 	snap := r.snapshot("snap-rename-cut", v.GetVolumeId())
-	creds, err := credentials.ForRBD(r.secrets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := cephrbd.New(r.cpool, cephrbd.Options{}).Connect(ctx(t), backend.Target{ClusterID: r.cl.FSID,
-		Monitors: r.cl.Monitors, Creds: creds})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Release()
+	sess := r.session()
 	id, err := sess.ImageID(ctx(t), backend.ImageRef{PoolRef: backend.PoolRef{Pool: r.pool}, Name: image(v)})
 	if err != nil {
 		t.Fatal(err)
@@ -187,16 +158,7 @@ func TestDeleteVolumeAfterCommittedCutRename(t *testing.T) {
 	r := newRig(t, 2, 4)
 	v := r.create(r.ctrl, r.volReq("pvc-rename-committed", 8<<20))
 	snap := r.snapshot("snap-rename-committed", v.GetVolumeId())
-	creds, err := credentials.ForRBD(r.secrets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := cephrbd.New(r.cpool, cephrbd.Options{}).Connect(ctx(t), backend.Target{ClusterID: r.cl.FSID,
-		Monitors: r.cl.Monitors, Creds: creds})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Release()
+	sess := r.session()
 	img := backend.ImageRef{PoolRef: backend.PoolRef{Pool: r.pool}, Name: image(v)}
 	id, err := sess.ImageID(ctx(t), img)
 	if err != nil {

@@ -14,11 +14,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd/cephrbdtest"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
 )
 
@@ -205,4 +207,22 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// session is a go-ceph session of the driver's backend on the test's
+// cluster, with the rig's secrets, released when the test ends: for tests
+// that arrange or inspect the cluster below the CSI calls.
+func (r *rig) session() backend.Session {
+	r.t.Helper()
+	creds, err := credentials.ForRBD(r.secrets)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	sess, err := cephrbd.New(r.cpool, cephrbd.Options{}).Connect(ctx(r.t),
+		backend.Target{ClusterID: r.cl.FSID, Monitors: r.cl.Monitors, Creds: creds})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(sess.Release)
+	return sess
 }
