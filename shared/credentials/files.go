@@ -2,7 +2,9 @@ package credentials
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +23,28 @@ func FromDir(dir, idField, keyField string) (*Credentials, error) {
 		secrets[k] = strings.TrimSpace(string(data))
 	}
 	return FromSecrets(secrets, idField, keyField)
+}
+
+// SecretsFromDir reads a Secret mounted as a volume: each of fields that
+// has a file in dir becomes an entry (surrounding white space ignored); a
+// field without a file is left out. It fails when none of fields has a
+// file or a file cannot be read; errors name files, never their contents.
+func SecretsFromDir(dir string, fields ...string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, k := range fields {
+		data, err := os.ReadFile(filepath.Join(dir, k))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("credentials: secret file: %w", err)
+		}
+		out[k] = strings.TrimSpace(string(data))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("credentials: none of %v in %s", fields, dir)
+	}
+	return out, nil
 }
 
 // FromKeyring reads the key of client.<id> (id given with or without the

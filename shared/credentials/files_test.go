@@ -64,3 +64,25 @@ func TestFromKeyring(t *testing.T) {
 		t.Fatalf("invalid key: %v, want an error without the value", err)
 	}
 }
+
+func TestSecretsFromDir(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := SecretsFromDir(dir, "adminID", "adminKey"); err == nil {
+		t.Fatal("an empty directory gave secrets")
+	}
+	for k, v := range map[string]string{"adminID": " admin\n", "adminKey": "key\n"} {
+		if err := os.WriteFile(filepath.Join(dir, k), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := SecretsFromDir(dir, "adminID", "adminKey", "userID", "userKey")
+	if err != nil || len(got) != 2 || got["adminID"] != "admin" || got["adminKey"] != "key" {
+		t.Fatalf("SecretsFromDir = %v, %v; want adminID and adminKey only, trimmed", got, err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "userID"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SecretsFromDir(dir, "userID"); err == nil || strings.Contains(err.Error(), "key") {
+		t.Fatalf("an unreadable file: err %v, want an error that names no secret", err)
+	}
+}

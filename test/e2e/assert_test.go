@@ -104,7 +104,9 @@ func bindAndCheck(t *testing.T, d *driver, c claim, size int64) volRef {
 		t.Fatal(err)
 	}
 	waitBound(t, d, c.name)
-	return checkVolumeOf(t, d, c, size)
+	r := checkVolumeOf(t, d, c, size)
+	d.remember(c.name, r)
+	return r
 }
 
 // checkVolumeOf checks a bound claim's PV and its image or subvolume.

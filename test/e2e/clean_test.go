@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +17,20 @@ import (
 // run, and no rbd-fuse or ceph-fuse process of this run. The kubelet
 // unstages asynchronously, so it gets a minute.
 func clean(t *testing.T, d *driver) {
-	roots := []string{d.cfg.work, filepath.Join(d.cfg.kubeletDir, "plugins", "kubernetes.io", "csi", d.csi),
+	// The node DaemonSet's --state-dir (a host directory) holds the rbd
+	// node plugin's fuse mounts and their loop devices' backing files.
+	state := "/var/lib/" + d.drv + "-driver"
+	roots := []string{state, filepath.Join(d.cfg.kubeletDir, "plugins", "kubernetes.io", "csi", d.csi),
 		filepath.Join(d.cfg.kubeletDir, "pods")}
+	if !d.cfg.kubelet {
+		// The local node plugin's state is in run.sh's directory (with a
+		// kubelet it holds containerd's state: the running pods' mounts).
+		roots = append(roots, d.cfg.work)
+	}
 	var left []string
 	ok, _ := poll(60*time.Second, func() (bool, error) {
-		left = append(append(mountsUnder(roots), loopsUnder(d.cfg.work)...), helpersOf(roots)...)
+		left = append(append(append(append(mountsUnder(roots), loopsUnder(d.cfg.work)...), loopsUnder(state)...),
+			loopsNamed(d.volumeNames())...), helpersOf(roots)...)
 		return len(left) == 0, nil
 	})
 	if !ok {
@@ -53,6 +63,26 @@ func mountsUnder(roots []string) []string {
 				continue
 			}
 			out = append(out, "mount "+target)
+		}
+	}
+	return out
+}
+
+// loopsNamed lists loop devices whose backing file is named like one of
+// the test's volumes wherever it is: a loop device over an rbd-fuse file
+// whose mount namespace is gone (a replaced node plugin container) has a
+// backing file "/<image> (deleted)".
+func loopsNamed(names []string) []string {
+	files, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	var out []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		back := strings.TrimSuffix(strings.TrimSpace(string(b)), " (deleted)")
+		if slices.Contains(names, filepath.Base(back)) {
+			out = append(out, "loop "+filepath.Base(filepath.Dir(filepath.Dir(f)))+" on "+strings.TrimSpace(string(b)))
 		}
 	}
 	return out

@@ -64,13 +64,17 @@ type driver struct {
 	mu sync.Mutex
 	// vols maps a PVC name to the PV and the image or subvolume behind it.
 	vols map[string]volRef
+	// restarts counts the restarts of the controller's containers that a
+	// scenario caused on purpose (liveness-restart).
+	restarts map[string]int32
 }
 
 // volRef is what a bound PVC is on both sides.
 type volRef struct{ pv, volume string }
 
 func newDriver(name string, cfg *config, k *kube) (*driver, error) {
-	d := &driver{drv: name, ns: "e2e-" + name, kube: k, cfg: cfg, vols: map[string]volRef{}}
+	d := &driver{drv: name, ns: "e2e-" + name, kube: k, cfg: cfg, vols: map[string]volRef{},
+		restarts: map[string]int32{}}
 	switch name {
 	case "rbd":
 		d.csi, d.specific = "rbd.csi.ceph.com", &rbd{cfg: cfg, ceph: newCeph()}
@@ -101,6 +105,33 @@ func (d *driver) remember(pvc string, r volRef) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.vols[pvc] = r
+}
+
+// expectRestarts records that scenarios restarted the controller's
+// container n times on purpose.
+func (d *driver) expectRestarts(container string, n int32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.restarts[container] = n
+}
+
+// expectedRestarts is how often scenarios restarted the container.
+func (d *driver) expectedRestarts(container string) int32 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.restarts[container]
+}
+
+// volumeNames are the images or subvolumes of every PVC the scenarios
+// recorded.
+func (d *driver) volumeNames() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for _, r := range d.vols {
+		out = append(out, r.volume)
+	}
+	return out
 }
 
 // recall returns what provision recorded for pvc.

@@ -7,11 +7,20 @@
 E2E_TOOLS_CACHE ?= /var/cache/ceph-csi-e2e
 export E2E_TOOLS_CACHE
 
-.PHONY: e2e-tools e2e
+# With a kubelet (E2E_KUBELET=1, the default) the drivers run from our
+# images: `make images` writes them here as archives for the node's
+# containerd.
+E2E_IMAGES_DIR ?= $(CURDIR)/bin/e2e-images
+export E2E_IMAGES_DIR
+
+.PHONY: e2e-tools e2e-images e2e
 
 e2e-tools: ## build (or reuse from the cache) kube-apiserver, kube-controller-manager, kubectl, the CSI sidecars, kubelet and kube-scheduler for the e2e test
 	@test/e2e/tools.sh >/dev/null
 	@test/e2e/tools.sh --node >/dev/null
 
-e2e: cluster-up build e2e-tools ## end-to-end test: real control plane + CSI sidecars + both drivers against the local cluster
+e2e-images: ## build the images (make images) as archives in E2E_IMAGES_DIR for the e2e node
+	@if [ "$${E2E_KUBELET:-1}" = 1 ]; then $(MAKE) --no-print-directory images IMAGES_ARCHIVE_DIR=$(E2E_IMAGES_DIR); fi
+
+e2e: cluster-up build e2e-tools e2e-images ## end-to-end test: real control plane + CSI sidecars + both drivers against the local cluster
 	@$(WITH_CLUSTER) test/e2e/run.sh

@@ -26,6 +26,10 @@ var (
 	vscGVR     = schema.GroupVersionResource{Group: "snapshot.storage.k8s.io", Version: "v1", Resource: "volumesnapshotcontents"}
 	vsClassGVR = schema.GroupVersionResource{Group: "snapshot.storage.k8s.io", Version: "v1",
 		Resource: "volumesnapshotclasses"}
+	vgsGVR = schema.GroupVersionResource{Group: "groupsnapshot.storage.k8s.io", Version: "v1beta2",
+		Resource: "volumegroupsnapshots"}
+	vgsClassGVR = schema.GroupVersionResource{Group: "groupsnapshot.storage.k8s.io", Version: "v1beta2",
+		Resource: "volumegroupsnapshotclasses"}
 )
 
 // kube is the test's access to the API server, as the admin.
@@ -140,6 +144,8 @@ type claim struct {
 	size        string
 	// source, when set, is the data source (a VolumeSnapshot or PVC).
 	source *corev1.TypedLocalObjectReference
+	// labels of the PVC (a VolumeGroupSnapshot selects its PVCs by them).
+	labels map[string]string
 }
 
 func snapshotSource(name string) *corev1.TypedLocalObjectReference {
@@ -154,7 +160,7 @@ func pvcSource(name string) *corev1.TypedLocalObjectReference {
 func (k *kube) createPVC(ctx context.Context, ns string, c claim) error {
 	mode := c.mode
 	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: c.name, Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: c.name, Namespace: ns, Labels: c.labels},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			StorageClassName: &c.class, VolumeMode: &mode, DataSource: c.source,
 			AccessModes: []corev1.PersistentVolumeAccessMode{c.access},

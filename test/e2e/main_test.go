@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -44,6 +45,12 @@ type config struct {
 	// podImage is the test's pod image (test/e2e/podimage), present on the
 	// node when a kubelet runs there.
 	podImage string
+	// With a kubelet the drivers run as the manifests' Deployment and
+	// DaemonSet: containerd is the node's containerd socket and
+	// controllerPorts the host ports the test gave each controller's
+	// `--flag=:PORT` arguments, per driver (test/e2e/deploy.sh).
+	containerd      string
+	controllerPorts map[string]map[string]int
 }
 
 var errNoEnv = errors.New("E2E_KUBECONFIG is not set: run through test/e2e/run.sh (make e2e)")
@@ -68,9 +75,15 @@ func loadConfig() (*config, error) {
 		podImage:    os.Getenv("E2E_POD_IMAGE"),
 		kubelet:     os.Getenv("E2E_KUBELET") == "1",
 		kubeletDir:  os.Getenv("E2E_KUBELET_DIR"),
+		containerd:  os.Getenv("E2E_CONTAINERD"),
 	}
 	if c.kubeconfig == "" {
 		return nil, errNoEnv
+	}
+	if s := os.Getenv("E2E_CONTROLLER_PORTS"); s != "" {
+		if err := json.Unmarshal([]byte(s), &c.controllerPorts); err != nil {
+			return nil, fmt.Errorf("E2E_CONTROLLER_PORTS: %w", err)
+		}
 	}
 	if s := os.Getenv("E2E_BIND_TIMEOUT"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -154,6 +167,7 @@ func scenarios() []scenario {
 		{name: "snapshot-restore-pod-data", run: snapshotRestorePodData, kubelet: true},
 		{name: "expand-online", run: expandOnline, kubelet: true},
 		{name: "node-plugin-restart", run: nodePluginRestart, kubelet: true},
+		{name: "liveness-restart", run: livenessRestart, kubelet: true},
 		{name: "delete-everything", run: deleteEverything},
 		{name: "clean", run: clean, kubelet: true},
 		{name: "rbac-and-processes", run: rbacAndProcesses},

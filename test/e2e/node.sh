@@ -2,8 +2,8 @@
 # The e2e test's Kubernetes node (sourced by run.sh, never run): Debian's
 # containerd 1.6 + runc with a private root, state and socket under $WORK, a
 # kubelet v1.37.2 (test/e2e/tools.sh --node) named $NODE_ID on 127.0.0.1,
-# the test's pod image (test/e2e/podimage: also the sandbox's pause image),
-# and the registrar stand-in (test/e2e/registrar) for the node plugins.
+# and the test's pod image (test/e2e/podimage: also the sandbox's pause
+# image). The drivers' pods are deploy.sh's.
 #
 # The kubelet changes host state; node_record_host saves it first and
 # node_restore_host (from run.sh's teardown) puts it back: the sysctls
@@ -30,6 +30,11 @@ node_record_host() {
 	iptables -t nat -S 2>/dev/null | awk '$1 == "-N" { print $2 }' >"$WORK/host/chains.nat"
 	iptables -t mangle -S 2>/dev/null | awk '$1 == "-N" { print $2 }' >"$WORK/host/chains.mangle"
 	if [ -e "$KUBELET_DIR" ]; then touch "$WORK/host/kubelet-dir-existed"; fi
+	local dir
+	for dir in "${NODE_HOST_DIRS[@]}"; do
+		[ -e "$dir" ] && echo "$dir"
+	done >"$WORK/host/dirs-existed"
+	ls -d /var/log/pods/* /var/log/containers/* 2>/dev/null >"$WORK/host/pod-logs" || true
 	ls -d /sys/fs/cgroup/*/kubepods 2>/dev/null >"$WORK/host/kubepods" || true
 }
 
@@ -44,12 +49,37 @@ node_restore_host() {
 	for table in filter nat mangle; do restore_chains "$table"; done
 	unmount_under "$KUBELET_DIR"
 	if [ ! -f "$WORK/host/kubelet-dir-existed" ]; then rm -rf "$KUBELET_DIR"; fi
+	restore_node_dirs
 	local cg
 	for cg in /sys/fs/cgroup/*/kubepods; do
 		[ -d "$cg" ] || continue
 		grep -qx "$cg" "$WORK/host/kubepods" && continue
 		find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || log "WARNING: could not remove $cg"
 	done
+}
+
+# restore_node_dirs: what the drivers' DaemonSets left on the host: mounts
+# and loop devices under their state directories, the host directories
+# they created, the pod logs of this run.
+restore_node_dirs() {
+	local dir f
+	for dir in /var/lib/rbd-driver /var/lib/cephfs-driver; do
+		[ -d "$dir" ] || continue
+		unmount_under "$dir"
+		for f in /sys/block/loop*/loop/backing_file; do
+			[ -f "$f" ] && grep -q "^$dir/" "$f" 2>/dev/null || continue
+			f=${f%/loop/backing_file}
+			losetup -d "/dev/${f##*/}" 2>/dev/null || log "WARNING: could not detach /dev/${f##*/}"
+		done
+	done
+	for f in /var/log/pods/* /var/log/containers/*; do
+		[ -e "$f" ] || [ -L "$f" ] || continue
+		grep -qxF "$f" "$WORK/host/pod-logs" || rm -rf "$f"
+	done
+	for dir in "${NODE_HOST_DIRS[@]}"; do
+		[ -e "$dir" ] && ! grep -qxF "$dir" "$WORK/host/dirs-existed" && rm -rf "$dir"
+	done
+	return 0
 }
 
 # restore_chains TABLE: removes the KUBE-* chains that are new since
@@ -84,8 +114,10 @@ CTRD_SOCK=""
 # start_containerd: containerd with everything under $WORK/containerd, the
 # CRI plugin on runc with cgroupfs, restrict_oom_score_adj (this VM lacks
 # CAP_SYS_RESOURCE: without it runc cannot set the sandbox's
-# oom_score_adj), the test's pod image as the sandbox image; no CNI
-# configuration (the test's pods use the host's network).
+# oom_score_adj), the test's pod image as the sandbox image; a CNI
+# configuration with only the loopback plugin (the test's pods and the
+# drivers' use the host's network; with no CNI configuration at all the
+# node would never be Ready, and the Deployment's pods never scheduled).
 start_containerd() {
 	CTRD_DIR=$WORK/containerd
 	CTRD_SOCK=$CTRD_DIR/containerd.sock
@@ -121,6 +153,8 @@ state = "$CTRD_DIR/state"
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CTRD_DIR/net.d"
 TOML
+	printf '%s\n' '{"cniVersion": "1.0.0", "name": "e2e-loopback", "plugins": [{"type": "loopback"}]}' \
+		>"$CTRD_DIR/net.d/10-e2e-loopback.conflist"
 	start_proc containerd containerd --config "$CTRD_DIR/config.toml" --log-level warn
 	wait_until 30 "containerd socket" ctr_ version
 	NODE_STARTED=1
@@ -214,19 +248,6 @@ YAML
 	wait_until 60 "kubelet /healthz" curl -fsS "http://127.0.0.1:$healthz/healthz"
 	wait_until 60 "node $NODE_ID registered" k get node "$NODE_ID"
 	log "kubelet: node $NODE_ID registered"
-}
-
-# start_registrar D: the registrar stand-in for the node plugin of D (a
-# local process, like the node plugin: the kubelet calls the plugin's
-# socket under $WORK).
-start_registrar() {
-	local d=$1 sock=$WORK/$1-node/csi.sock
-	[ -x "$WORK/registrar" ] ||
-		(cd "$HERE" && CGO_ENABLED=0 "${GO:-go}" build -o "$WORK/registrar" ./registrar) || die "test/e2e/registrar does not build"
-	start_proc "$d-registrar" "$WORK/registrar" --csi-address="$sock" --kubelet-registration-path="$sock" \
-		--plugin-registration-path="$KUBELET_DIR/plugins_registry"
-	wait_until 60 "$d: CSINode $NODE_ID lists the driver" csinode_has "$d.csi.ceph.com"
-	log "$d: the kubelet registered the node plugin"
 }
 
 csinode_has() {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // sidecars lists the controller's sidecars that run.sh started for the
@@ -26,8 +28,14 @@ func sidecars(work, drv string) ([]string, error) {
 
 // rbacAndProcesses: every sidecar ran as the ServiceAccount of
 // manifests/<driver>, so a "forbidden" anywhere in its log is a missing RBAC
-// rule; and no sidecar or driver run.sh started has exited.
+// rule; and no sidecar or driver has exited (with a kubelet: every
+// container of the driver's pods is ready and none restarted but those a
+// scenario restarted on purpose).
 func rbacAndProcesses(t *testing.T, d *driver) {
+	if d.cfg.kubelet {
+		rbacAndContainers(t, d)
+		return
+	}
 	cs, err := sidecars(d.cfg.work, d.drv)
 	if err != nil {
 		t.Fatal(err)
@@ -87,4 +95,48 @@ func alive(work, name string) error {
 		return fmt.Errorf("pid %d is a zombie", pid)
 	}
 	return nil
+}
+
+// rbacAndContainers is rbacAndProcesses for the driver's pods.
+func rbacAndContainers(t *testing.T, d *driver) {
+	for _, component := range []string{"controller", "node"} {
+		pod, err := d.driverPod(t.Context(), component)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range pod.Status.ContainerStatuses {
+			want := int32(0)
+			if component == "controller" {
+				want = d.expectedRestarts(s.Name)
+			}
+			if !s.Ready || s.RestartCount != want {
+				t.Errorf("%s/%s: ready %v, %d restarts (want ready, %d)", pod.Name, s.Name, s.Ready, s.RestartCount, want)
+			}
+			if component == "node" || s.Name == d.plugin() || s.Name == "liveness-probe" {
+				continue
+			}
+			checkForbidden(t, pod, s.Name)
+		}
+	}
+}
+
+// checkForbidden fails the test if a log of the container (also of a
+// previous instance) in the kubelet's pod log directory says "forbidden".
+func checkForbidden(t *testing.T, pod *corev1.Pod, container string) {
+	t.Helper()
+	dir := filepath.Join("/var/log/pods", pod.Namespace+"_"+pod.Name+"_"+string(pod.UID), container)
+	logs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err == nil && len(logs) == 0 {
+		err = fmt.Errorf("no log in %s", dir)
+	}
+	if err != nil {
+		t.Errorf("%s/%s: %v", pod.Name, container, err)
+	}
+	for _, f := range logs {
+		if line, err := firstMatch(f, "forbidden"); err != nil {
+			t.Errorf("%s/%s: %v", pod.Name, container, err)
+		} else if line != "" {
+			t.Errorf("RBAC: %s was denied: %.300s", container, line)
+		}
+	}
 }

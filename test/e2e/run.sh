@@ -45,6 +45,8 @@ ROOT=$(cd "$HERE/../.." && pwd)
 . "$HERE/lib.sh"
 # shellcheck source=node.sh
 . "$HERE/node.sh"
+# shellcheck source=deploy.sh
+. "$HERE/deploy.sh"
 
 E2E_DRIVERS=${E2E_DRIVERS:-rbd cephfs}
 E2E_KUBELET=${E2E_KUBELET:-1}
@@ -69,7 +71,7 @@ done
 missing=()
 deps="etcd:etcd-server jq:jq curl:curl openssl:openssl ss:iproute2 flock:util-linux"
 if [ "$E2E_KUBELET" = 1 ]; then
-	deps+=" containerd:containerd runc:runc ctr:containerd buildah:buildah iptables:iptables findmnt:util-linux"
+	deps+=" /usr/lib/cni/loopback:containernetworking-plugins containerd:containerd runc:runc ctr:containerd buildah:buildah iptables:iptables findmnt:util-linux"
 fi
 for pair in $deps; do
 	command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
@@ -107,8 +109,11 @@ teardown() {
 	# containers and containerd's shims, then everything else.
 	stop_proc kubelet
 	stop_pods_and_shims
+	save_pod_logs
 	stop_all
 	node_restore_host
+	# containerd's sandboxes leave their shm and rootfs mounts in $WORK.
+	unmount_under "$WORK"
 	ceph_cleanup
 	mkdir -p "$E2E_LOG_DIR"
 	rm -f "$E2E_LOG_DIR"/*.log
@@ -201,31 +206,60 @@ start_control_plane() {
 	start_proc kube-controller-manager "$TOOLS/bin/kube-controller-manager" \
 		--kubeconfig="$KUBECONFIG_ADMIN" --leader-elect=false \
 		--controllers="$KCM_CONTROLLERS" \
+		--root-ca-file="$WORK/apiserver/apiserver.crt" \
 		--flex-volume-plugin-dir="$WORK/flexvolume" \
 		--bind-address=127.0.0.1 --secure-port=0 \
 		--use-service-account-credentials=false --v=2
 
-	# The VolumeSnapshot CRDs (not the group snapshot ones: the drivers have
-	# no group snapshots, and the snapshot controllers run with
-	# CSIVolumeGroupSnapshot=false).
+	# The VolumeSnapshot and VolumeGroupSnapshot CRDs (external-snapshotter's
+	# client module, the version the snapshot-controller is built from), and
+	# the snapshot-controller with group snapshots on.
 	k apply -f "$TOOLS/crd/" >/dev/null
+	k apply -f "$(group_snapshot_crds)" >/dev/null
 	k wait --for=condition=established --timeout=30s \
 		crd/volumesnapshotclasses.snapshot.storage.k8s.io \
 		crd/volumesnapshotcontents.snapshot.storage.k8s.io \
-		crd/volumesnapshots.snapshot.storage.k8s.io >/dev/null
+		crd/volumesnapshots.snapshot.storage.k8s.io \
+		crd/volumegroupsnapshotclasses.groupsnapshot.storage.k8s.io \
+		crd/volumegroupsnapshotcontents.groupsnapshot.storage.k8s.io \
+		crd/volumegroupsnapshots.groupsnapshot.storage.k8s.io >/dev/null
 	start_proc snapshot-controller "$TOOLS/bin/snapshot-controller" \
 		--kubeconfig="$KUBECONFIG_ADMIN" --leader-election=false \
-		--feature-gates=CSIVolumeGroupSnapshot=false \
+		--feature-gates=CSIVolumeGroupSnapshot=true \
 		--retry-interval-start=500ms --v=2
+	if [ "$E2E_KUBELET" = 1 ]; then
+		# The drivers' Deployment and DaemonSet pods are scheduled.
+		start_proc kube-scheduler "$NODE_TOOLS/bin/kube-scheduler" \
+			--kubeconfig="$KUBECONFIG_ADMIN" --leader-elect=false --secure-port=0 --v=2
+	fi
 	log "control plane ready"
+}
+
+# group_snapshot_crds: a directory with the VolumeGroupSnapshot CRDs of the
+# external-snapshotter client module in tools/go.mod (from the module cache,
+# downloaded from the module proxy when missing).
+group_snapshot_crds() {
+	local dir
+	dir=$(cd "$HERE/tools" && GOWORK=off GOFLAGS=-mod=readonly "${GO:-go}" mod download -json \
+		github.com/kubernetes-csi/external-snapshotter/client/v8 | jq -r .Dir) || die "external-snapshotter client module"
+	mkdir -p "$WORK/group-crd"
+	cp "$dir"/config/crd/groupsnapshot.storage.k8s.io_*.yaml "$WORK/group-crd/"
+	echo "$WORK/group-crd"
 }
 
 # The kube-controller-manager controllers PV provisioning needs: binding,
 # expansion, and the protection controllers that remove the PVC/PV
 # finalizers (without them nothing is ever deleted); and the attach/detach
 # controller, which creates the VolumeAttachments of pods' volumes on a node
-# for drivers with attachRequired (csi-attacher marks them attached).
+# for drivers with attachRequired (csi-attacher marks them attached); with
+# a kubelet, those that run the drivers' Deployment and DaemonSet, the node
+# lifecycle controller (it lifts the not-ready taint the kubelet registers
+# the node with) and the publisher of kube-root-ca.crt (the CA in the
+# drivers' ServiceAccount volumes).
 KCM_CONTROLLERS=persistentvolume-binder-controller,persistentvolume-expander-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller,persistentvolume-attach-detach-controller
+if [ "$E2E_KUBELET" = 1 ]; then
+	KCM_CONTROLLERS+=,deployment-controller,replicaset-controller,daemonset-controller,node-lifecycle-controller,root-ca-certificate-publisher-controller
+fi
 
 # write_kubeconfig FILE TOKEN
 write_kubeconfig() {
@@ -260,6 +294,8 @@ validate_manifests() {
 			{ cat "$WORK/logs/dry-run-$d.log" >&2; die "server-side dry run of manifests/$d failed"; }
 		log "manifests/$d: server-side dry run ok ($(wc -l <"$WORK/logs/dry-run-$d.log") objects)"
 	done
+	# With a kubelet, deploy_driver applies them (an overlay for this node).
+	[ "$E2E_KUBELET" = 1 ] && return 0
 	for d in $E2E_DRIVERS; do
 		k apply -k "$ROOT/manifests/$d" >"$WORK/logs/apply-$d.log" 2>&1 ||
 			{ cat "$WORK/logs/apply-$d.log" >&2; die "kubectl apply -k manifests/$d failed"; }
@@ -460,9 +496,10 @@ run_scenarios() {
 	(
 		cd "$HERE"
 		export E2E_KUBECONFIG=$KUBECONFIG_ADMIN E2E_WORK=$WORK E2E_DRIVERS E2E_CLUSTER_ID=$CLUSTER_ID E2E_NODE=$NODE_ID E2E_POD_IMAGE=$POD_IMAGE E2E_KUBELET E2E_KUBELET_DIR=$KUBELET_DIR \
+			E2E_CONTAINERD=$CTRD_SOCK E2E_CONTROLLER_PORTS=$(controller_ports_json) \
 			E2E_RBD_POOL=$RBD_POOL E2E_FS_NAME=$FS_NAME E2E_FS_GROUP=$FS_GROUP E2E_FS_META_POOL=$FS_META_POOL
-		[ -z "${RBD_USER:-}" ] || E2E_RBD_SECRET_DIR=$(secret_dir rbd-scenarios)
-		[ -z "${FS_USER:-}" ] || E2E_CEPHFS_SECRET_DIR=$(secret_dir cephfs-scenarios)
+		[ -z "${RBD_KEY:-}" ] || E2E_RBD_SECRET_DIR=$(secret_dir rbd-scenarios)
+		[ -z "${FS_KEY:-}" ] || E2E_CEPHFS_SECRET_DIR=$(secret_dir cephfs-scenarios)
 		export E2E_RBD_SECRET_DIR E2E_CEPHFS_SECRET_DIR
 		"$WORK/e2e.test" "${args[@]}"
 	) 2>&1 | tee "$WORK/logs/scenarios.log" || rc=$?
@@ -471,27 +508,38 @@ run_scenarios() {
 
 # ------------------------------------------------------------------ main
 
-T_START=$SECONDS
-build_scenarios
-[ "$E2E_KUBELET" = 1 ] && node_record_host
-start_control_plane
-if [ "$E2E_KUBELET" = 1 ]; then
-	start_containerd
-	build_pod_image
-	start_kubelet
-fi
-T_CP=$SECONDS
-validate_manifests
-prepare_ceph
-for d in $E2E_DRIVERS; do start_driver "$d"; done
-for d in $E2E_DRIVERS; do check_driver_health "$d"; done
-if [ "$E2E_KUBELET" = 1 ]; then
-	for d in $E2E_DRIVERS; do start_registrar "$d"; done
-fi
-T_READY=$SECONDS
-log "setup took $((T_READY - T_START))s (control plane $((T_CP - T_START))s)"
+# Everything runs from main, called on the script's last line with exit:
+# bash has then read the whole file, so editing run.sh during a run cannot
+# change the running one.
+main() {
+	T_START=$SECONDS
+	build_scenarios
+	[ "$E2E_KUBELET" = 1 ] && node_record_host
+	start_control_plane
+	if [ "$E2E_KUBELET" = 1 ]; then
+		start_containerd
+		build_pod_image
+		start_kubelet
+	fi
+	T_CP=$SECONDS
+	validate_manifests
+	prepare_ceph
+	if [ "$E2E_KUBELET" = 1 ]; then
+		import_images
+		for d in $E2E_DRIVERS; do deploy_driver "$d"; done
+		for d in $E2E_DRIVERS; do wait_deployed "$d"; done
+		for d in $E2E_DRIVERS; do check_deployed_health "$d"; done
+	else
+		for d in $E2E_DRIVERS; do start_driver "$d"; done
+		for d in $E2E_DRIVERS; do check_driver_health "$d"; done
+	fi
+	T_READY=$SECONDS
+	log "setup took $((T_READY - T_START))s (control plane $((T_CP - T_START))s)"
 
-rc=0
-run_scenarios || rc=$?
-log "scenarios took $((SECONDS - T_READY))s; total $((SECONDS - T_START))s"
-[ "$rc" -eq 0 ] || exit "$rc"
+	local rc=0 d
+	run_scenarios || rc=$?
+	log "scenarios took $((SECONDS - T_READY))s; total $((SECONDS - T_START))s"
+	[ "$rc" -eq 0 ] || exit "$rc"
+}
+
+main "$@"; exit $?

@@ -31,6 +31,9 @@ func registerDriverFlags(fs *flag.FlagSet) drivermain.Flags {
 		"longest a CreateVolume waits for a clone before answering Aborted (a retry resumes the clone)")
 	fs.StringVar(&o.CapacitySecretDir, "capacity-secret-dir", "",
 		"directory with adminID and adminKey files (a mounted Secret) for GetCapacity; empty disables GetCapacity")
+	fs.StringVar(&o.NodeSecretsDir, "node-secrets-dir", "",
+		"directory with the node-stage Secret's files (adminID/adminKey, userID/userKey) with which the node mounts a staged volume "+
+			"again when its ceph-fuse died with the previous plugin container and NodePublishVolume carries no secrets; empty: such a publish fails")
 	fs.Func("node-labels", "this node's labels key=value[,key=value...], for read affinity on kernel mounts", func(s string) error {
 		m, err := cliflags.ParseKeyValues(s)
 		o.NodeLabels = m

@@ -46,6 +46,9 @@ type CephFSOptions struct {
 	// CapacitySecretDir holds adminID and adminKey files for GetCapacity;
 	// empty disables GetCapacity.
 	CapacitySecretDir string
+	// NodeSecretsDir holds the node-stage Secret's files, for mounting a
+	// dead staging mount again at NodePublishVolume (node.Config.HealSecrets).
+	NodeSecretsDir string
 	// NodeLabels and CrushLocationLabels give the node's CRUSH location
 	// for read affinity on kernel mounts (config.json's readAffinity).
 	NodeLabels          map[string]string
@@ -173,13 +176,25 @@ func newNode(cfg Config, clusters *clusterconfig.Store) (*node.Server, func(), e
 		DefaultMounter: cfg.CephFS.DefaultMounter,
 		StateDir:       stateDir,
 		NodeLabels:     cfg.CephFS.NodeLabels, CrushLocationLabels: cfg.CephFS.CrushLocationLabels,
-		Lookup: &nodelookup.Lookup{Connector: cephfs.NewConnector(pool), InstanceID: cfg.Shared.InstanceID},
+		Lookup:      &nodelookup.Lookup{Connector: cephfs.NewConnector(pool), InstanceID: cfg.Shared.InstanceID},
+		HealSecrets: healSecrets(cfg.CephFS.NodeSecretsDir),
 	})
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
 	}
 	return n, pool.Close, nil
+}
+
+// healSecrets reads the node-stage Secret from dir on every call (a mounted
+// Secret may be rotated); nil for no dir.
+func healSecrets(dir string) func() (map[string]string, error) {
+	if dir == "" {
+		return nil
+	}
+	return func() (map[string]string, error) {
+		return credentials.SecretsFromDir(dir, "adminID", "adminKey", "userID", "userKey")
+	}
 }
 
 // readSecretDir reads adminID and adminKey files, as a Secret mounted as a

@@ -305,6 +305,40 @@ func TestDeadMountIsRemounted(t *testing.T) {
 	}
 }
 
+// A publish without secrets mounts a dead staging again with the
+// --node-secrets-dir credentials (the plugin container was replaced and its
+// ceph-fuse died with it), as the admin user for a dynamic volume.
+func TestDeadMountIsRemountedWithNodeSecretsDir(t *testing.T) {
+	f := newFixture(t)
+	var reads int
+	f.srv.cfg.HealSecrets = func() (map[string]string, error) {
+		reads++
+		return map[string]string{"adminID": "heal-admin", "adminKey": testKey, "userID": "u", "userKey": testKey}, nil
+	}
+	ctx := context.Background()
+	if _, err := f.srv.NodeStageVolume(ctx, f.stageReq()); err != nil {
+		t.Fatal(err)
+	}
+	pub := f.publishReq("a", csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER)
+	if _, err := f.srv.NodePublishVolume(ctx, pub); err != nil {
+		t.Fatal(err)
+	}
+	if reads != 0 {
+		t.Fatalf("a healthy staging read the node secrets %d times", reads)
+	}
+	f.host.kill(f.stageReq().StagingTargetPath)
+	if _, err := f.srv.NodePublishVolume(ctx, pub); err != nil {
+		t.Fatalf("publish over a dead staging with --node-secrets-dir: %v", err)
+	}
+	if reads != 1 || len(f.fuse.calls) != 2 || f.host.Check(pub.TargetPath) != nil {
+		t.Fatalf("secrets read %d times, %d mounts, target %v; want 1, 2, healthy", reads, len(f.fuse.calls), f.host.Check(pub.TargetPath))
+	}
+	f.srv.cfg.HealSecrets = func() (map[string]string, error) { return nil, errors.New("no such file") }
+	f.host.kill(f.stageReq().StagingTargetPath)
+	_, err := f.srv.NodePublishVolume(ctx, pub)
+	wantCode(t, err, codes.FailedPrecondition, "--node-secrets-dir")
+}
+
 func TestShallowStageBindsSnapshot(t *testing.T) {
 	f := newFixture(t)
 	req := f.stageReq()

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
+	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
 	"github.com/seed-6a310834/ceph-csi/shared/oplock"
 )
@@ -71,16 +72,29 @@ func (s *Server) ensureStaged(ctx context.Context, req *csi.NodePublishVolumeReq
 	if err != nil {
 		return err
 	}
-	creds, err := nodeCredentials(req.GetSecrets(), vol.static)
+	creds, err := s.remountCredentials(req.GetSecrets(), vol.static)
 	if err != nil {
 		return status.Errorf(codes.FailedPrecondition,
-			"the staging mount at %s is dead and the request has no node secrets to mount it again: NodeStageVolume it again", staging)
+			"the staging mount at %s is dead and neither the request nor --node-secrets-dir gives node secrets to mount it again (%v): NodeStageVolume it again",
+			staging, err)
 	}
 	logging.FromContext(ctx).Warn("staging mount is dead: mounting it again", zap.String("staging_path", staging))
 	if err := s.unstage(ctx, staging); err != nil {
 		return status.Errorf(codes.Internal, "remove the dead mount at %s: %v", staging, err)
 	}
 	return s.stage(ctx, req.GetVolumeId(), staging, vol, creds)
+}
+
+// remountCredentials are the request's node secrets, else those of
+// Config.HealSecrets.
+func (s *Server) remountCredentials(secrets map[string]string, static bool) (*credentials.Credentials, error) {
+	if len(secrets) == 0 && s.cfg.HealSecrets != nil {
+		var err error
+		if secrets, err = s.cfg.HealSecrets(); err != nil {
+			return nil, err
+		}
+	}
+	return nodeCredentials(secrets, static)
 }
 
 // publish binds staging at target, or accepts the existing bind.

@@ -55,6 +55,10 @@ type Config struct {
 	// read_from_replica=localize,crush_location=...).
 	NodeLabels          map[string]string
 	CrushLocationLabels []string
+	// HealSecrets returns the node-stage Secret (--node-secrets-dir) with
+	// which NodePublishVolume mounts a dead staging mount again when the
+	// request carries no secrets; nil: such a publish fails.
+	HealSecrets func() (map[string]string, error)
 	// Lookup finds on the cluster what old or ceph-csi volume contexts
 	// leave out (package nodelookup); nil: such volumes fail NodeStage.
 	Lookup Lookup

@@ -21,7 +21,7 @@ import (
 // files. Each step is skipped when there is nothing to undo.
 func (f *fuseAttacher) Detach(ctx context.Context, a *Attachment) error {
 	if a.BackingFile != "" {
-		if err := f.detachLoops(ctx, a.BackingFile); err != nil {
+		if err := f.detachLoops(ctx, a.BackingFile, a.Device); err != nil {
 			return err
 		}
 	}
@@ -45,8 +45,13 @@ type loopList struct {
 
 // loopsOf returns the loop devices whose backing file is file. The device
 // recorded at attach time is not trusted: after a crash it may be unknown,
-// after a reboot it may be another file's.
-func (f *fuseAttacher) loopsOf(ctx context.Context, file string) ([]string, error) {
+// after a reboot it may be another file's. One exception: when the rbd-fuse
+// mount was made in a mount namespace that is gone (the node plugin's
+// previous container), the kernel names the backing file relative to the
+// detached mount ("/<image> (deleted)"); the recorded device then counts if
+// its backing file has that form with file's base name (the image name,
+// unique to the volume).
+func (f *fuseAttacher) loopsOf(ctx context.Context, file, recorded string) ([]string, error) {
 	out, err := f.exec.Run(ctx, "losetup", "--list", "--json", "--output", "NAME,BACK-FILE")
 	if err != nil {
 		return nil, fmt.Errorf("listing loop devices: %w", err)
@@ -60,15 +65,19 @@ func (f *fuseAttacher) loopsOf(ctx context.Context, file string) ([]string, erro
 	}
 	var devs []string
 	for _, d := range list.LoopDevices {
-		if d.BackFile != nil && strings.TrimSuffix(*d.BackFile, " (deleted)") == file {
+		if d.BackFile == nil {
+			continue
+		}
+		back := strings.TrimSuffix(*d.BackFile, " (deleted)")
+		if back == file || (d.Name == recorded && recorded != "" && back == "/"+filepath.Base(file)) {
 			devs = append(devs, d.Name)
 		}
 	}
 	return devs, nil
 }
 
-func (f *fuseAttacher) detachLoops(ctx context.Context, file string) error {
-	devs, err := f.loopsOf(ctx, file)
+func (f *fuseAttacher) detachLoops(ctx context.Context, file, recorded string) error {
+	devs, err := f.loopsOf(ctx, file, recorded)
 	if err != nil {
 		return err
 	}

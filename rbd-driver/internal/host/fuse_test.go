@@ -194,6 +194,34 @@ func (r *fuseRig) checkDetach(t *testing.T, a *Attachment) {
 	r.checkCommands(t, "losetup --list --json --output NAME,BACK-FILE")
 }
 
+// After the node plugin's container was replaced, the kernel names the
+// loop device's backing file relative to the gone mount namespace
+// ("/img (deleted)"): the recorded device with that name is detached, a
+// device with the same form but not recorded, or recorded with another
+// image's name, is not.
+func TestFuseDetachAfterContainerReplaced(t *testing.T) {
+	for _, tt := range []struct {
+		name, recorded string
+		loops          map[string]string
+		want           []string
+	}{
+		{"recorded device", "/dev/loop5", map[string]string{"/dev/loop5": "/img (deleted)", "/dev/loop6": "/img"},
+			[]string{"losetup --detach /dev/loop5"}},
+		{"not recorded", "", map[string]string{"/dev/loop5": "/img (deleted)"}, nil},
+		{"recorded device backs another image", "/dev/loop5", map[string]string{"/dev/loop5": "/other (deleted)"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newFuseRig(t, helperBehaviour{})
+			r.loopList(tt.loops)
+			a := &Attachment{Mounter: "fuse", Device: tt.recorded, FuseMount: r.mnt, BackingFile: r.backing, WorkDir: r.work}
+			if err := r.attacher(t).Detach(context.Background(), a); err != nil {
+				t.Fatalf("Detach() = %v", err)
+			}
+			r.checkCommands(t, append([]string{"losetup --list --json --output NAME,BACK-FILE"}, tt.want...)...)
+		})
+	}
+}
+
 func TestFuseAttachFailures(t *testing.T) {
 	tests := []struct {
 		name     string
