@@ -1,0 +1,84 @@
+package audit_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/google/uuid"
+
+	rbdaudit "github.com/seed-6a310834/ceph-csi/rbd-driver/internal/audit"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/groupjournal"
+	"github.com/seed-6a310834/ceph-csi/shared/audit"
+	"github.com/seed-6a310834/ceph-csi/shared/audit/audittest"
+	"github.com/seed-6a310834/ceph-csi/shared/volid"
+)
+
+// TestAuditGroupSnapshots: a group snapshot made by the controller is
+// healthy (its group record, member records and csi-snap images are not
+// reported); a dangling group directory entry, an unreferenced group
+// record, a record whose members are all gone and an RBD group of ours
+// without a record are reported, and each finding's removal deletes it.
+func TestAuditGroupSnapshots(t *testing.T) {
+	r := newRig(t)
+	a, b := r.createVolume("pvc-ga", nil), r.createVolume("pvc-gb", nil)
+	gs, err := r.ctrl.Group().CreateVolumeGroupSnapshot(ctx(t), &csi.CreateVolumeGroupSnapshotRequest{
+		Name: "group-ok", SourceVolumeIds: []string{a.GetVolumeId(), b.GetVolumeId()}, Secrets: r.secrets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	audittest.Equal(t, "findings of a healthy group snapshot", r.scan(), nil)
+	want := r.makeGroupOrphans(a.GetVolumeId())
+	audittest.Equal(t, "findings", r.scan(), want)
+	findings, err := rbdaudit.Scan(ctx(t), rbdaudit.Config{Session: r.sess, Pool: pool, Instance: instance,
+		VolumePrefixes: audit.NewPrefixes(audit.VolumePrefix), SnapshotPrefixes: audit.NewPrefixes(audit.SnapshotPrefix)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range findings {
+		if err := f.Remove(ctx(t)); err != nil {
+			t.Errorf("remove %s %s: %v", f.Kind, f.Name, err)
+		}
+	}
+	audittest.Equal(t, "findings after the removals", r.scan(), nil)
+	_, err = r.ctrl.Group().DeleteVolumeGroupSnapshot(ctx(t), &csi.DeleteVolumeGroupSnapshotRequest{
+		GroupSnapshotId: gs.GetGroupSnapshot().GetGroupSnapshotId(), Secrets: r.secrets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.DeleteVolume(a.GetVolumeId())
+	r.DeleteVolume(b.GetVolumeId())
+}
+
+// makeGroupOrphans makes one orphan of each group kind and returns the
+// findings expected.
+func (r *rig) makeGroupOrphans(volID string) []string {
+	r.t.Helper()
+	j := groupjournal.New(r.store, instance)
+	dangling, unreferenced, rbdGroup := uuid.NewString(), uuid.NewString(), groupjournal.NamePrefix+uuid.NewString()
+	dir := groupjournal.DirPrefix + instance
+	if err := r.store.SetOmap(ctx(r.t), dir, map[string]string{groupjournal.KeyPrefix + "gone": dangling}); err != nil {
+		r.t.Fatal(err)
+	}
+	err := r.store.CreateWithOmap(ctx(r.t), groupjournal.KeyPrefix+unreferenced,
+		map[string]string{"csi.volname": "lost", "csi.groupname": groupjournal.NamePrefix + unreferenced})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	vid, _ := volid.Decode(volID)
+	missingSnap, _ := volid.ID{ClusterID: vid.ClusterID, LocationID: vid.LocationID, UUID: uuid.NewString()}.Encode()
+	empty, err := j.Reserve(ctx(r.t), "emptied", map[string]string{volID: missingSnap})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.sess.CreateGroup(ctx(r.t), backend.GroupRef{PoolRef: backend.PoolRef{Pool: pool}, Name: rbdGroup}); err != nil {
+		r.t.Fatal(err)
+	}
+	return []string{
+		fmt.Sprintf("dangling-entry %s[gone]", dir),
+		fmt.Sprintf("unreferenced-record %s/%s%s", pool, groupjournal.KeyPrefix, unreferenced),
+		fmt.Sprintf("missing-object %s/%s%s", pool, groupjournal.KeyPrefix, empty.UUID),
+		fmt.Sprintf("unrecorded %s/%s", pool, rbdGroup),
+	}
+}
