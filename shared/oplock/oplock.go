@@ -20,7 +20,7 @@ const (
 	KindSnapshotID   = "snapshot-id"
 	KindTargetPath   = "target-path"
 	// KindGroupSnapshotName and KindGroupSnapshotID lock volume group
-	// snapshots by request name and by ID.
+	// snapshots by CSI request name and by CSI ID.
 	KindGroupSnapshotName = "group-snapshot-name"
 	KindGroupSnapshotID   = "group-snapshot-id"
 )
