@@ -16,7 +16,6 @@ import (
 	"strings"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/groupjournal"
 	"github.com/seed-6a310834/ceph-csi/shared/audit"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
@@ -24,10 +23,10 @@ import (
 
 // groupScan is the group journal as the audit read it.
 type groupScan struct {
-	j       *groupjournal.Journal
+	j       *journal.Groups
 	ref     backend.PoolRef
 	entries map[string]string // request name -> UUID
-	records map[string]*groupjournal.Record
+	records map[string]*journal.GroupRecord
 }
 
 // checkGroups audits the group journal and the RBD groups of the journal
@@ -37,7 +36,7 @@ func (s *scan) checkGroups(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.groupEntries(g)
+	s.danglingGroupEntries(g)
 	s.groupRecords(g)
 	return s.rbdGroups(ctx, g)
 }
@@ -48,11 +47,12 @@ func (s *scan) readGroups(ctx context.Context) (*groupScan, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &groupScan{j: groupjournal.New(store, s.cfg.Instance), ref: ref, records: map[string]*groupjournal.Record{}}
-	if g.entries, err = g.j.List(ctx); err != nil {
+	g := &groupScan{j: journal.NewGroups(store, journal.GroupOptions{Instance: s.cfg.Instance}), ref: ref,
+		records: map[string]*journal.GroupRecord{}}
+	if g.entries, err = groupEntries(ctx, g.j); err != nil {
 		return nil, fmt.Errorf("group journal: %w", err)
 	}
-	ids, err := g.j.Objects(ctx)
+	ids, err := g.j.ListUUIDs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("group journal: %w", err)
 	}
@@ -69,21 +69,31 @@ func (s *scan) readGroups(ctx context.Context) (*groupScan, error) {
 	return g, nil
 }
 
-// groupEntries reports directory entries without their UUID object.
-func (s *scan) groupEntries(g *groupScan) {
+// groupEntries reads the group directory: request name -> UUID.
+func groupEntries(ctx context.Context, j *journal.Groups) (map[string]string, error) {
+	list, err := j.List(ctx)
+	out := make(map[string]string, len(list))
+	for _, e := range list {
+		out[e.RequestName] = e.UUID
+	}
+	return out, err
+}
+
+// danglingGroupEntries reports directory entries without their UUID object.
+func (s *scan) danglingGroupEntries(g *groupScan) {
 	for _, name := range sortedKeys(g.entries) {
 		id := g.entries[name]
 		if _, ok := g.records[id]; ok {
 			continue
 		}
 		f := &audit.Finding{Kind: audit.DanglingEntry, What: "group snapshot directory entry",
-			Name: fmt.Sprintf("%s%s[%s]", groupjournal.DirPrefix, s.cfg.Instance, name), Ours: true,
-			Detail: "its record " + groupjournal.KeyPrefix + id + " does not exist", Step: audit.StepEntries}
+			Name: fmt.Sprintf("%s[%s]", g.j.DirectoryObject(), name), Ours: true,
+			Detail: "its record " + g.j.UUIDObject(id) + " does not exist", Step: audit.StepEntries}
 		f.Remove = func(ctx context.Context) error {
 			if _, err := g.j.Get(ctx, id); !errors.Is(err, journal.ErrNotFound) {
 				return changedUnlessErr(err)
 			}
-			return g.j.Undo(ctx, &groupjournal.Record{UUID: id, RequestName: name})
+			return g.j.Undo(ctx, &journal.GroupRecord{UUID: id, RequestName: name})
 		}
 		s.findings = append(s.findings, f)
 	}
@@ -119,26 +129,26 @@ func (s *scan) memberRecorded(snapID string) bool {
 	return ok
 }
 
-func (s *scan) unreferencedGroup(g *groupScan, rec *groupjournal.Record) *audit.Finding {
+func (s *scan) unreferencedGroup(g *groupScan, rec *journal.GroupRecord) *audit.Finding {
 	f := &audit.Finding{Kind: audit.UnreferencedRecord, What: "group snapshot record",
-		Name: where(g.ref) + "/" + groupjournal.KeyPrefix + rec.UUID, Since: rec.Created, Ours: true,
+		Name: where(g.ref) + "/" + g.j.UUIDObject(rec.UUID), Since: rec.CreationTime, Ours: true,
 		Detail: fmt.Sprintf("no directory entry points at it (request %q)", rec.RequestName), Step: audit.StepRecords}
 	f.Remove = func(ctx context.Context) error {
-		entries, err := g.j.List(ctx)
+		entries, err := groupEntries(ctx, g.j)
 		if err != nil {
 			return err
 		}
 		if slices.Contains(sortedValues(entries), rec.UUID) {
 			return fmt.Errorf("%w: a directory entry points at it now", audit.ErrChanged)
 		}
-		return g.j.Undo(ctx, &groupjournal.Record{UUID: rec.UUID})
+		return g.j.Undo(ctx, &journal.GroupRecord{UUID: rec.UUID})
 	}
 	return f
 }
 
-func (s *scan) emptyGroup(g *groupScan, rec *groupjournal.Record) *audit.Finding {
+func (s *scan) emptyGroup(g *groupScan, rec *journal.GroupRecord) *audit.Finding {
 	f := &audit.Finding{Kind: audit.MissingObject, What: "group snapshot record",
-		Name: where(g.ref) + "/" + groupjournal.KeyPrefix + rec.UUID, Since: rec.Created, Ours: true,
+		Name: where(g.ref) + "/" + g.j.UUIDObject(rec.UUID), Since: rec.CreationTime, Ours: true,
 		Detail: fmt.Sprintf("none of its %d member snapshots is recorded (request %q)", len(rec.Members), rec.RequestName),
 		Step:   audit.StepRecords}
 	f.Remove = func(ctx context.Context) error {
@@ -169,7 +179,7 @@ func (s *scan) rbdGroups(ctx context.Context, g *groupScan) error {
 		return err
 	}
 	for _, name := range names {
-		id, ok := strings.CutPrefix(name, groupjournal.NamePrefix)
+		id, ok := strings.CutPrefix(name, journal.DefaultGroupNamePrefix)
 		if !ok || g.records[id] != nil {
 			continue
 		}

@@ -9,9 +9,9 @@ import (
 
 	rbdaudit "github.com/seed-6a310834/ceph-csi/rbd-driver/internal/audit"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/groupjournal"
 	"github.com/seed-6a310834/ceph-csi/shared/audit"
 	"github.com/seed-6a310834/ceph-csi/shared/audit/audittest"
+	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
@@ -55,20 +55,24 @@ func TestAuditGroupSnapshots(t *testing.T) {
 // findings expected.
 func (r *rig) makeGroupOrphans(volID string) []string {
 	r.t.Helper()
-	j := groupjournal.New(r.store, instance)
-	dangling, unreferenced, rbdGroup := uuid.NewString(), uuid.NewString(), groupjournal.NamePrefix+uuid.NewString()
-	dir := groupjournal.DirPrefix + instance
-	if err := r.store.SetOmap(ctx(r.t), dir, map[string]string{groupjournal.KeyPrefix + "gone": dangling}); err != nil {
+	j := journal.NewGroups(r.store, journal.GroupOptions{Instance: instance})
+	dangling, unreferenced := uuid.NewString(), uuid.NewString()
+	rbdGroup := journal.DefaultGroupNamePrefix + uuid.NewString()
+	dir := j.DirectoryObject()
+	if err := r.store.SetOmap(ctx(r.t), dir, map[string]string{"csi.volume.group.gone": dangling}); err != nil {
 		r.t.Fatal(err)
 	}
-	err := r.store.CreateWithOmap(ctx(r.t), groupjournal.KeyPrefix+unreferenced,
-		map[string]string{"csi.volname": "lost", "csi.groupname": groupjournal.NamePrefix + unreferenced})
+	err := r.store.CreateWithOmap(ctx(r.t), j.UUIDObject(unreferenced),
+		map[string]string{"csi.volname": "lost", "csi.groupname": journal.DefaultGroupNamePrefix + unreferenced})
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	vid, _ := volid.Decode(volID)
 	missingSnap, _ := volid.ID{ClusterID: vid.ClusterID, LocationID: vid.LocationID, UUID: uuid.NewString()}.Encode()
-	empty, err := j.Reserve(ctx(r.t), "emptied", map[string]string{volID: missingSnap})
+	empty, err := j.Reserve(ctx(r.t), "emptied", "")
+	if err == nil {
+		err = j.AddMembers(ctx(r.t), empty.UUID, map[string]string{volID: missingSnap})
+	}
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -77,8 +81,8 @@ func (r *rig) makeGroupOrphans(volID string) []string {
 	}
 	return []string{
 		fmt.Sprintf("dangling-entry %s[gone]", dir),
-		fmt.Sprintf("unreferenced-record %s/%s%s", pool, groupjournal.KeyPrefix, unreferenced),
-		fmt.Sprintf("missing-object %s/%s%s", pool, groupjournal.KeyPrefix, empty.UUID),
+		fmt.Sprintf("unreferenced-record %s/%s", pool, j.UUIDObject(unreferenced)),
+		fmt.Sprintf("missing-object %s/%s", pool, j.UUIDObject(empty.UUID)),
 		fmt.Sprintf("unrecorded %s/%s", pool, rbdGroup),
 	}
 }

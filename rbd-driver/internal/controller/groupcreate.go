@@ -165,7 +165,10 @@ func (t *groupTake) srcImages() []backend.ImageRef {
 
 // memberName is the request name of a member snapshot: unique per group
 // snapshot and source volume, so that a retry finds it again.
-func memberName(groupName, sourceID string) string { return groupName + "-" + sourceID }
+// It is ceph-csi's (journal.GroupMemberRequestName).
+func memberName(groupName, sourceID string) string {
+	return journal.GroupMemberRequestName(groupName, sourceID)
+}
 
 // reserveGroup finds or reserves the group record and its member records.
 // A known name with another set of sources: AlreadyExists.
@@ -185,12 +188,20 @@ func (s *Server) reserveGroup(ctx context.Context, t *groupTake) error {
 	rec, err := t.groupJ.Lookup(ctx, t.p.name)
 	switch {
 	case errors.Is(err, journal.ErrNotFound):
-		rec, err = t.groupJ.Reserve(ctx, t.p.name, planned)
-	case err == nil && !sameKeys(rec.Members, planned):
+		rec, err = t.groupJ.Reserve(ctx, t.p.name, "")
+	case err == nil && len(rec.Members) > 0 && !sameKeys(rec.Members, planned):
 		return alreadyExists("name", "group snapshot %q already exists for other volumes", t.p.name)
 	}
 	if err != nil {
 		return err
+	}
+	// A reservation whose members were not written yet (a crash between
+	// the two writes) gets them now.
+	if len(rec.Members) == 0 {
+		if err := t.groupJ.AddMembers(ctx, rec.UUID, planned); err != nil {
+			return err
+		}
+		rec.Members = planned
 	}
 	t.rec = rec
 	return s.reserveMembers(ctx, t)

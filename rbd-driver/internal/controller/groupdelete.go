@@ -146,7 +146,7 @@ func (s *Server) renderGroup(ctx context.Context, c *cluster, clusterID, pool st
 	if err != nil {
 		return nil, err
 	}
-	gs := &csi.VolumeGroupSnapshot{GroupSnapshotId: id, CreationTime: timestamppb.New(rec.Created), ReadyToUse: true}
+	gs := &csi.VolumeGroupSnapshot{GroupSnapshotId: id, CreationTime: timestamppb.New(rec.CreationTime), ReadyToUse: true}
 	for _, vol := range slices.Sorted(maps.Keys(rec.Members)) {
 		snap, err := s.renderMember(ctx, c, vol, rec.Members[vol])
 		if err != nil {

@@ -85,8 +85,9 @@ var flows = []flow{
 }
 
 // notInAnyFlow are the crash points no flow reaches: the synchronous trash
-// removal runs only when the mgr cannot take a purge task.
-var notInAnyFlow = map[string]bool{cephrbd.StepTrashRemoved: true}
+// removal runs only when the mgr cannot take a purge task, and the RBD
+// driver never forgets a group member (the CephFS driver does).
+var notInAnyFlow = map[string]bool{cephrbd.StepTrashRemoved: true, journal.StepGroupMembersRemoved: true}
 
 // TestFlowsCoverEveryCrashPoint keeps the flows honest: a crash point added
 // to the adapter or the journal must be visited by some flow.
@@ -98,7 +99,8 @@ func TestFlowsCoverEveryCrashPoint(t *testing.T) {
 			visited[step] = true
 		}
 	}
-	for _, name := range append(append([]string(nil), journal.CrashSteps...), cephrbd.CrashSteps...) {
+	all := append(append(append([]string(nil), journal.CrashSteps...), journal.GroupCrashSteps...), cephrbd.CrashSteps...)
+	for _, name := range all {
 		if !visited[name] && !notInAnyFlow[name] {
 			t.Errorf("no flow crashes at %s", name)
 		}

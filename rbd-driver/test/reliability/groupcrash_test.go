@@ -14,7 +14,7 @@ import (
 func nth(step string, n int) string { return fmt.Sprintf("%s#%d", step, n) }
 
 // The group snapshot flows, over two source volumes. CreateVolumeGroupSnapshot
-// reserves the group record and its two member records, makes the RBD
+// reserves the group record (then its members) and the two member records, makes the RBD
 // group with both images, snapshots it, copies each member's snapshot into
 // its csi-snap image (Pacific: rbd_clone4 is missing) with that image's
 // snapshot and csi.imageid, and removes the RBD group snapshot and group.
@@ -22,9 +22,9 @@ func nth(step string, n int) string { return fmt.Sprintf("%s#%d", step, n) }
 // ceph-csi snapshot, then the group record.
 var groupFlows = []flow{
 	{name: "CreateVolumeGroupSnapshot", prepare: createGroupRun, steps: steps(
-		reserveSteps,
-		one(nth(journal.StepReserveUUIDCreated, 1), nth(journal.StepReserveDirectoryWritten, 1),
-			nth(journal.StepReserveUUIDCreated, 2), nth(journal.StepReserveDirectoryWritten, 2)),
+		one(journal.StepGroupReserveUUIDCreated, journal.StepGroupReserveDirectoryWritten,
+			journal.StepGroupMembersAdded),
+		reserveSteps, one(nth(journal.StepReserveUUIDCreated, 1), nth(journal.StepReserveDirectoryWritten, 1)),
 		one(cephrbd.StepGroupCreated, cephrbd.StepGroupImageAdded, nth(cephrbd.StepGroupImageAdded, 1),
 			cephrbd.StepGroupSnapCreated),
 		one(cephrbd.StepGroupImageCopied, cephrbd.StepSnapshotCreated, journal.StepAttributesSet),
@@ -36,7 +36,7 @@ var groupFlows = []flow{
 		one(cephrbd.StepSnapshotRemoved, cephrbd.StepImageTrashed, cephrbd.StepPurgeQueued), undoSteps,
 		one(nth(cephrbd.StepSnapshotRemoved, 1), nth(cephrbd.StepImageTrashed, 1), nth(cephrbd.StepPurgeQueued, 1)),
 		one(nth(journal.StepUndoDirectoryRemoved, 1), nth(journal.StepUndoUUIDRemoved, 1)),
-		one(nth(journal.StepUndoDirectoryRemoved, 2), nth(journal.StepUndoUUIDRemoved, 2)))},
+		one(journal.StepGroupUndoDirectoryRemoved, journal.StepGroupUndoUUIDRemoved))},
 }
 
 func init() { flows = append(flows, groupFlows...) }
