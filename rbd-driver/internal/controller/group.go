@@ -7,8 +7,8 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"go.uber.org/zap"
 
-	"github.com/seed-6a310834/ceph-csi/shared/csicaps"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/csicaps"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
 	"github.com/seed-6a310834/ceph-csi/shared/oplock"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
