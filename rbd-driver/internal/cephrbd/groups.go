@@ -54,7 +54,15 @@ func (s *session) AddGroupImage(ctx context.Context, g backend.GroupRef, img bac
 		return fmt.Errorf("image %s is in RBD group %q: %w", spec(img), in.Name, backend.ErrInOtherGroup)
 	}
 	what := fmt.Sprintf("add image %s to group %s", spec(img), groupSpec(g))
-	if err := translate(what, rbd.GroupImageAdd(gio, g.Name, iio, img.Name)); err != nil {
+	err = translate(what, rbd.GroupImageAdd(gio, g.Name, iio, img.Name))
+	if errors.Is(err, backend.ErrExists) {
+		// Added meanwhile: by a twin request (fine) or to another group.
+		if in, gerr := s.groupOf(ctx, img); gerr == nil && in.Name == g.Name && in.PoolID == gio.GetPoolID() {
+			return nil
+		}
+		return fmt.Errorf("%w: %w", backend.ErrInOtherGroup, err)
+	}
+	if err != nil {
 		return err
 	}
 	crashpoint.Hit(StepGroupImageAdded)

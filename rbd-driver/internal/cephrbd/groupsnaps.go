@@ -38,8 +38,13 @@ func (s *session) CreateGroupSnapshot(ctx context.Context, ref backend.GroupSnap
 			return err
 		}
 	}
-	if err := rbd.GroupSnapCreate(io, ref.Group.Name, ref.Snap); err != nil {
-		return translate("create group snapshot "+groupSnapSpec(ref), err)
+	err = translate("create group snapshot "+groupSnapSpec(ref), rbd.GroupSnapCreate(io, ref.Group.Name, ref.Snap))
+	if errors.Is(err, backend.ErrExists) {
+		// Another client (a twin request) is taking it: wait for it.
+		return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
+	}
+	if err != nil {
+		return err
 	}
 	crashpoint.Hit(StepGroupSnapCreated)
 	return nil

@@ -9,6 +9,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/shared/journal"
+	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
 func (e *env) groupSnapshot(name string, vols ...string) (*csi.VolumeGroupSnapshot, error) {
@@ -151,6 +153,14 @@ func TestGroupSnapshotRetryAfterIncompleteGroupSnap(t *testing.T) {
 	_, err := e.groupSnapshot("g", a.GetVolumeId(), b.GetVolumeId())
 	wantCode(t, err, codes.Unavailable)
 	fail = false
+	// The group snapshot the attempt left is incomplete (as after a crash
+	// inside librbd): its member snapshots are missing until it is taken
+	// again.
+	id := e.groupIDOf("g")
+	vid, _ := volid.Decode(id)
+	name := journal.DefaultGroupNamePrefix + vid.UUID
+	e.be.InjectIncompleteGroupSnap(testCluster, backend.GroupSnapRef{
+		Group: backend.GroupRef{PoolRef: backend.PoolRef{Pool: testPool}, Name: name}, Snap: name})
 	gs, err := e.groupSnapshot("g", a.GetVolumeId(), b.GetVolumeId())
 	if err != nil || !gs.GetReadyToUse() {
 		t.Fatalf("retry: %v %v", gs, err)

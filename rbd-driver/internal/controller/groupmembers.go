@@ -104,6 +104,9 @@ func (s *Server) makeMember(ctx context.Context, t *groupTake, snap backend.Grou
 	switch {
 	case errors.Is(err, backend.ErrNotFound):
 		id, err = t.sess.ImageFromGroupSnapshot(ctx, snap, src.imageRef(src.rec.ImageName), dst.Name, backend.ImageOptions{})
+		if errors.Is(err, backend.ErrExists) {
+			return status.Errorf(codes.Aborted, "member image %s is being made by another request; retry", dst.Name)
+		}
 		if err != nil {
 			return err
 		}
