@@ -50,7 +50,7 @@ func newGroupPlan(req *csi.CreateVolumeGroupSnapshotRequest) (*groupPlan, error)
 	case len(p.sources) == 0:
 		return nil, invalidArg("source_volume_ids", "is required")
 	}
-	if err := checkSnapshotKeys(p.params); err != nil {
+	if err := checkGroupKeys(p.params); err != nil {
 		return nil, err
 	}
 	for i, id := range p.sources {
@@ -75,6 +75,22 @@ func newGroupPlan(req *csi.CreateVolumeGroupSnapshotRequest) (*groupPlan, error)
 	var err error
 	p.creds, err = credentials.ForRBD(req.GetSecrets())
 	return p, err
+}
+
+// checkGroupKeys checks the VolumeGroupSnapshotClass parameters against
+// GroupSnapshotClassParams (clusterID and pool must match the sources,
+// see checkParams).
+func checkGroupKeys(params map[string]string) error {
+	if err := checkTable(GroupSnapshotClassParams, params); err != nil {
+		return err
+	}
+	if v, ok := params[paramVolumeGroupNamePrefix]; ok {
+		if v == "" {
+			return invalidArg("parameters."+paramVolumeGroupNamePrefix, "is empty")
+		}
+		return checkName(paramVolumeGroupNamePrefix, v)
+	}
+	return nil
 }
 
 // CreateVolumeGroupSnapshot takes (or, for a known name, returns) a

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -98,6 +99,12 @@ func TestGroupSnapshotBadInput(t *testing.T) {
 			SourceVolumeIds: []string{a.GetVolumeId(), a.GetVolumeId()}}, codes.InvalidArgument, "twice"},
 		{"malformed", &csi.CreateVolumeGroupSnapshotRequest{Name: "g", Secrets: secrets(),
 			SourceVolumeIds: []string{a.GetVolumeId(), "x"}}, codes.NotFound, "source_volume_ids"},
+		{"unknown parameter", &csi.CreateVolumeGroupSnapshotRequest{Name: "g", Secrets: secrets(),
+			SourceVolumeIds: []string{a.GetVolumeId()}, Parameters: map[string]string{"snapshotNamePrefix": "x"}},
+			codes.InvalidArgument, "parameters.snapshotNamePrefix"},
+		{"bad group prefix", &csi.CreateVolumeGroupSnapshotRequest{Name: "g", Secrets: secrets(),
+			SourceVolumeIds: []string{a.GetVolumeId()}, Parameters: map[string]string{"volumeGroupNamePrefix": "a/b"}},
+			codes.InvalidArgument, "parameters.volumeGroupNamePrefix"},
 		{"other pool", &csi.CreateVolumeGroupSnapshotRequest{Name: "g", Secrets: secrets(),
 			SourceVolumeIds: []string{a.GetVolumeId(), other2.GetVolumeId()}}, codes.InvalidArgument, "one cluster and pool"},
 	}
@@ -213,4 +220,26 @@ func withParams(r *csi.CreateVolumeRequest, params map[string]string) *csi.Creat
 		r.Parameters[k] = v
 	}
 	return r
+}
+
+// volumeGroupNamePrefix names the group record's csi.groupname (and the
+// temporary RBD group).
+func TestGroupSnapshotNamePrefix(t *testing.T) {
+	e := newEnv(t)
+	a := e.create(volReq("pvc-a", 0))
+	resp, err := e.s.Group().CreateVolumeGroupSnapshot(context.Background(), &csi.CreateVolumeGroupSnapshotRequest{
+		Name: "g", SourceVolumeIds: []string{a.GetVolumeId()}, Secrets: secrets(),
+		Parameters: map[string]string{"volumeGroupNamePrefix": "apps-group-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, _ := e.be.Connect(context.Background(), backend.Target{ClusterID: testCluster})
+	store, _ := sess.ObjectStore(context.Background(), backend.PoolRef{Pool: testPool})
+	rec, err := newGroupJournal(store, "default").Lookup(context.Background(), "g")
+	if err != nil || !strings.HasPrefix(rec.GroupName, "apps-group-") {
+		t.Fatalf("record %+v, %v: want the group name prefix apps-group-", rec, err)
+	}
+	e.deleteGroupSnapshot(resp.GetGroupSnapshot().GetGroupSnapshotId())
+	e.deleteVolume(a.GetVolumeId())
+	e.assertEmpty()
 }

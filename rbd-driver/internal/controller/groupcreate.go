@@ -188,7 +188,7 @@ func (s *Server) reserveGroup(ctx context.Context, t *groupTake) error {
 	rec, err := t.groupJ.Lookup(ctx, t.p.name)
 	switch {
 	case errors.Is(err, journal.ErrNotFound):
-		rec, err = t.groupJ.Reserve(ctx, t.p.name, "")
+		rec, err = t.groupJ.Reserve(ctx, t.p.name, t.p.params[paramVolumeGroupNamePrefix])
 	case err == nil && len(rec.Members) > 0 && !sameKeys(rec.Members, planned):
 		return alreadyExists("name", "group snapshot %q already exists for other volumes", t.p.name)
 	}

@@ -19,8 +19,8 @@ func (s *Server) reserveMembers(ctx context.Context, t *groupTake) error {
 	t.members = make([]*journal.Record, len(t.srcs))
 	for i, o := range t.srcs {
 		r := journal.Reservation{RequestName: memberName(t.p.name, o.idString), Source: o.rec.ImageName,
-			ImagePoolID: journal.SamePool, NamePrefix: t.p.params[paramSnapNamePrefix],
-			Attributes: map[string]string{}}
+			ImagePoolID: journal.SamePool,
+			Attributes:  map[string]string{}}
 		if t.dirPool != t.pool {
 			dirID, err := t.sess.PoolID(ctx, t.dirPool)
 			if err != nil {
