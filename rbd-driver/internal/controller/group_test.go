@@ -11,6 +11,7 @@ import (
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
+	"github.com/seed-6a310834/ceph-csi/shared/oplock"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
@@ -240,6 +241,28 @@ func TestGroupSnapshotNamePrefix(t *testing.T) {
 		t.Fatalf("record %+v, %v: want the group name prefix apps-group-", rec, err)
 	}
 	e.deleteGroupSnapshot(resp.GetGroupSnapshot().GetGroupSnapshotId())
+	e.deleteVolume(a.GetVolumeId())
+	e.assertEmpty()
+}
+
+// A DeleteSnapshot at work on a member makes DeleteVolumeGroupSnapshot
+// answer Aborted (retry), not race it.
+func TestDeleteGroupSnapshotWaitsForMemberLock(t *testing.T) {
+	e := newEnv(t)
+	a := e.create(volReq("pvc-a", 0))
+	gs, err := e.groupSnapshot("g", a.GetVolumeId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := e.s.locks.Acquire(oplock.Key{Kind: oplock.KindSnapshotID, ID: gs.GetSnapshots()[0].GetSnapshotId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.Group().DeleteVolumeGroupSnapshot(context.Background(), &csi.DeleteVolumeGroupSnapshotRequest{
+		GroupSnapshotId: gs.GetGroupSnapshotId(), Secrets: secrets()})
+	wantCode(t, err, codes.Aborted)
+	release()
+	e.deleteGroupSnapshot(gs.GetGroupSnapshotId())
 	e.deleteVolume(a.GetVolumeId())
 	e.assertEmpty()
 }

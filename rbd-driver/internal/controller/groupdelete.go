@@ -15,6 +15,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
+	"github.com/seed-6a310834/ceph-csi/shared/oplock"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
@@ -90,6 +91,16 @@ func (s *Server) deleteGroupSnapshot(ctx context.Context, id string, snapIDs []s
 	if err := g.checkSnapshotIDs(snapIDs); err != nil {
 		return err
 	}
+	// The members are snapshots a DeleteSnapshot could be at work on.
+	var keys []oplock.Key
+	for _, id := range slices.Sorted(maps.Values(g.rec.Members)) {
+		keys = append(keys, oplock.Key{Kind: oplock.KindSnapshotID, ID: id})
+	}
+	release, err := s.locks.Acquire(keys...)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return s.removeGroup(ctx, g.cluster, g.pool, g.groupJ, g.rec)
 }
 
