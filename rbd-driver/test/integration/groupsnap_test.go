@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
 func (r *rig) groupSnapshot(name string, vols ...string) (*csi.VolumeGroupSnapshot, error) {
@@ -68,6 +69,8 @@ func TestGroupSnapshotRestore(t *testing.T) {
 	}
 	_, err = r.groupSnapshot("group-1", a.GetVolumeId())
 	wantCode(t, err, codes.AlreadyExists)
+	r.checkMemberImage(memberOf(t, gs, a.GetVolumeId()), 0, "volume a at the group snapshot")
+	r.checkMemberImage(memberOf(t, gs, b.GetVolumeId()), 4096, "volume b at the group snapshot")
 	snapB := memberOf(t, gs, b.GetVolumeId())
 	if snapB.GetSizeBytes() != 32*mib {
 		t.Errorf("member of b: %v", snapB)
@@ -105,4 +108,24 @@ func TestGroupSnapshotImageInOtherGroup(t *testing.T) {
 	}
 	r.deleteVolume(a.GetVolumeId())
 	r.deleteVolume(b.GetVolumeId())
+}
+
+// checkMemberImage reads a member's csi-snap image: it holds the volume's
+// data of the group snapshot's point in time and, on Pacific (no
+// rbd_clone4), is a full copy without a parent.
+func (r *rig) checkMemberImage(snap *csi.Snapshot, off int64, want string) {
+	r.t.Helper()
+	vid, err := volid.Decode(snap.GetSnapshotId())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	name := "csi-snap-" + vid.UUID
+	got, err := r.admin.ReadAt(r.pool, "", name, off, len(want))
+	if err != nil || string(got) != want {
+		r.t.Errorf("member image %s at %d = %q, %v; want %q", name, off, got, err, want)
+	}
+	img, err := r.admin.Describe(r.pool, "", name)
+	if err != nil || (membersAreCopies && img.HasParent) {
+		r.t.Errorf("member image %s: %+v, %v; want a copy without parent (Pacific)", name, img, err)
+	}
 }
