@@ -111,12 +111,28 @@ func (s *scan) groupRecords(g *groupScan) {
 		switch {
 		case !referenced[id]:
 			s.findings = append(s.findings, s.unreferencedGroup(g, rec))
-		case len(rec.Members) > 0 && !slices.ContainsFunc(sortedKeys(rec.Members), func(vol string) bool {
-			return s.memberRecorded(rec.Members[vol])
-		}):
+		case len(rec.Members) > 0 && !slices.ContainsFunc(sortedValues(rec.Members), s.memberRecorded):
 			s.findings = append(s.findings, s.emptyGroup(g, rec))
+		case !s.membersComplete(rec):
+			s.findings = append(s.findings, s.stuckGroup(g, rec))
 		}
 	}
+}
+
+// membersComplete reports whether every member of a group record has its
+// complete snapshot record (csi.imageid set): the creation finished.
+func (s *scan) membersComplete(rec *journal.GroupRecord) bool {
+	for _, snapID := range rec.Members {
+		vid, err := volid.Decode(snapID)
+		if err != nil {
+			return false
+		}
+		m, ok := s.snaps.Recorded(vid.UUID)
+		if !ok || m.ImageID == "" {
+			return false
+		}
+	}
+	return len(rec.Members) > 0
 }
 
 // memberRecorded reports whether a member snapshot ID has its record.

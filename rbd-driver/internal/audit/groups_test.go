@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
@@ -29,7 +30,8 @@ func TestAuditGroupSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	audittest.Equal(t, "findings of a healthy group snapshot", r.scan(), nil)
-	want := r.makeGroupOrphans(a.GetVolumeId())
+	c := r.createVolume("pvc-gc", nil)
+	want := append(r.makeGroupOrphans(a.GetVolumeId()), r.makeStuckGroup(c))
 	audittest.Equal(t, "findings", r.scan(), want)
 	findings, err := rbdaudit.Scan(ctx(t), rbdaudit.Config{Session: r.sess, Pool: pool, Instance: instance,
 		VolumePrefixes: audit.NewPrefixes(audit.VolumePrefix), SnapshotPrefixes: audit.NewPrefixes(audit.SnapshotPrefix)})
@@ -49,6 +51,38 @@ func TestAuditGroupSnapshots(t *testing.T) {
 	}
 	r.DeleteVolume(a.GetVolumeId())
 	r.DeleteVolume(b.GetVolumeId())
+	// Out of its RBD group and without the group's snapshot, the volume's
+	// image purges (the rig's cleanup waits for an empty pool).
+	r.DeleteVolume(c.GetVolumeId())
+}
+
+// makeStuckGroup leaves what a CreateVolumeGroupSnapshot stopped after the
+// group snapshot leaves: the record, a member record without its image, and
+// the RBD group holding the volume and its group snapshot.
+func (r *rig) makeStuckGroup(vol *csi.Volume) string {
+	r.t.Helper()
+	j := journal.NewGroups(r.store, journal.GroupOptions{Instance: instance})
+	rec, err := j.Reserve(ctx(r.t), "stuck", "")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	member, err := r.journal(journal.Snapshots).Reserve(ctx(r.t), journal.Reservation{
+		RequestName: journal.GroupMemberRequestName("stuck", vol.GetVolumeId()),
+		Source:      vol.GetVolumeContext()["imageName"], ImagePoolID: journal.SamePool})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	vid, _ := volid.Decode(vol.GetVolumeId())
+	snapID, _ := volid.ID{ClusterID: vid.ClusterID, LocationID: vid.LocationID, UUID: member.UUID}.Encode()
+	g := backend.GroupRef{PoolRef: backend.PoolRef{Pool: pool}, Name: rec.GroupName}
+	err = errors.Join(j.AddMembers(ctx(r.t), rec.UUID, map[string]string{vol.GetVolumeId(): snapID}),
+		r.sess.CreateGroup(ctx(r.t), g),
+		r.sess.AddGroupImage(ctx(r.t), g, r.ref(vol.GetVolumeContext()["imageName"])),
+		r.sess.CreateGroupSnapshot(ctx(r.t), backend.GroupSnapRef{Group: g, Snap: g.Name}))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return fmt.Sprintf("incomplete %s/%s", pool, j.UUIDObject(rec.UUID))
 }
 
 // makeGroupOrphans makes one orphan of each group kind and returns the
