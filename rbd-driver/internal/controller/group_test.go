@@ -63,7 +63,14 @@ func TestGroupSnapshotLifecycle(t *testing.T) {
 	if err != nil || len(got.GetGroupSnapshot().GetSnapshots()) != 2 {
 		t.Fatalf("get: %v, %v", got, err)
 	}
-	// A member is an ordinary snapshot: restore from it.
+	// A member is an ordinary snapshot that names its group snapshot.
+	member := gs.GetSnapshots()[0].GetSnapshotId()
+	list, err := e.s.ListSnapshots(context.Background(), &csi.ListSnapshotsRequest{SnapshotId: member, Secrets: secrets()})
+	if err != nil || len(list.GetEntries()) != 1 ||
+		list.GetEntries()[0].GetSnapshot().GetGroupSnapshotId() != gs.GetGroupSnapshotId() {
+		t.Fatalf("ListSnapshots(%s) = %v, %v; want it with group_snapshot_id %s", member, list, err, gs.GetGroupSnapshotId())
+	}
+	// Restore from it.
 	restored := e.create(withSource(volReq("pvc-r", 64*mib), snapSource(gs.GetSnapshots()[0].GetSnapshotId())))
 	e.deleteVolume(restored.GetVolumeId())
 	e.deleteGroupSnapshot(gs.GetGroupSnapshotId())

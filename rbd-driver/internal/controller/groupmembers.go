@@ -16,11 +16,14 @@ import (
 // ceph-csi's snapshot model (no csi.rbd.parentimageid: the member is a
 // csi-snap image of its own).
 func (s *Server) reserveMembers(ctx context.Context, t *groupTake) error {
+	groupID, err := t.groupID(ctx)
+	if err != nil {
+		return err
+	}
 	t.members = make([]*journal.Record, len(t.srcs))
 	for i, o := range t.srcs {
 		r := journal.Reservation{RequestName: memberName(t.p.name, o.idString), Source: o.rec.ImageName,
-			ImagePoolID: journal.SamePool,
-			Attributes:  map[string]string{}}
+			ImagePoolID: journal.SamePool, Attributes: map[string]string{attrGroupSnapshotID: groupID}}
 		if t.dirPool != t.pool {
 			dirID, err := t.sess.PoolID(ctx, t.dirPool)
 			if err != nil {
@@ -44,6 +47,16 @@ func (s *Server) reserveMembers(ctx context.Context, t *groupTake) error {
 		t.members[i] = rec
 	}
 	return nil
+}
+
+// groupID is the CSI ID of the group snapshot: its record's UUID in the
+// journal pool.
+func (t *groupTake) groupID(ctx context.Context) (string, error) {
+	dirID, err := t.sess.PoolID(ctx, t.dirPool)
+	if err != nil {
+		return "", err
+	}
+	return encodeID(t.p.clusterID, dirID, t.rec.UUID)
 }
 
 // takeGroup snapshots the group and makes each unfinished member's image.
