@@ -224,13 +224,14 @@ func (e *Env) start(opts ...func(*controller.Config)) {
 	n := NewNodeServerWithLookup(t, clusters, filepath.Join(e.Tmp, "node-state"),
 		&nodelookup.Lookup{Connector: cfg.Connector, InstanceID: e.Instance})
 	ids, err := identity.New(identity.Config{Name: "cephfs.csi.ceph.com", Version: "e2e", Capabilities: []*csi.PluginCapability{
-		identity.ServiceCapability(csi.PluginCapability_Service_CONTROLLER_SERVICE)}})
+		identity.ServiceCapability(csi.PluginCapability_Service_CONTROLLER_SERVICE),
+		identity.ServiceCapability(csi.PluginCapability_Service_GROUP_CONTROLLER_SERVICE)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.Socket = filepath.Join(e.Tmp, "csi.sock")
 	srv, err := csiserver.New(csiserver.Config{Endpoint: "unix://" + e.Socket, Logger: logger, DriverName: "cephfs.csi.ceph.com",
-		Identity: ids, Controller: ctrl, Node: n})
+		Identity: ids, Controller: ctrl, Node: n, GroupController: ctrl})
 	if err != nil {
 		t.Fatal(err)
 	}
