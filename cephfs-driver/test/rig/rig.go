@@ -50,16 +50,17 @@ const (
 
 // Env is one test's driver and its view of the cluster.
 type Env struct {
-	T        *testing.T
-	Cluster  *testcluster.Cluster
-	Group    string
-	Instance string
-	Config   string
-	Socket   string
-	Conn     *grpc.ClientConn
-	Ctrl     csi.ControllerClient
-	Node     csi.NodeClient
-	Admin    backend.Backend
+	T         *testing.T
+	Cluster   *testcluster.Cluster
+	Group     string
+	Instance  string
+	Config    string
+	Socket    string
+	Conn      *grpc.ClientConn
+	Ctrl      csi.ControllerClient
+	GroupCtrl csi.GroupControllerClient
+	Node      csi.NodeClient
+	Admin     backend.Backend
 	// CephConn is the admin's connection (for the fixtures of
 	// internal/cephfs/cephfstest).
 	CephConn *cephconn.Conn
@@ -294,11 +295,12 @@ func (e *Env) dial() {
 	}
 	e.T.Cleanup(func() { conn.Close() })
 	e.Conn, e.Ctrl, e.Node = conn, csi.NewControllerClient(conn), csi.NewNodeClient(conn)
+	e.GroupCtrl = csi.NewGroupControllerClient(conn)
 }
 
 // audit runs when the test ends: the group must hold no subvolume (nor
 // retained one), the journals no key, and the namespace no object that was
-// not there before, except the two journal directories, which it removes
+// not there before, except the three journal directories, which it removes
 // with the group.
 func (e *Env) audit() {
 	t := e.T
@@ -310,7 +312,7 @@ func (e *Env) audit() {
 		t.Errorf("audit: subvolume group %s is not empty: %v", e.Group, subs)
 		e.describe(subs)
 	}
-	dirs := []string{"csi.volumes." + e.Instance, "csi.snaps." + e.Instance}
+	dirs := []string{"csi.volumes." + e.Instance, "csi.snaps." + e.Instance, "csi.groups." + e.Instance}
 	for _, d := range dirs {
 		keys, err := e.Store.ListOmap(ctx, d, "")
 		if err != nil && !errors.Is(err, journal.ErrObjectNotFound) {
