@@ -25,6 +25,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"go.uber.org/zap"
@@ -64,10 +65,23 @@ func (s *Server) createGroupSnapshot(ctx context.Context, p *groupPlan) (*csi.Vo
 		s.abandonGroup(ctx, t, err)
 		return nil, err
 	}
-	if err := removeRBDGroup(ctx, t.cluster, t.rbdGroup(), t.srcImages()); err != nil {
+	if err := t.dropRBDGroup(ctx); err != nil {
 		return nil, err
 	}
 	return s.renderGroup(ctx, t.cluster, p.clusterID, t.dirPool, t.rec)
+}
+
+// dropRBDGroup removes the RBD group of a group snapshot of this driver
+// (done, or left by a crash after the last member was made). A group
+// snapshot ceph-csi made keeps its RBD group and group snapshot on a
+// CreateVolumeGroupSnapshot retry: its members (rbd_clone4 clones) depend on
+// them, and only its deletion removes them.
+func (t *groupTake) dropRBDGroup(ctx context.Context) error {
+	ours := slices.ContainsFunc(t.members, func(r *journal.Record) bool { return r.Attributes[attrGroupSnapshotID] != "" })
+	if !ours {
+		return nil
+	}
+	return removeRBDGroup(ctx, t.cluster, t.rbdGroup(), t.srcImages())
 }
 
 // abandonGroup undoes a group snapshot whose creation failed for good (an
