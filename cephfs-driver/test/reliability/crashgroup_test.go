@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"fmt"
+	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
@@ -126,5 +127,22 @@ func deleteGroupSnapshotFlow() flow {
 			id := r.must(d, "CreateVolumeGroupSnapshot", r.createGroupSnapshot(fmt.Sprintf("crash-delgroup-%d", n), src.a, src.b))
 			return attempt{call: r.deleteGroupSnapshot(id), expect: func(string) state { return before }}
 		},
+	}
+}
+
+// TestGroupFlowsCoverEveryGroupCrashPoint: every crash point of the group
+// journal is crashed at by a flow (a group crash point added without a
+// flow fails here).
+func TestGroupFlowsCoverEveryGroupCrashPoint(t *testing.T) {
+	covered := map[string]bool{}
+	for _, newFlow := range crashFlows() {
+		for _, s := range newFlow().steps {
+			covered[s.name] = true
+		}
+	}
+	for _, name := range journal.GroupCrashSteps {
+		if !covered[name] {
+			t.Errorf("no crash flow covers %s", name)
+		}
 	}
 }
