@@ -27,34 +27,48 @@ func adminTarget(c *testcluster.Cluster) Target {
 }
 
 func TestJournalConformanceRADOS(t *testing.T) {
+	journaltest.Run(t, radosFactory(t))
+}
+
+// TestGroupJournalConformanceRADOS runs the group journal's suite over real
+// RADOS.
+func TestGroupJournalConformanceRADOS(t *testing.T) {
+	journaltest.RunGroups(t, radosFactory(t))
+}
+
+// radosFactory returns stores in fresh RADOS namespaces of testPool, each
+// emptied when its test ends.
+func radosFactory(t *testing.T) journaltest.Factory {
 	c := testcluster.Get(t)
 	pool := NewPool(Options{})
-	defer pool.Close()
+	t.Cleanup(pool.Close)
 	conn, err := pool.Get(context.Background(), adminTarget(c))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Release()
-	journaltest.Run(t, func(t *testing.T) journal.ObjectStore {
+	t.Cleanup(conn.Release)
+	return func(t *testing.T) journal.ObjectStore {
 		ns := fmt.Sprintf("journaltest-%d", rand.Int64())
 		s, err := NewObjectStore(conn.Conn, testPool, ns)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
-			defer s.Destroy()
-			names, err := s.ListObjects(context.Background(), "")
-			if err != nil {
-				t.Errorf("list namespace %s: %v", ns, err)
-			}
-			for _, n := range names {
-				if err := s.Remove(context.Background(), n); err != nil {
-					t.Errorf("remove %s: %v", n, err)
-				}
-			}
-		})
+		t.Cleanup(func() { emptyNamespace(t, s, ns) })
 		return s
-	})
+	}
+}
+
+func emptyNamespace(t *testing.T, s *ObjectStore, ns string) {
+	defer s.Destroy()
+	names, err := s.ListObjects(context.Background(), "")
+	if err != nil {
+		t.Errorf("list namespace %s: %v", ns, err)
+	}
+	for _, n := range names {
+		if err := s.Remove(context.Background(), n); err != nil {
+			t.Errorf("remove %s: %v", n, err)
+		}
+	}
 }
 
 func TestPoolSharesOneConnection(t *testing.T) {

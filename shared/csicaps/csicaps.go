@@ -26,3 +26,15 @@ func Node(types ...csi.NodeServiceCapability_RPC_Type) *csi.NodeGetCapabilitiesR
 	}
 	return &csi.NodeGetCapabilitiesResponse{Capabilities: caps}
 }
+
+// Group returns a GroupControllerGetCapabilities answer advertising types,
+// in order.
+func Group(types ...csi.GroupControllerServiceCapability_RPC_Type) *csi.GroupControllerGetCapabilitiesResponse {
+	caps := make([]*csi.GroupControllerServiceCapability, 0, len(types))
+	for _, t := range types {
+		caps = append(caps, &csi.GroupControllerServiceCapability{
+			Type: &csi.GroupControllerServiceCapability_Rpc{Rpc: &csi.GroupControllerServiceCapability_RPC{Type: t}},
+		})
+	}
+	return &csi.GroupControllerGetCapabilitiesResponse{Capabilities: caps}
+}

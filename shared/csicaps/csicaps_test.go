@@ -25,3 +25,13 @@ func TestNode(t *testing.T) {
 		t.Fatalf("Node = %v", got)
 	}
 }
+
+func TestGroup(t *testing.T) {
+	got := Group(csi.GroupControllerServiceCapability_RPC_CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT).GetCapabilities()
+	if len(got) != 1 || got[0].GetRpc().GetType() != csi.GroupControllerServiceCapability_RPC_CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT {
+		t.Fatalf("Group = %v", got)
+	}
+	if n := len(Group().GetCapabilities()); n != 0 {
+		t.Fatalf("Group() has %d capabilities", n)
+	}
+}

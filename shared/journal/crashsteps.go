@@ -24,3 +24,19 @@ var CrashSteps = []string{
 	StepReserveUUIDCreated, StepReserveDirectoryWritten, StepAttributesSet,
 	StepUndoDirectoryRemoved, StepUndoUUIDRemoved,
 }
+
+// Crash points of the group journal (Groups), in write order.
+const (
+	StepGroupReserveUUIDCreated      = "journal.group.reserve.uuid-created"
+	StepGroupReserveDirectoryWritten = "journal.group.reserve.directory-written"
+	StepGroupMembersAdded            = "journal.group.members-added"
+	StepGroupMembersRemoved          = "journal.group.members-removed"
+	StepGroupUndoDirectoryRemoved    = "journal.group.undo.directory-removed"
+	StepGroupUndoUUIDRemoved         = "journal.group.undo.uuid-removed"
+)
+
+// GroupCrashSteps lists every group journal crash point in write order.
+var GroupCrashSteps = []string{
+	StepGroupReserveUUIDCreated, StepGroupReserveDirectoryWritten, StepGroupMembersAdded,
+	StepGroupMembersRemoved, StepGroupUndoDirectoryRemoved, StepGroupUndoUUIDRemoved,
+}

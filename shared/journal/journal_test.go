@@ -13,3 +13,9 @@ import (
 func TestConformanceMemStore(t *testing.T) {
 	journaltest.Run(t, func(t *testing.T) journal.ObjectStore { return memstore.New() })
 }
+
+// TestGroupConformanceMemStore runs the group journal conformance suite over
+// the in-memory store; shared/cephconn runs it over real RADOS.
+func TestGroupConformanceMemStore(t *testing.T) {
+	journaltest.RunGroups(t, func(t *testing.T) journal.ObjectStore { return memstore.New() })
+}

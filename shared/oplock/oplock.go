@@ -19,6 +19,10 @@ const (
 	KindSnapshotName = "snapshot-name"
 	KindSnapshotID   = "snapshot-id"
 	KindTargetPath   = "target-path"
+	// KindGroupSnapshotName and KindGroupSnapshotID lock volume group
+	// snapshots by CSI request name and by CSI ID.
+	KindGroupSnapshotName = "group-snapshot-name"
+	KindGroupSnapshotID   = "group-snapshot-id"
 )
 
 // Key identifies one lockable object: what kind of identifier it is and the

@@ -98,6 +98,9 @@ func Scan(ctx context.Context, cfg Config) ([]*audit.Finding, error) {
 	if err := s.checkSubvolumes(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.checkGroups(ctx); err != nil {
+		return nil, fmt.Errorf("group journal: %w", err)
+	}
 	s.findings = append(s.findings, s.vols.Findings...)
 	s.findings = append(s.findings, s.snaps.Findings...)
 	return s.findings, nil

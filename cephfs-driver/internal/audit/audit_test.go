@@ -241,11 +241,15 @@ func (r *rig) retained(name, snap string) {
 	r.must(r.admin.RemoveSubvolume(c, r.sub(name), false))
 }
 
-func (r *rig) scan() []string {
-	r.t.Helper()
-	findings, err := fsaudit.Scan(ctx(r.t), fsaudit.Config{Backend: r.admin, Store: r.store, StoreWhere: r.where(),
+func (r *rig) scanFindings() ([]*audit.Finding, error) {
+	return fsaudit.Scan(ctx(r.t), fsaudit.Config{Backend: r.admin, Store: r.store, StoreWhere: r.where(),
 		FS: fsName, Group: r.group, Instance: instance,
 		VolumePrefixes: audit.NewPrefixes(audit.VolumePrefix), SnapshotPrefixes: audit.NewPrefixes(audit.SnapshotPrefix)})
+}
+
+func (r *rig) scan() []string {
+	r.t.Helper()
+	findings, err := r.scanFindings()
 	if err != nil {
 		r.t.Fatalf("scan: %v", err)
 	}

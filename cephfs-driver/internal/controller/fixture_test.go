@@ -179,7 +179,8 @@ func (f *fixture) journalObjects() []string {
 	var out []string
 	for _, n := range names {
 		kv, _ := store.ListOmap(context.Background(), n, "")
-		if len(kv) > 0 || !strings.HasPrefix(n, "csi.volumes.") && !strings.HasPrefix(n, "csi.snaps.") {
+		if len(kv) > 0 || !strings.HasPrefix(n, "csi.volumes.") && !strings.HasPrefix(n, "csi.snaps.") &&
+			!strings.HasPrefix(n, "csi.groups.") {
 			out = append(out, n)
 		}
 	}

@@ -15,7 +15,7 @@ var updateDocs = flag.Bool("update-docs", false, "rewrite docs/storageclass-para
 
 const paramDocsPath = "../../docs/storageclass-parameters.md"
 
-// TestParamDocs: the docs table lists every key of both tables, as the
+// TestParamDocs: the docs table lists every key of the three tables, as the
 // driver handles it (regenerate with -update-docs).
 func TestParamDocs(t *testing.T) {
 	want := paramDocs()
@@ -35,10 +35,10 @@ func TestParamDocs(t *testing.T) {
 
 func paramDocs() string {
 	var b strings.Builder
-	b.WriteString(`# CephFS StorageClass and VolumeSnapshotClass parameters
+	b.WriteString(`# CephFS StorageClass, VolumeSnapshotClass and VolumeGroupSnapshotClass parameters
 
 Every key ceph-csi's CephFS driver documents (examples/cephfs/storageclass.yaml,
-snapshotclass.yaml) or reads, and what cephfs-driver does with it. The driver
+snapshotclass.yaml, groupsnapshotclass.yaml) or reads, and what cephfs-driver does with it. The driver
 checks parameters against exactly these tables
 (internal/controller/paramtable.go; this file is generated from them and a
 test keeps it in step):
@@ -60,6 +60,8 @@ nearest known key (` + "`fsname` → did you mean `fsName`?" + `).
 	b.WriteString(StorageClassParams.Markdown())
 	b.WriteString("\n## VolumeSnapshotClass (CreateSnapshot)\n\n")
 	b.WriteString(SnapshotClassParams.Markdown())
+	b.WriteString("\n## VolumeGroupSnapshotClass (CreateVolumeGroupSnapshot)\n\n")
+	b.WriteString(GroupSnapshotClassParams.Markdown())
 	return b.String()
 }
 

@@ -57,3 +57,18 @@ var SnapshotClassParams = scparams.NewTable(
 	implemented(paramSnapshotNamePrefix, "subvolume snapshot name prefix instead of `csi-snap-`"),
 	scparams.Key{Name: volctx.ProvisionerKeyPrefix, Prefix: true, Support: scparams.NoOp, Doc: k8sDoc},
 )
+
+// paramVolumeGroupNamePrefix is ceph-csi's VolumeGroupSnapshotClass key for
+// the group name prefix.
+const paramVolumeGroupNamePrefix = "volumeGroupNamePrefix"
+
+// GroupSnapshotClassParams is every VolumeGroupSnapshotClass key of
+// ceph-csi's CephFS driver (examples/cephfs/groupsnapshotclass.yaml and the
+// keys it reads).
+var GroupSnapshotClassParams = scparams.NewTable(
+	implemented(paramClusterID, "optional (ceph-csi requires it): must be the cluster of the source volumes"),
+	implemented(paramFSName, "optional (ceph-csi requires it): must be the file system of the source volumes"),
+	implemented(paramVolumeGroupNamePrefix, "group name prefix instead of `csi-vol-group-`; each member "+
+		"snapshot is reserved as `<group name>-<source volume ID>` and named `csi-snap-<uuid>`, as by ceph-csi"),
+	scparams.Key{Name: volctx.ProvisionerKeyPrefix, Prefix: true, Support: scparams.NoOp, Doc: k8sDoc},
+)

@@ -24,6 +24,7 @@ type scope struct {
 	store   backend.ObjectStore
 	vols    *journal.Journal
 	snaps   *journal.Journal
+	groups  *journal.Groups
 	close   func()
 }
 
@@ -112,6 +113,7 @@ func (s *Server) openScope(sess backend.Session, cluster *clusterconfig.Cluster,
 		store:   store,
 		vols:    journal.New(store, journal.Options{Kind: journal.Volumes, Instance: s.cfg.InstanceID}),
 		snaps:   journal.New(store, journal.Options{Kind: journal.Snapshots, Instance: s.cfg.InstanceID}),
+		groups:  journal.NewGroups(store, journal.GroupOptions{Instance: s.cfg.InstanceID, Now: s.now}),
 		close:   func() { release(); sess.Release() },
 	}, nil
 }

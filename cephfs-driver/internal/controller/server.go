@@ -61,11 +61,15 @@ type Config struct {
 	// CSI GetCapacity request carries no secrets). Nil disables
 	// GetCapacity and its capability.
 	CapacityCredentials func() (*credentials.Credentials, error)
+	// Quiescer pauses I/O on the members of a volume group snapshot;
+	// default BestEffort (Ceph Pacific has no `fs quiesce`).
+	Quiescer Quiescer
 }
 
 // Server implements csi.ControllerServer.
 type Server struct {
 	csi.UnimplementedControllerServer
+	csi.UnimplementedGroupControllerServer
 
 	cfg   Config
 	locks *oplock.Locks
@@ -73,7 +77,10 @@ type Server struct {
 	now   func() time.Time
 }
 
-var _ csi.ControllerServer = (*Server)(nil)
+var (
+	_ csi.ControllerServer      = (*Server)(nil)
+	_ csi.GroupControllerServer = (*Server)(nil)
+)
 
 // New returns a Server.
 func New(cfg Config) (*Server, error) {
@@ -82,6 +89,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.InstanceID == "" {
 		cfg.InstanceID = "default"
+	}
+	if cfg.Quiescer == nil {
+		cfg.Quiescer = BestEffort{}
 	}
 	if cfg.CloneWait <= 0 {
 		cfg.CloneWait = DefaultCloneWait

@@ -31,6 +31,9 @@ const (
 	// attrSubvolumePath is the snapshotted subvolume's path, which stays
 	// valid after the subvolume is removed with retained snapshots.
 	attrSubvolumePath = "csi.cephfs.subvolumepath"
+	// attrGroupSnapshotID is the CSI ID of the volume group snapshot a
+	// member snapshot belongs to.
+	attrGroupSnapshotID = "csi.cephfs.groupsnapshotid"
 	// attrSize (shared with volumes) is the source's quota: the snapshot's
 	// restore size.
 )
@@ -169,10 +172,16 @@ func (s *Server) snapshotSourceVolume(ctx context.Context, sc *scope, volID, uui
 // takeSnapshot creates the snapshot and completes its record with the
 // creation time, the restore size and the subvolume path.
 func (s *Server) takeSnapshot(ctx context.Context, sc *scope, rec *journal.Record, info *backend.SubvolumeInfo) error {
-	ref := sc.snapshot(rec.Source, rec.ImageName)
-	if err := sc.be.CreateSnapshot(ctx, ref); err != nil {
+	if err := sc.be.CreateSnapshot(ctx, sc.snapshot(rec.Source, rec.ImageName)); err != nil {
 		return err
 	}
+	return recordSnapshot(ctx, sc, rec, info)
+}
+
+// recordSnapshot completes the record of a taken snapshot with the creation
+// time, the restore size and the subvolume path.
+func recordSnapshot(ctx context.Context, sc *scope, rec *journal.Record, info *backend.SubvolumeInfo) error {
+	ref := sc.snapshot(rec.Source, rec.ImageName)
 	// Ceph's own creation time, so that twin requests in two processes
 	// (and a retry) record and answer the same time.
 	snap, err := sc.be.SnapshotInfo(ctx, ref)

@@ -114,10 +114,11 @@ func (v *snapView) csiSnapshot(sc *scope) (*csi.Snapshot, error) {
 		return nil, fmt.Errorf("encode snapshot ID: %w", err)
 	}
 	return &csi.Snapshot{
-		SnapshotId:     id,
-		SourceVolumeId: v.sourceID,
-		SizeBytes:      v.size,
-		CreationTime:   timestamppb.New(v.createdAt),
-		ReadyToUse:     true,
+		SnapshotId:      id,
+		SourceVolumeId:  v.sourceID,
+		SizeBytes:       v.size,
+		CreationTime:    timestamppb.New(v.createdAt),
+		ReadyToUse:      true,
+		GroupSnapshotId: v.rec.Attributes[attrGroupSnapshotID],
 	}, nil
 }

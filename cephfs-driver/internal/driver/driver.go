@@ -81,18 +81,20 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.Logger.Info("starting", zap.String("driver", cfg.Shared.DriverName), zap.String("version", cfg.Version),
 		zap.Stringer("mode", cfg.Shared.Mode), zap.String("endpoint", cfg.Shared.Endpoint))
 	return csiserver.ServeWithMetrics(ctx, csiserver.Config{Endpoint: cfg.Shared.Endpoint, Logger: cfg.Logger,
-		DriverName: cfg.Shared.DriverName, Identity: ids, Controller: svc.controller, Node: svc.node},
+		DriverName: cfg.Shared.DriverName, Identity: ids, Controller: svc.controller, Node: svc.node,
+		GroupController: svc.group},
 		cfg.Shared.MetricsAddress)
 }
 
-// PluginCapabilities announces the controller service in the modes that
-// serve it.
+// PluginCapabilities announces the controller and group controller
+// (volume group snapshots) services in the modes that serve them.
 func PluginCapabilities(mode cliflags.Mode) []*csi.PluginCapability {
 	if !mode.ServesController() {
 		return nil
 	}
 	return []*csi.PluginCapability{
 		identity.ServiceCapability(csi.PluginCapability_Service_CONTROLLER_SERVICE),
+		identity.ServiceCapability(csi.PluginCapability_Service_GROUP_CONTROLLER_SERVICE),
 	}
 }
 
@@ -110,6 +112,7 @@ func poolOptions(opts *cliflags.Options) cephconn.Options {
 // served) and what must be closed after serving.
 type services struct {
 	controller csi.ControllerServer
+	group      csi.GroupControllerServer
 	node       csi.NodeServer
 	close      func()
 }
@@ -122,7 +125,7 @@ func newServices(cfg Config) (*services, error) {
 		if err != nil {
 			return nil, err
 		}
-		svc.controller, svc.close = ctrl, closePool
+		svc.controller, svc.group, svc.close = ctrl, ctrl, closePool
 	}
 	if cfg.Shared.Mode.ServesNode() {
 		credentials.SweepAtStart(host.CredentialPrefix, cfg.Logger)
@@ -137,7 +140,7 @@ func newServices(cfg Config) (*services, error) {
 	return svc, nil
 }
 
-func newController(cfg Config, clusters *clusterconfig.Store) (csi.ControllerServer, func(), error) {
+func newController(cfg Config, clusters *clusterconfig.Store) (*controller.Server, func(), error) {
 	pool := cephconn.NewPool(poolOptions(cfg.Shared))
 	ccfg := controller.Config{
 		Connector:  cephfs.NewConnector(pool),

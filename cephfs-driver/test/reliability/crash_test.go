@@ -120,6 +120,7 @@ func crashFlows() []func() flow {
 		cloneFromVolumeFlow, cloneFromSnapshotFlow, deleteUnfinishedCloneFlow,
 		createVolumeFlow, deleteVolumeFlow, createSnapshotFlow, deleteSnapshotFlow,
 		deleteVolumeWithSnapshotFlow, deleteSnapshotOfDeletedVolumeFlow,
+		createGroupSnapshotFlow, deleteGroupSnapshotFlow,
 	}
 }
 

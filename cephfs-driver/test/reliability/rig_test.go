@@ -206,7 +206,15 @@ func (r *rig) openCluster() {
 // driver is a running driver process and its controller client.
 type driver struct {
 	*driverproc.Proc
-	ctrl csi.ControllerClient
+	ctrl client
+}
+
+// client is the driver's Controller and GroupController services. A call
+// gets it as a csi.ControllerClient (the type killround uses); group calls
+// reach the GroupController through groupClient.
+type client interface {
+	csi.ControllerClient
+	csi.GroupControllerClient
 }
 
 // start runs the driver in controller mode on the socket named name (in
@@ -220,7 +228,11 @@ func (r *rig) start(name string, env ...string) *driver {
 		Env:    env,
 		Socket: filepath.Join(r.dir, name+".sock"),
 	})
-	return &driver{Proc: p, ctrl: csi.NewControllerClient(p.Conn(r.t))}
+	conn := p.Conn(r.t)
+	return &driver{Proc: p, ctrl: struct {
+		csi.ControllerClient
+		csi.GroupControllerClient
+	}{csi.NewControllerClient(conn), csi.NewGroupControllerClient(conn)}}
 }
 
 // stop ends a driver cleanly.
@@ -352,12 +364,13 @@ type state struct {
 	Subvolumes map[string]subvolume
 	Volumes    []string // keys of csi.volumes.<instance>
 	Snapshots  []string // keys of csi.snaps.<instance>
-	Objects    []string // objects besides the two directories
+	Groups     []string // keys of csi.groups.<instance>
+	Objects    []string // objects besides the three directories
 }
 
 func (s state) clone() state {
 	out := state{Subvolumes: maps.Clone(s.Subvolumes), Volumes: slices.Clone(s.Volumes),
-		Snapshots: slices.Clone(s.Snapshots), Objects: slices.Clone(s.Objects)}
+		Snapshots: slices.Clone(s.Snapshots), Groups: slices.Clone(s.Groups), Objects: slices.Clone(s.Objects)}
 	if out.Subvolumes == nil {
 		out.Subvolumes = map[string]subvolume{}
 	}
@@ -372,13 +385,14 @@ func (s state) String() string {
 		fmt.Fprintf(&b, "subvolume %s %s quota %d snapshots %v\n", name, sv.State, sv.Quota,
 			slices.Sorted(slices.Values(sv.Snapshots)))
 	}
-	fmt.Fprintf(&b, "volume keys %v\nsnapshot keys %v\nobjects %v\n", slices.Sorted(slices.Values(s.Volumes)),
-		slices.Sorted(slices.Values(s.Snapshots)), slices.Sorted(slices.Values(s.Objects)))
+	fmt.Fprintf(&b, "volume keys %v\nsnapshot keys %v\ngroup keys %v\nobjects %v\n", slices.Sorted(slices.Values(s.Volumes)),
+		slices.Sorted(slices.Values(s.Snapshots)), slices.Sorted(slices.Values(s.Groups)), slices.Sorted(slices.Values(s.Objects)))
 	return b.String()
 }
 
 func (r *rig) volumesDir() string   { return "csi.volumes." + r.instance }
 func (r *rig) snapshotsDir() string { return "csi.snaps." + r.instance }
+func (r *rig) groupsDir() string    { return "csi.groups." + r.instance }
 
 // state reads the rig's state from the cluster. Each subvolume costs two
 // mgr commands, and Pacific's mgr runs every subvolume command under one
@@ -409,12 +423,15 @@ func (r *rig) state() (state, error) {
 	if st.Snapshots, err = r.keys(ctx, r.snapshotsDir()); err != nil {
 		return st, err
 	}
+	if st.Groups, err = r.keys(ctx, r.groupsDir()); err != nil {
+		return st, err
+	}
 	objs, err := r.store.ListObjects(ctx, "")
 	if err != nil {
 		return st, err
 	}
 	for _, o := range objs {
-		if o != r.volumesDir() && o != r.snapshotsDir() {
+		if o != r.volumesDir() && o != r.snapshotsDir() && o != r.groupsDir() {
 			st.Objects = append(st.Objects, o)
 		}
 	}
@@ -495,7 +512,7 @@ func (r *rig) finalAudit() {
 	r.waitState("final audit", state{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, d := range []string{r.volumesDir(), r.snapshotsDir()} {
+	for _, d := range []string{r.volumesDir(), r.snapshotsDir(), r.groupsDir()} {
 		if err := r.store.Remove(ctx, d); err != nil {
 			r.t.Errorf("remove %s: %v", d, err)
 		}
@@ -551,4 +568,13 @@ func withRetained(t *testing.T, st state, name, volID string) state {
 	out.Volumes = slices.DeleteFunc(out.Volumes, func(k string) bool { return k == "csi.volume."+name })
 	out.Objects = slices.DeleteFunc(out.Objects, func(o string) bool { return o == "csi.volume."+uuidOf(t, volID) })
 	return out
+}
+
+// groupClient returns the GroupController client of a driver's client.
+func groupClient(c csi.ControllerClient) csi.GroupControllerClient {
+	g, ok := c.(csi.GroupControllerClient)
+	if !ok {
+		panic("reliability: the controller client has no GroupController")
+	}
+	return g
 }

@@ -50,16 +50,17 @@ const (
 
 // Env is one test's driver and its view of the cluster.
 type Env struct {
-	T        *testing.T
-	Cluster  *testcluster.Cluster
-	Group    string
-	Instance string
-	Config   string
-	Socket   string
-	Conn     *grpc.ClientConn
-	Ctrl     csi.ControllerClient
-	Node     csi.NodeClient
-	Admin    backend.Backend
+	T         *testing.T
+	Cluster   *testcluster.Cluster
+	Group     string
+	Instance  string
+	Config    string
+	Socket    string
+	Conn      *grpc.ClientConn
+	Ctrl      csi.ControllerClient
+	GroupCtrl csi.GroupControllerClient
+	Node      csi.NodeClient
+	Admin     backend.Backend
 	// CephConn is the admin's connection (for the fixtures of
 	// internal/cephfs/cephfstest).
 	CephConn *cephconn.Conn
@@ -224,13 +225,14 @@ func (e *Env) start(opts ...func(*controller.Config)) {
 	n := NewNodeServerWithLookup(t, clusters, filepath.Join(e.Tmp, "node-state"),
 		&nodelookup.Lookup{Connector: cfg.Connector, InstanceID: e.Instance})
 	ids, err := identity.New(identity.Config{Name: "cephfs.csi.ceph.com", Version: "e2e", Capabilities: []*csi.PluginCapability{
-		identity.ServiceCapability(csi.PluginCapability_Service_CONTROLLER_SERVICE)}})
+		identity.ServiceCapability(csi.PluginCapability_Service_CONTROLLER_SERVICE),
+		identity.ServiceCapability(csi.PluginCapability_Service_GROUP_CONTROLLER_SERVICE)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.Socket = filepath.Join(e.Tmp, "csi.sock")
 	srv, err := csiserver.New(csiserver.Config{Endpoint: "unix://" + e.Socket, Logger: logger, DriverName: "cephfs.csi.ceph.com",
-		Identity: ids, Controller: ctrl, Node: n})
+		Identity: ids, Controller: ctrl, Node: n, GroupController: ctrl})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,11 +295,12 @@ func (e *Env) dial() {
 	}
 	e.T.Cleanup(func() { conn.Close() })
 	e.Conn, e.Ctrl, e.Node = conn, csi.NewControllerClient(conn), csi.NewNodeClient(conn)
+	e.GroupCtrl = csi.NewGroupControllerClient(conn)
 }
 
 // audit runs when the test ends: the group must hold no subvolume (nor
 // retained one), the journals no key, and the namespace no object that was
-// not there before, except the two journal directories, which it removes
+// not there before, except the three journal directories, which it removes
 // with the group.
 func (e *Env) audit() {
 	t := e.T
@@ -309,7 +312,7 @@ func (e *Env) audit() {
 		t.Errorf("audit: subvolume group %s is not empty: %v", e.Group, subs)
 		e.describe(subs)
 	}
-	dirs := []string{"csi.volumes." + e.Instance, "csi.snaps." + e.Instance}
+	dirs := []string{"csi.volumes." + e.Instance, "csi.snaps." + e.Instance, "csi.groups." + e.Instance}
 	for _, d := range dirs {
 		keys, err := e.Store.ListOmap(ctx, d, "")
 		if err != nil && !errors.Is(err, journal.ErrObjectNotFound) {

@@ -14,7 +14,9 @@
 //   - a deleted volume that still has snapshots is the image
 //     csi-tomb-<image id>, healthy while one of its snapshots is recorded;
 //   - a clone from a volume leaves, while it runs, the snapshot
-//     csi-clone-<new volume's uuid> on the source image.
+//     csi-clone-<new volume's uuid> on the source image;
+//   - a volume group snapshot is a group journal record whose members are
+//     snapshot records (groups.go).
 //
 // Images whose name has none of our prefixes are never reported nor
 // touched, nor are their snapshots; an image of ours that holds a snapshot
@@ -107,6 +109,9 @@ func Scan(ctx context.Context, cfg Config) ([]*audit.Finding, error) {
 	}
 	s.checkImages()
 	if err := s.checkTrash(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.checkGroups(ctx); err != nil {
 		return nil, err
 	}
 	s.findings = append(s.findings, s.vols.Findings...)

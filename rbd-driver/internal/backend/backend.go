@@ -129,6 +129,7 @@ type Session interface {
 	Partials
 	TrashMoves
 	RenameLeftovers
+	Groups
 
 	// Release frees the session's resources. Calling it twice is harmless.
 	Release()

@@ -37,13 +37,30 @@ const (
 	StepTrashRemoved = "rbd.trash.removed"
 	// StepFlattenQueued follows the mgr's acceptance of a `flatten` task.
 	StepFlattenQueued = "rbd.flatten.queued"
+	// StepGroupCreated follows the creation of an RBD group (a volume
+	// group snapshot passes through one).
+	StepGroupCreated = "rbd.group.created"
+	// StepGroupImageAdded follows the addition of an image to a group.
+	StepGroupImageAdded = "rbd.group.image-added"
+	// StepGroupSnapCreated follows the group snapshot.
+	StepGroupSnapCreated = "rbd.group.snap-created"
+	// StepGroupImageCopied follows the copy (or clone) of a member's group
+	// snapshot into an image of its own.
+	StepGroupImageCopied = "rbd.group.image-copied"
+	// StepGroupSnapRemoved follows the removal of a group snapshot.
+	StepGroupSnapRemoved = "rbd.group.snap-removed"
+	// StepGroupImageRemoved follows the removal of an image from a group.
+	StepGroupImageRemoved = "rbd.group.image-removed"
+	// StepGroupRemoved follows the removal of a group.
+	StepGroupRemoved = "rbd.group.removed"
 )
 
 // CrashSteps lists every crash point of the adapter.
 var CrashSteps = []string{
 	StepImageCreated, StepImageCloned, StepImageResized, StepImageRenamed, StepMetadataSet,
 	StepImageTrashed, StepSnapshotCreated, StepSnapshotRemoved, StepPurgeQueued, StepTrashRemoved,
-	StepFlattenQueued,
+	StepFlattenQueued, StepGroupCreated, StepGroupImageAdded, StepGroupSnapCreated, StepGroupImageCopied,
+	StepGroupSnapRemoved, StepGroupImageRemoved, StepGroupRemoved,
 }
 
 // hitAfterClose hits step when *wrote is true. Deferred before the Close

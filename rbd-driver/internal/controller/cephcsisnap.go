@@ -95,11 +95,12 @@ func cephCSISnapshot(ctx context.Context, c *cluster, clusterID string, poolID i
 		return nil, err
 	}
 	return &csi.Snapshot{
-		SnapshotId:     id,
-		SourceVolumeId: cephCSISourceID(clusterID, poolID, rec.Source),
-		SizeBytes:      int64(snap.info.Size),
-		CreationTime:   timestamppb.New(snap.info.Created),
-		ReadyToUse:     true,
+		SnapshotId:      id,
+		SourceVolumeId:  cephCSISourceID(clusterID, poolID, rec.Source),
+		SizeBytes:       int64(snap.info.Size),
+		CreationTime:    timestamppb.New(snap.info.Created),
+		ReadyToUse:      true,
+		GroupSnapshotId: rec.Attributes[attrGroupSnapshotID],
 	}, nil
 }
 

@@ -131,6 +131,7 @@ var codeTable = []struct {
 	{clusterconfig.ErrClusterNotFound, codes.NotFound},
 	{backend.ErrHasSnapshots, codes.FailedPrecondition},
 	{backend.ErrHasChildren, codes.FailedPrecondition},
+	{backend.ErrInOtherGroup, codes.FailedPrecondition},
 	{backend.ErrPoolNotFound, codes.NotFound},
 	{backend.ErrNotFound, codes.NotFound},
 	{journal.ErrNotFound, codes.NotFound},

@@ -31,10 +31,10 @@ func TestParamDocs(t *testing.T) {
 
 func paramDocs() string {
 	var b strings.Builder
-	b.WriteString(`# RBD StorageClass and VolumeSnapshotClass parameters
+	b.WriteString(`# RBD StorageClass, VolumeSnapshotClass and VolumeGroupSnapshotClass parameters
 
 Every key ceph-csi's RBD driver documents (examples/rbd/storageclass.yaml,
-snapshotclass.yaml) or reads, and what rbd-driver does with it. The driver
+snapshotclass.yaml, groupsnapshotclass.yaml) or reads, and what rbd-driver does with it. The driver
 checks parameters against exactly these tables
 (internal/controller/paramtable.go; this file is generated from them and a
 test keeps it in step):
@@ -56,5 +56,7 @@ nearest known key (` + "`imageFeature` → did you mean `imageFeatures`?" + `).
 	b.WriteString(StorageClassParams.Markdown())
 	b.WriteString("\n## VolumeSnapshotClass (CreateSnapshot)\n\n")
 	b.WriteString(SnapshotClassParams.Markdown())
+	b.WriteString("\n## VolumeGroupSnapshotClass (CreateVolumeGroupSnapshot)\n\n")
+	b.WriteString(GroupSnapshotClassParams.Markdown())
 	return b.String()
 }

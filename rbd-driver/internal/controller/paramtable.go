@@ -93,6 +93,23 @@ var SnapshotClassParams = scparams.NewTable(
 		Doc: "the snapshotter secret keys are read by the sidecar and never reach the driver"},
 )
 
+// paramVolumeGroupNamePrefix is ceph-csi's VolumeGroupSnapshotClass key
+// for the group name prefix.
+const paramVolumeGroupNamePrefix = "volumeGroupNamePrefix"
+
+// GroupSnapshotClassParams is every VolumeGroupSnapshotClass key this
+// driver reads (ceph-csi's examples/rbd/groupsnapshotclass.yaml).
+var GroupSnapshotClassParams = scparams.NewTable(
+	implemented(paramClusterID, "optional (ceph-csi requires it): must be the source volumes' cluster"),
+	implemented(paramPool, "optional (ceph-csi requires it): must be the source volumes' pool "+
+		"(all volumes of one group snapshot share a pool)"),
+	implemented(paramVolumeGroupNamePrefix, "group name prefix instead of `csi-vol-group-` (the record's "+
+		"`csi.groupname` and the temporary RBD group); each member snapshot is reserved as "+
+		"`<group snapshot name>-<source volume ID>` and is the image `csi-snap-<uuid>`, as by ceph-csi"),
+	scparams.Key{Name: k8sPrefix, Prefix: true, Support: scparams.NoOp,
+		Doc: "the group snapshotter secret keys are read by the sidecar and never reach the driver"},
+)
+
 // checkTable turns a table's verdict into an InvalidArgument error.
 func checkTable(t *scparams.Table, params map[string]string) error {
 	if e := t.Check(params); e != nil {

@@ -23,6 +23,10 @@ const (
 	// (bytes; Unix nanoseconds), so that listing needs no image open.
 	attrSnapSize    = "csi.rbd.snapsize"
 	attrSnapCreated = "csi.rbd.snapcreated"
+	// attrGroupSnapshotID is, on the record of a member of a volume group
+	// snapshot, the group snapshot's CSI ID (reported as the snapshot's
+	// group_snapshot_id by every snapshot RPC).
+	attrGroupSnapshotID = "csi.rbd.groupsnapshotid"
 )
 
 // cluster is an open session on one cluster for one request.

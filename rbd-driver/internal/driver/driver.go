@@ -79,7 +79,8 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.Logger.Info("starting", zap.String("driver", cfg.Shared.DriverName), zap.String("version", cfg.Version),
 		zap.Stringer("mode", cfg.Shared.Mode), zap.String("endpoint", cfg.Shared.Endpoint))
 	return csiserver.ServeWithMetrics(ctx, csiserver.Config{Endpoint: cfg.Shared.Endpoint, Logger: cfg.Logger,
-		DriverName: cfg.Shared.DriverName, Identity: svc.identity, Controller: svc.controllerServer(), Node: svc.node},
+		DriverName: cfg.Shared.DriverName, Identity: svc.identity, Controller: svc.controllerServer(), Node: svc.node,
+		GroupController: svc.groupServer()},
 		cfg.Shared.MetricsAddress)
 }
 
@@ -114,6 +115,15 @@ func (s *services) controllerServer() csi.ControllerServer {
 		return nil
 	}
 	return s.controller
+}
+
+// groupServer returns the GroupController service, nil without a
+// controller.
+func (s *services) groupServer() csi.GroupControllerServer {
+	if s.controller == nil {
+		return nil
+	}
+	return s.controller.Group()
 }
 
 func build(cfg Config, logger *zap.Logger) (*services, error) {
@@ -243,6 +253,8 @@ func PluginCapabilities(mode cliflags.Mode) []*csi.PluginCapability {
 	}
 	return []*csi.PluginCapability{
 		identity.ServiceCapability(csi.PluginCapability_Service_CONTROLLER_SERVICE),
+		// volume group snapshots (CreateVolumeGroupSnapshot and co.)
+		identity.ServiceCapability(csi.PluginCapability_Service_GROUP_CONTROLLER_SERVICE),
 		// topologyConstrainedPools place volumes by the accessibility
 		// requirements, which the provisioner only sends with this.
 		identity.ServiceCapability(csi.PluginCapability_Service_VOLUME_ACCESSIBILITY_CONSTRAINTS),

@@ -37,8 +37,11 @@ func TestSecretsReader(t *testing.T) {
 
 func TestPluginCapabilities(t *testing.T) {
 	caps := PluginCapabilities(cliflags.ModeController)
-	var expansion, topology bool
+	var expansion, topology, group bool
 	for _, c := range caps {
+		if c.GetService().GetType() == csi.PluginCapability_Service_GROUP_CONTROLLER_SERVICE {
+			group = true
+		}
 		if c.GetVolumeExpansion().GetType() == csi.PluginCapability_VolumeExpansion_ONLINE {
 			expansion = true
 		}
@@ -46,7 +49,7 @@ func TestPluginCapabilities(t *testing.T) {
 			topology = true
 		}
 	}
-	if len(caps) != 3 || !expansion || !topology {
+	if len(caps) != 4 || !expansion || !topology || !group {
 		t.Fatalf("controller capabilities %v", caps)
 	}
 	if caps := PluginCapabilities(cliflags.ModeNode); len(caps) != 0 {

@@ -20,8 +20,8 @@ const crashWait = 30 * time.Second
 
 // flow is a request that is crashed at every step it passes through: the
 // crash points (see crashpoint) it hits, in order. The driver dies at the
-// first hit of the armed step (crashpoint.EnvSkip would let earlier hits
-// pass; no flow here passes a step twice).
+// first hit of the armed step; a step a flow passes several times is listed
+// as "<step>#<n>" for its (n+1)th hit (crashEnv sets crashpoint.EnvSkip).
 type flow struct {
 	name  string
 	flags []string // driver flags beside --set-metadata
@@ -85,8 +85,9 @@ var flows = []flow{
 }
 
 // notInAnyFlow are the crash points no flow reaches: the synchronous trash
-// removal runs only when the mgr cannot take a purge task.
-var notInAnyFlow = map[string]bool{cephrbd.StepTrashRemoved: true}
+// removal runs only when the mgr cannot take a purge task, and the RBD
+// driver never forgets a group member (the CephFS driver does).
+var notInAnyFlow = map[string]bool{cephrbd.StepTrashRemoved: true, journal.StepGroupMembersRemoved: true}
 
 // TestFlowsCoverEveryCrashPoint keeps the flows honest: a crash point added
 // to the adapter or the journal must be visited by some flow.
@@ -94,10 +95,12 @@ func TestFlowsCoverEveryCrashPoint(t *testing.T) {
 	visited := map[string]bool{}
 	for _, f := range flows {
 		for _, s := range f.steps {
-			visited[s] = true
+			step, _, _ := strings.Cut(s, "#")
+			visited[step] = true
 		}
 	}
-	for _, name := range append(append([]string(nil), journal.CrashSteps...), cephrbd.CrashSteps...) {
+	all := append(append(append([]string(nil), journal.CrashSteps...), journal.GroupCrashSteps...), cephrbd.CrashSteps...)
+	for _, name := range all {
 		if !visited[name] && !notInAnyFlow[name] {
 			t.Errorf("no flow crashes at %s", name)
 		}
@@ -136,7 +139,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 func (r *rig) crashRun(h *driver, f flow, s, tag string) bool {
 	r.t.Helper()
 	ru := f.prepare(r, h, tag)
-	armed := r.start("", f.driverFlags(), crashpoint.EnvVar+"="+s)
+	armed := r.start("", f.driverFlags(), crashEnv(s)...)
 	ctx, cancel := callCtx()
 	_, err := ru.call(ctx, armed.csi)
 	cancel()
@@ -158,6 +161,16 @@ func (r *rig) crashRun(h *driver, f flow, s, tag string) bool {
 		return false
 	}
 	return true
+}
+
+// crashEnv arms a driver at step s; "<step>#<n>" crashes at the step's
+// (n+1)th hit (a flow that passes a step several times).
+func crashEnv(s string) []string {
+	step, skip, ok := strings.Cut(s, "#")
+	if !ok {
+		return []string{crashpoint.EnvVar + "=" + s}
+	}
+	return []string{crashpoint.EnvVar + "=" + step, crashpoint.EnvSkip + "=" + skip}
 }
 
 // retryTwice repeats a request after the crash until it succeeds (Aborted

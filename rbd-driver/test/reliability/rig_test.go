@@ -90,11 +90,22 @@ func newRig(t *testing.T, bin string) *rig {
 	return r
 }
 
-// driver is a running driver process and its Controller client.
+// driver is a running driver process and its Controller client (a
+// clients, whose GroupController client the group snapshot calls use).
 type driver struct {
 	*driverproc.Proc
 	csi csi.ControllerClient
 }
+
+// clients are the Controller and GroupController clients of one
+// connection; calls of type call get them as a csi.ControllerClient.
+type clients struct {
+	csi.ControllerClient
+	group csi.GroupControllerClient
+}
+
+// groupClient returns the GroupController client of a driver's clients.
+func groupClient(c csi.ControllerClient) csi.GroupControllerClient { return c.(clients).group }
 
 // start runs the driver in controller mode on socket ("" for a new one)
 // with the extra flags and environment given.
@@ -103,7 +114,9 @@ func (r *rig) start(socket string, flags []string, env ...string) *driver {
 	args := append([]string{"--mode=controller", "--cluster-config=" + r.cl.CSIConfig,
 		"--instance-id=" + instance, "--log-format=console"}, flags...)
 	p := driverproc.Start(r.t, driverproc.Options{Binary: r.bin, Args: args, Env: env, Socket: socket})
-	return &driver{Proc: p, csi: csi.NewControllerClient(p.Conn(r.t))}
+	conn := p.Conn(r.t)
+	return &driver{Proc: p, csi: clients{ControllerClient: csi.NewControllerClient(conn),
+		group: csi.NewGroupControllerClient(conn)}}
 }
 
 // stop ends a driver cleanly (SIGTERM): its queued background purges run
@@ -275,15 +288,24 @@ func (r *rig) waitFor(what string, done func(cephrbdtest.Contents) bool) {
 // records is what a pool's journals hold: request names in the
 // directories and per-UUID objects.
 type records struct {
-	volNames, snapNames []string
-	volUUIDs, snapUUIDs []string
+	volNames, snapNames, groupNames []string
+	volUUIDs, snapUUIDs, groupUUIDs []string
+	// rbdGroups are the RBD group headers and group directory keys.
+	rbdGroups []string
 }
 
 func recordsOf(c cephrbdtest.Contents) records {
 	var j records
 	volDir, snapDir := "csi.volumes."+instance+"[csi.volume.", "csi.snaps."+instance+"[csi.snap."
+	groupDir := "csi.groups." + instance + "[csi.volume.group."
 	for _, o := range c.Objects {
 		switch {
+		case strings.HasPrefix(o, groupDir):
+			j.groupNames = append(j.groupNames, strings.TrimSuffix(strings.TrimPrefix(o, groupDir), "]"))
+		case strings.HasPrefix(o, "csi.volume.group."):
+			j.groupUUIDs = append(j.groupUUIDs, strings.TrimPrefix(o, "csi.volume.group."))
+		case strings.HasPrefix(o, "rbd_group_"):
+			j.rbdGroups = append(j.rbdGroups, o)
 		case strings.HasPrefix(o, volDir):
 			j.volNames = append(j.volNames, strings.TrimSuffix(strings.TrimPrefix(o, volDir), "]"))
 		case strings.HasPrefix(o, snapDir):
@@ -305,6 +327,10 @@ type expect struct {
 	volUUIDs  []string
 	snapNames []string
 	snapUUIDs []string
+	// groupNames and groupUUIDs are the group snapshot records; nil: none
+	// may exist. No RBD group may ever be left.
+	groupNames []string
+	groupUUIDs []string
 }
 
 // check compares the pool with e and fails the test on any difference.
@@ -321,11 +347,21 @@ func (r *rig) check(e expect) {
 		{"volume UUID objects", e.volUUIDs, j.volUUIDs},
 		{"snapshot directory entries", e.snapNames, j.snapNames},
 		{"snapshot UUID objects", e.snapUUIDs, j.snapUUIDs},
+		{"group snapshot directory entries", orNone(e.groupNames), j.groupNames},
+		{"group snapshot UUID objects", orNone(e.groupUUIDs), j.groupUUIDs},
+		{"RBD groups", []string{}, j.rbdGroups},
 	} {
 		if f.want != nil && !sameSet(f.want, f.got) {
 			r.t.Errorf("pool %s: %s = %v, want %v (pool: %v)", r.pool, f.what, f.got, f.want, c)
 		}
 	}
+}
+
+func orNone(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func sameSet(a, b []string) bool {

@@ -34,7 +34,7 @@ const (
 	drainTimeout = 3 * time.Minute
 )
 
-// Result on the local cluster: 84 passed, 0 failed, 1 pending, 18 skipped
+// Result on the local cluster: 90 passed, 0 failed, 1 pending, 12 skipped
 // of 103 specs. The pending one is csi-test's own XIt (ListVolumes
 // pagination; the same scenario is TestListVolumesPagesThroughEveryPool in
 // internal/controller and TestWalkTokenSurvivesChanges in shared/listpage).
@@ -42,13 +42,17 @@ const (
 // run (LIST_VOLUMES, GET_VOLUME, GET_VOLUME_HEALTH and LIST_VOLUME_HEALTH
 // are advertised because the driver has its own credentials here), and so
 // do ModifyVolume (6) and CreateVolume "with a volume attribute class" (2)
-// with TestVolumeMutableParameters set to QoS keys (MODIFY_VOLUME). The
+// with TestVolumeMutableParameters set to QoS keys (MODIFY_VOLUME), and the
+// GroupController specs (6: capabilities, CreateVolumeGroupSnapshot,
+// GetVolumeGroupSnapshot and DeleteVolumeGroupSnapshot input handling;
+// GROUP_CONTROLLER_SERVICE and CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT are
+// advertised; the full group snapshot lifecycle is
+// test/integration TestGroupSnapshotRestore). The
 // skipped ones, each skipped by the suite because a capability is not
 // advertised:
 //   - ControllerPublishVolume (7), ControllerUnpublishVolume (1) and
 //     "volume lifecycle" (2): PUBLISH_UNPUBLISH_VOLUME is not advertised;
 //     RBD needs no controller attach step, the node maps the image.
-//   - GroupController (6): volume group snapshots are not implemented.
 //   - CreateSnapshot "with accessibility requirements" (1): the plugin does
 //     not advertise SNAPSHOT_ACCESSIBILITY_CONSTRAINTS.
 //   - NodeGetStorageHealth (1): the node server does not advertise storage

@@ -46,6 +46,8 @@ type pool struct {
 	// partials are half-made images (key: namespace + "/" + name).
 	partials map[string]backend.PartialImage
 	stores   map[string]*memstore.Store
+	// groups are the RBD groups (key: namespace + "/" + name).
+	groups map[string]*group
 }
 
 type image struct {
@@ -100,7 +102,7 @@ func (b *Backend) AddCluster(clusterID string, availBytes int64, pools ...string
 	for _, p := range pools {
 		c.pools[p] = &pool{id: c.nextPool, name: p, images: map[string]*image{},
 			trash: map[string]*image{}, stores: map[string]*memstore.Store{},
-			partials: map[string]backend.PartialImage{}}
+			partials: map[string]backend.PartialImage{}, groups: map[string]*group{}}
 		c.nextPool++
 	}
 }

@@ -19,11 +19,15 @@ type PoolContents struct {
 	Snapshots int
 	// JournalObjects are the omap objects of the journal stores.
 	JournalObjects []string
+	// Groups are the RBD groups (namespace/name) with their snapshots
+	// (namespace/name@snap).
+	Groups []string
 }
 
 // Empty reports whether nothing but empty journal directories is left.
 func (c PoolContents) Empty() bool {
-	return len(c.Images) == 0 && len(c.Trash) == 0 && c.Snapshots == 0 && len(c.JournalObjects) == 0
+	return len(c.Images) == 0 && len(c.Trash) == 0 && c.Snapshots == 0 && len(c.JournalObjects) == 0 &&
+		len(c.Groups) == 0
 }
 
 // Contents lists what pool holds on clusterID. Journal directory objects
@@ -47,6 +51,7 @@ func (b *Backend) Contents(clusterID, poolName string) PoolContents {
 	for ns, st := range p.stores {
 		out.JournalObjects = append(out.JournalObjects, nonEmptyObjects(st, ns)...)
 	}
+	out.Groups = p.groupContents()
 	sort.Strings(out.Images)
 	sort.Strings(out.Trash)
 	return out

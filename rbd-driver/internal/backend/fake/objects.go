@@ -23,8 +23,9 @@ func nonEmptyObjects(st *memstore.Store, ns string) []string {
 	return out
 }
 
-// isDirectory reports whether oid is a journal directory (csi.volumes.* or
-// csi.snaps.*), which may stay behind empty.
+// isDirectory reports whether oid is a journal directory (csi.volumes.*,
+// csi.snaps.* or csi.groups.*), which may stay behind empty.
 func isDirectory(oid string) bool {
-	return strings.HasPrefix(oid, "csi.volumes.") || strings.HasPrefix(oid, "csi.snaps.")
+	return strings.HasPrefix(oid, "csi.volumes.") || strings.HasPrefix(oid, "csi.snaps.") ||
+		strings.HasPrefix(oid, "csi.groups.")
 }

@@ -186,9 +186,10 @@ func (c Contents) String() string {
 }
 
 // bookkeeping are objects librbd and the mgr leave behind, empty, once
-// used; csi.volumes.* and csi.snaps.* directories count when they hold keys.
+// used; csi.volumes.*, csi.snaps.* and csi.groups.* directories and the
+// RBD group directory count when they hold keys.
 var bookkeeping = map[string]bool{"rbd_info": true, "rbd_directory": true, "rbd_trash": true,
-	"rbd_children": true, "rbd_task": true, "rbd_mirroring": true}
+	"rbd_children": true, "rbd_task": true, "rbd_mirroring": true, "rbd_group_directory": true}
 
 // Audit lists what the pool's namespace ns holds.
 func (a *Admin) Audit(pool, ns string) (Contents, error) {
@@ -223,7 +224,8 @@ func (a *Admin) Audit(pool, ns string) (Contents, error) {
 // the mgr task queue.
 func filterObjects(io *rados.IOContext, oids []string) (objects, tasks []string) {
 	for _, oid := range oids {
-		isDir := strings.HasPrefix(oid, "csi.volumes.") || strings.HasPrefix(oid, "csi.snaps.")
+		isDir := strings.HasPrefix(oid, "csi.volumes.") || strings.HasPrefix(oid, "csi.snaps.") ||
+			strings.HasPrefix(oid, "csi.groups.") || oid == "rbd_group_directory"
 		if !bookkeeping[oid] && !isDir {
 			objects = append(objects, oid)
 			continue
