@@ -248,3 +248,56 @@ func TestGroupSnapshotResumesPartial(t *testing.T) {
 	f.deleteVolume(b.GetVolumeId())
 	f.wantClean()
 }
+
+// recordingQuiescer records what it was asked to quiesce and whether it
+// was released.
+type recordingQuiescer struct {
+	fs, setID string
+	members   []string
+	released  int
+}
+
+func (q *recordingQuiescer) Quiesce(_ context.Context, fs, setID string, members []backend.SubvolumeRef) (func(context.Context) error, error) {
+	q.fs, q.setID = fs, setID
+	for _, m := range members {
+		q.members = append(q.members, m.Name)
+	}
+	return func(context.Context) error { q.released++; return nil }, nil
+}
+
+// TestGroupSnapshotQuiescer: the member snapshots are taken under one
+// quiesce of all members' subvolumes, keyed by the group's UUID, released
+// also when taking a snapshot failed; a retry that has nothing left to
+// take does not quiesce again.
+func TestGroupSnapshotQuiescer(t *testing.T) {
+	f := newFixture(t)
+	q := &recordingQuiescer{}
+	f.srv.cfg.Quiescer = q
+	a, b := f.create(createReq("a", gib)), f.create(createReq("b", gib))
+	f.be.Errors["CreateSnapshot"] = context.DeadlineExceeded
+	_, err := f.srv.CreateVolumeGroupSnapshot(context.Background(), groupReq("g", a.GetVolumeId(), b.GetVolumeId()))
+	wantCode(t, err, codes.DeadlineExceeded)
+	if q.released != 1 || len(q.members) != 2 || q.fs != testFS {
+		t.Fatalf("after a failed snapshot: quiescer %+v, want both members quiesced once and released", q)
+	}
+	delete(f.be.Errors, "CreateSnapshot")
+	g := f.group(groupReq("g", a.GetVolumeId(), b.GetVolumeId()))
+	gid, _ := volid.Decode(g.GetGroupSnapshotId())
+	want := []string{a.GetVolumeContext()[volctx.SubvolumeName], b.GetVolumeContext()[volctx.SubvolumeName]}
+	sort.Strings(want)
+	got := q.members[2:]
+	sort.Strings(got)
+	if q.released != 2 || q.setID != gid.UUID || len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("quiescer %+v, want set %s of %v, released twice", q, gid.UUID, want)
+	}
+	f.group(groupReq("g", a.GetVolumeId(), b.GetVolumeId()))
+	if q.released != 2 {
+		t.Fatalf("a retry of a complete group quiesced again: %+v", q)
+	}
+	if err := f.deleteGroup(g.GetGroupSnapshotId()); err != nil {
+		t.Fatal(err)
+	}
+	f.deleteVolume(a.GetVolumeId())
+	f.deleteVolume(b.GetVolumeId())
+	f.wantClean()
+}

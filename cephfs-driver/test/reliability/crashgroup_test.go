@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfs"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
@@ -145,4 +146,37 @@ func TestGroupFlowsCoverEveryGroupCrashPoint(t *testing.T) {
 			t.Errorf("no crash flow covers %s", name)
 		}
 	}
+}
+
+// TestGroupTwins races 32 identical CreateVolumeGroupSnapshot calls of two
+// volumes, split between two driver processes, then 32
+// DeleteVolumeGroupSnapshot calls: every call answers the same group
+// (creation times included) or Aborted, the cluster holds exactly one
+// group with one snapshot per volume, and nothing after the deletes.
+func TestGroupTwins(t *testing.T) {
+	r := newRig(t)
+	drivers := []*driver{r.start("a"), r.start("b")}
+	src := &groupSources{}
+	src.create(r, drivers[0])
+	before := r.mustState()
+	req := &csi.CreateVolumeGroupSnapshotRequest{Name: "twin-group", SourceVolumeIds: []string{src.a, src.b},
+		Secrets: r.secrets(), Parameters: map[string]string{"clusterID": r.cluster.FSID, "fsName": fsName}}
+	create := func(ctx context.Context, c csi.ControllerClient) (proto.Message, error) {
+		return groupClient(c).CreateVolumeGroupSnapshot(ctx, req)
+	}
+	group := r.twins(drivers, "CreateVolumeGroupSnapshot", create).(*csi.CreateVolumeGroupSnapshotResponse).GetGroupSnapshot()
+	members := map[string]string{}
+	for _, s := range group.GetSnapshots() {
+		members[s.GetSourceVolumeId()] = s.GetSnapshotId()
+	}
+	if len(members) != 2 {
+		t.Fatalf("group %v, want 2 members", group)
+	}
+	r.waitState("after the twin group creates", withGroup(r, before, "twin-group", group.GetGroupSnapshotId(), members))
+	del := &csi.DeleteVolumeGroupSnapshotRequest{GroupSnapshotId: group.GetGroupSnapshotId(), Secrets: r.secrets()}
+	r.twins(drivers, "DeleteVolumeGroupSnapshot", func(ctx context.Context, c csi.ControllerClient) (proto.Message, error) {
+		return groupClient(c).DeleteVolumeGroupSnapshot(ctx, del)
+	})
+	r.waitState("after the twin group deletes", before)
+	src.remove(r, drivers[1])
 }
