@@ -1,9 +1,18 @@
 package driver
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
+	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/nodelabels"
 )
 
 func TestReadSecretDir(t *testing.T) {
@@ -20,5 +29,29 @@ func TestReadSecretDir(t *testing.T) {
 	c, err := readSecretDir(dir)
 	if err != nil || c.ID != "admin" || c.Key != key {
 		t.Fatalf("readSecretDir = %v, %v", c, err)
+	}
+}
+
+// TestAffinityReadsTheNodeWhenConfigJSONAsks: with readAffinity enabled
+// in config.json and no --node-labels, newNode's labels are the Node's,
+// read through the configured API client.
+func TestAffinityReadsTheNodeWhenConfigJSONAsks(t *testing.T) {
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.Path)
+		_, _ = w.Write([]byte(`{"metadata":{"labels":{"topology.kubernetes.io/zone":"z9"}}}`))
+	}))
+	defer srv.Close()
+	conf := filepath.Join(t.TempDir(), "config.json")
+	entry := `[{"clusterID":"c","monitors":["m:6789"],"readAffinity":{"enabled":true}}]`
+	if err := os.WriteFile(conf, []byte(entry), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Shared: &cliflags.Options{NodeID: "node-b"}, Logger: zap.NewNop(),
+		CephFS: CephFSOptions{NodeAPI: &nodelabels.Client{BaseURL: srv.URL, HTTP: srv.Client(),
+			Token: func() (string, error) { return "t", nil }}}}
+	got := affinity(cfg, clusterconfig.NewStore(conf)).Labels(context.Background())
+	if got["topology.kubernetes.io/zone"] != "z9" || len(asked) != 1 || asked[0] != "/api/v1/nodes/node-b" {
+		t.Fatalf("labels %v after requests %v", got, asked)
 	}
 }
