@@ -2,8 +2,6 @@ package driver
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,7 +10,7 @@ import (
 
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
-	"github.com/seed-6a310834/ceph-csi/shared/nodelabels"
+	"github.com/seed-6a310834/ceph-csi/shared/nodelabels/nodelabelstest"
 )
 
 func TestReadSecretDir(t *testing.T) {
@@ -36,22 +34,19 @@ func TestReadSecretDir(t *testing.T) {
 // in config.json and no --node-labels, newNode's labels are the Node's,
 // read through the configured API client.
 func TestAffinityReadsTheNodeWhenConfigJSONAsks(t *testing.T) {
-	var asked []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		asked = append(asked, r.URL.Path)
-		_, _ = w.Write([]byte(`{"metadata":{"labels":{"topology.kubernetes.io/zone":"z9"}}}`))
-	}))
-	defer srv.Close()
 	conf := filepath.Join(t.TempDir(), "config.json")
 	entry := `[{"clusterID":"c","monitors":["m:6789"],"readAffinity":{"enabled":true}}]`
 	if err := os.WriteFile(conf, []byte(entry), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := Config{Shared: &cliflags.Options{NodeID: "node-b"}, Logger: zap.NewNop(),
-		CephFS: CephFSOptions{NodeAPI: &nodelabels.Client{BaseURL: srv.URL, HTTP: srv.Client(),
-			Token: func() (string, error) { return "t", nil }}}}
+		CephFS: CephFSOptions{NodeAPI: nodelabelstest.Client(t, "node-b", map[string]string{"topology.kubernetes.io/zone": "z9"})}}
 	got := affinity(cfg, clusterconfig.NewStore(conf)).Labels(context.Background())
-	if got["topology.kubernetes.io/zone"] != "z9" || len(asked) != 1 || asked[0] != "/api/v1/nodes/node-b" {
-		t.Fatalf("labels %v after requests %v", got, asked)
+	if got["topology.kubernetes.io/zone"] != "z9" {
+		t.Fatalf("labels %v", got)
+	}
+	cfg.Shared.NodeID = "node-c" // not served: no labels, no failed start
+	if got := affinity(cfg, clusterconfig.NewStore(conf)).Labels(context.Background()); got != nil {
+		t.Fatalf("labels of an unknown node: %v", got)
 	}
 }

@@ -2,14 +2,13 @@ package node
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"testing"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/nodelabels"
+	"github.com/seed-6a310834/ceph-csi/shared/nodelabels/nodelabelstest"
 )
 
 func TestMountOptionsFromConfig(t *testing.T) {
@@ -48,17 +47,9 @@ func TestMountOptionsFromConfig(t *testing.T) {
 // node plugin reads from its Node (--crush-location-labels set) give the
 // kernel mount its crush_location.
 func TestReadAffinityFromTheNodeAPI(t *testing.T) {
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/v1/nodes/node-a" {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = w.Write([]byte(`{"metadata":{"labels":{"topology.kubernetes.io/zone":"z.3","kubernetes.io/hostname":"node-a"}}}`))
-	}))
-	defer api.Close()
 	crush := []string{"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
 	a := &nodelabels.Affinity{NodeName: "node-a", CrushLocationLabels: crush,
-		API: &nodelabels.Client{BaseURL: api.URL, HTTP: api.Client(), Token: func() (string, error) { return "t", nil }}}
+		API: nodelabelstest.Client(t, "node-a", map[string]string{"topology.kubernetes.io/zone": "z.3", "kubernetes.io/hostname": "node-a"})}
 	f := newFixture(t)
 	f.srv.cfg.Clusters = clusters{"c1": {ClusterID: "c1", Monitors: []string{"m:6789"},
 		ReadAffinity: clusterconfig.ReadAffinity{Enabled: true}}}

@@ -3,8 +3,6 @@ package driver
 import (
 	"context"
 	"maps"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
-	"github.com/seed-6a310834/ceph-csi/shared/nodelabels"
+	"github.com/seed-6a310834/ceph-csi/shared/nodelabels/nodelabelstest"
 )
 
 func TestSecretsReader(t *testing.T) {
@@ -57,15 +55,7 @@ func TestPluginCapabilities(t *testing.T) {
 }
 
 func TestNodeTopologyFromDomainLabels(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/v1/nodes/worker-1" {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = w.Write([]byte(`{"metadata":{"labels":{"topology.kubernetes.io/region":"east","topology.kubernetes.io/zone":"z1"}}}`))
-	}))
-	defer srv.Close()
-	api := &nodelabels.Client{BaseURL: srv.URL, HTTP: srv.Client(), Token: func() (string, error) { return "t", nil }}
+	api := nodelabelstest.Client(t, "worker-1", map[string]string{"topology.kubernetes.io/region": "east", "topology.kubernetes.io/zone": "z1"})
 	cfg := Config{Shared: &cliflags.Options{NodeID: "worker-1", DriverName: "rbd.csi.ceph.com"},
 		RBD: RBDOptions{Topology: map[string]string{"static": "yes"}, NodeAPI: api,
 			DomainLabels: []string{"topology.kubernetes.io/region", "topology.kubernetes.io/zone"}}}
@@ -85,18 +75,10 @@ func TestNodeTopologyFromDomainLabels(t *testing.T) {
 }
 
 // TestAffinityTakesTheNodeFromTheFlags: the node plugin's read-affinity
-// labels come from the Node named by --nodeid through --node-api's
-// client when --crush-location-labels is set, and --node-labels wins.
+// labels come from the Node named by --node-id, read through the API when
+// --crush-location-labels is set, and --node-labels wins.
 func TestAffinityTakesTheNodeFromTheFlags(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/v1/nodes/worker-1" {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = w.Write([]byte(`{"metadata":{"labels":{"topology.kubernetes.io/zone":"z1"}}}`))
-	}))
-	defer srv.Close()
-	api := &nodelabels.Client{BaseURL: srv.URL, HTTP: srv.Client(), Token: func() (string, error) { return "t", nil }}
+	api := nodelabelstest.Client(t, "worker-1", map[string]string{"topology.kubernetes.io/zone": "z1"})
 	cfg := Config{Shared: &cliflags.Options{NodeID: "worker-1"},
 		RBD: RBDOptions{NodeAPI: api, CrushLocationLabels: []string{"topology.kubernetes.io/zone"}}}
 	if got := affinity(cfg, nil, zap.NewNop()).Labels(context.Background()); got["topology.kubernetes.io/zone"] != "z1" {

@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/execx"
 	"github.com/seed-6a310834/ceph-csi/shared/nodelabels"
+	"github.com/seed-6a310834/ceph-csi/shared/nodelabels/nodelabelstest"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 )
@@ -104,19 +103,11 @@ func TestReadAffinityFallsBackToTheFlagLabelsAndSkipsNbd(t *testing.T) {
 // node plugin reads from its Node (config.json enables read affinity)
 // give the krbd map its crush_location.
 func TestReadAffinityFromTheNodeAPI(t *testing.T) {
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/v1/nodes/node-1" {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = w.Write([]byte(`{"metadata":{"labels":{"topology.kubernetes.io/zone":"eu.2","kubernetes.io/hostname":"node-1"}}}`))
-	}))
-	defer api.Close()
 	r := newRig(t)
 	extra := `,"readAffinity":{"enabled":true,"crushLocationLabels":["topology.kubernetes.io/zone"]}`
 	r.withConfig(extra, nil)
 	a := &nodelabels.Affinity{NodeName: "node-1", Clusters: clusterconfig.NewStore(filepath.Join(r.dir, "config.json")),
-		API: &nodelabels.Client{BaseURL: api.URL, HTTP: api.Client(), Token: func() (string, error) { return "t", nil }}}
+		API: nodelabelstest.Client(t, "node-1", map[string]string{"topology.kubernetes.io/zone": "eu.2", "kubernetes.io/hostname": "node-1"})}
 	r.withConfig(extra, a.Labels(context.Background()))
 	if got := r.mapLine(volctx.MounterKRBD, nil); !strings.HasSuffix(got, "--options noudev --options read_from_replica=localize,crush_location=zone:eu-2") {
 		t.Fatalf("map command: %s", got)
