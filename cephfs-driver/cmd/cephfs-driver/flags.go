@@ -14,6 +14,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
 	"github.com/seed-6a310834/ceph-csi/shared/drivermain"
+	"github.com/seed-6a310834/ceph-csi/shared/nodelabels"
 )
 
 // driverFlags are the CephFS driver's own flags.
@@ -34,13 +35,12 @@ func registerDriverFlags(fs *flag.FlagSet) drivermain.Flags {
 	fs.StringVar(&o.NodeSecretsDir, "node-secrets-dir", "",
 		"directory with the node-stage Secret's files (adminID/adminKey, userID/userKey) with which the node mounts a staged volume "+
 			"again when its ceph-fuse died with the previous plugin container and NodePublishVolume carries no secrets; empty: such a publish fails")
-	fs.Func("node-labels", "this node's labels key=value[,key=value...], for read affinity on kernel mounts", func(s string) error {
+	fs.Func("node-labels", nodelabels.NodeLabelsHelp, func(s string) error {
 		m, err := cliflags.ParseKeyValues(s)
 		o.NodeLabels = m
 		return err
 	})
-	fs.Func("crush-location-labels",
-		"node labels giving the CRUSH location when config.json's readAffinity has no crushLocationLabels (comma-separated)",
+	fs.Func("crush-location-labels", nodelabels.CrushLocationLabelsHelp,
 		func(s string) error {
 			o.CrushLocationLabels = cliflags.SplitList(s)
 			return nil

@@ -30,6 +30,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/csiserver"
 	"github.com/seed-6a310834/ceph-csi/shared/execx"
 	"github.com/seed-6a310834/ceph-csi/shared/identity"
+	"github.com/seed-6a310834/ceph-csi/shared/nodelabels"
 )
 
 // CephFSOptions are the CephFS driver's own settings.
@@ -50,9 +51,13 @@ type CephFSOptions struct {
 	// dead staging mount again at NodePublishVolume (node.Config.HealSecrets).
 	NodeSecretsDir string
 	// NodeLabels and CrushLocationLabels give the node's CRUSH location
-	// for read affinity on kernel mounts (config.json's readAffinity).
+	// for read affinity on kernel mounts (config.json's readAffinity);
+	// without NodeLabels the Node's labels are read through the API at
+	// start when read affinity can apply (nodelabels.Affinity).
 	NodeLabels          map[string]string
 	CrushLocationLabels []string
+	// NodeAPI reads the Node; nil: the in-cluster API server.
+	NodeAPI *nodelabels.Client
 }
 
 // Config is everything Run needs.
@@ -178,7 +183,7 @@ func newNode(cfg Config, clusters *clusterconfig.Store) (*node.Server, func(), e
 		},
 		DefaultMounter: cfg.CephFS.DefaultMounter,
 		StateDir:       stateDir,
-		NodeLabels:     cfg.CephFS.NodeLabels, CrushLocationLabels: cfg.CephFS.CrushLocationLabels,
+		NodeLabels:     affinity(cfg, clusters).Labels(context.Background()), CrushLocationLabels: cfg.CephFS.CrushLocationLabels,
 		Lookup:      &nodelookup.Lookup{Connector: cephfs.NewConnector(pool), InstanceID: cfg.Shared.InstanceID},
 		HealSecrets: healSecrets(cfg.CephFS.NodeSecretsDir),
 	})
@@ -198,6 +203,12 @@ func healSecrets(dir string) func() (map[string]string, error) {
 	return func() (map[string]string, error) {
 		return credentials.SecretsFromDir(dir, "adminID", "adminKey", "userID", "userKey")
 	}
+}
+
+// affinity is where the node's read-affinity labels come from.
+func affinity(cfg Config, clusters *clusterconfig.Store) *nodelabels.Affinity {
+	return &nodelabels.Affinity{NodeName: cfg.Shared.NodeID, Static: cfg.CephFS.NodeLabels,
+		CrushLocationLabels: cfg.CephFS.CrushLocationLabels, Clusters: clusters, API: cfg.CephFS.NodeAPI, Logger: cfg.Logger}
 }
 
 // readSecretDir reads adminID and adminKey files, as a Secret mounted as a

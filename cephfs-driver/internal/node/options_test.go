@@ -7,6 +7,8 @@ import (
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
+	"github.com/seed-6a310834/ceph-csi/shared/nodelabels"
+	"github.com/seed-6a310834/ceph-csi/shared/nodelabels/nodelabelstest"
 )
 
 func TestMountOptionsFromConfig(t *testing.T) {
@@ -38,5 +40,28 @@ func TestMountOptionsFromConfig(t *testing.T) {
 		if len(m.calls) != 1 || !slices.Equal(m.calls[0].Options, tc.want) || m.calls[0].NetNamespace != "/var/run/netns/fs" {
 			t.Fatalf("%s mount: %+v; want options %q in /var/run/netns/fs", tc.mounter, m.calls, tc.want)
 		}
+	}
+}
+
+// TestReadAffinityFromTheNodeAPI: without --node-labels, the labels the
+// node plugin reads from its Node (--crush-location-labels set) give the
+// kernel mount its crush_location.
+func TestReadAffinityFromTheNodeAPI(t *testing.T) {
+	crush := []string{"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+	a := &nodelabels.Affinity{NodeName: "node-a", CrushLocationLabels: crush,
+		API: nodelabelstest.Client(t, "node-a", map[string]string{"topology.kubernetes.io/zone": "z.3", "kubernetes.io/hostname": "node-a"})}
+	f := newFixture(t)
+	f.srv.cfg.Clusters = clusters{"c1": {ClusterID: "c1", Monitors: []string{"m:6789"},
+		ReadAffinity: clusterconfig.ReadAffinity{Enabled: true}}}
+	f.srv.cfg.NodeLabels, f.srv.cfg.CrushLocationLabels = a.Labels(context.Background()), crush
+	req := f.stageReq()
+	req.VolumeContext[volctx.Mounter] = volctx.MounterKernel
+	if _, err := f.srv.NodeStageVolume(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	m := f.srv.cfg.Mounters[volctx.MounterKernel].(*fakeMounter)
+	want := []string{"read_from_replica=localize", "crush_location=host:node-a|zone:z-3", "noatime"}
+	if len(m.calls) != 1 || !slices.Equal(m.calls[0].Options, want) {
+		t.Fatalf("kernel mount: %+v; want options %q", m.calls, want)
 	}
 }

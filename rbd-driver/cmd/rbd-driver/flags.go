@@ -17,6 +17,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/driver"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
 	"github.com/seed-6a310834/ceph-csi/shared/drivermain"
+	"github.com/seed-6a310834/ceph-csi/shared/nodelabels"
 )
 
 // DefaultStateDir holds the node's stage records and rbd-fuse mountpoints.
@@ -57,10 +58,8 @@ func registerRBDFlags(fs *flag.FlagSet) *rbdOptions {
 	fs.StringVar(&o.memoryLimit, "memory-limit", "",
 		"soft Go memory limit, e.g. 48MiB (runtime/debug.SetMemoryLimit); empty keeps GOMEMLIMIT")
 	fs.DurationVar(&o.mgrTimeout, "mgr-timeout", cephrbd.DefaultMgrTimeout, "bound on a Ceph mgr command (background task queueing)")
-	fs.StringVar(&o.nodeLabels, "node-labels", "",
-		"this node's labels key=value[,key=value...], for read affinity (e.g. from the downward API)")
-	fs.StringVar(&o.crushLabels, "crush-location-labels", "",
-		"node labels giving the CRUSH location when config.json's readAffinity has no crushLocationLabels (comma-separated)")
+	fs.StringVar(&o.nodeLabels, "node-labels", "", nodelabels.NodeLabelsHelp)
+	fs.StringVar(&o.crushLabels, "crush-location-labels", "", nodelabels.CrushLocationLabelsHelp)
 	fs.StringVar(&o.domainLabels, "domainlabels", "",
 		"node labels (comma-separated, e.g. topology.kubernetes.io/zone) whose values become the node's topology "+
 			"segments topology.<driver-name>/<name>, read from the Kubernetes API at start (RBAC: get nodes)")

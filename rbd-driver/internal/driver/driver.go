@@ -22,13 +22,13 @@ import (
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/controller"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/node"
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/nodelabels"
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/csiserver"
 	"github.com/seed-6a310834/ceph-csi/shared/identity"
+	"github.com/seed-6a310834/ceph-csi/shared/nodelabels"
 )
 
 // RBDOptions are the RBD driver's own settings.
@@ -44,7 +44,9 @@ type RBDOptions struct {
 	SecretsDir string
 	MgrTimeout time.Duration
 	// NodeLabels and CrushLocationLabels give the node's CRUSH location
-	// for read affinity (config.json's readAffinity).
+	// for read affinity (config.json's readAffinity); without NodeLabels
+	// the Node's labels are read through the API at start when read
+	// affinity can apply (nodelabels.Affinity).
 	NodeLabels          map[string]string
 	CrushLocationLabels []string
 	// NodeSecretsDir holds files userID and userKey with which the node
@@ -54,7 +56,8 @@ type RBDOptions struct {
 	// become topology segments (ceph-csi's --domainlabels), read at start
 	// through the Kubernetes API; they add to Topology.
 	DomainLabels []string
-	// NodeAPI reads the Node; nil: the in-cluster API server.
+	// NodeAPI reads the Node (for DomainLabels, and for read affinity
+	// when NodeLabels is empty); nil: the in-cluster API server.
 	NodeAPI *nodelabels.Client
 }
 
@@ -183,7 +186,7 @@ func (s *services) buildNode(cfg Config, store *clusterconfig.Store, logger *zap
 	}
 	n, err := node.New(node.Config{NodeID: cfg.Shared.NodeID, MaxVolumesPerNode: cfg.RBD.MaxVolumesPerNode,
 		Topology: topology, StateDir: cfg.RBD.StateDir, ClusterConfig: store,
-		NodeLabels: cfg.RBD.NodeLabels, CrushLocationLabels: cfg.RBD.CrushLocationLabels,
+		NodeLabels: affinity(cfg, store, logger).Labels(context.Background()), CrushLocationLabels: cfg.RBD.CrushLocationLabels,
 		HealSecrets: SecretsReader(cfg.RBD.NodeSecretsDir)})
 	if err != nil {
 		return err
@@ -191,6 +194,12 @@ func (s *services) buildNode(cfg Config, store *clusterconfig.Store, logger *zap
 	s.node = n
 	go heal(n, logger)
 	return nil
+}
+
+// affinity is where the node's read-affinity labels come from.
+func affinity(cfg Config, store *clusterconfig.Store, logger *zap.Logger) *nodelabels.Affinity {
+	return &nodelabels.Affinity{NodeName: cfg.Shared.NodeID, Static: cfg.RBD.NodeLabels,
+		CrushLocationLabels: cfg.RBD.CrushLocationLabels, Clusters: store, API: cfg.RBD.NodeAPI, Logger: logger}
 }
 
 // nodeTopology is the static --topology segments plus those of the

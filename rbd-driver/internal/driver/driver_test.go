@@ -1,18 +1,18 @@
 package driver
 
 import (
+	"context"
 	"maps"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"go.uber.org/zap"
 
-	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/nodelabels"
 	"github.com/seed-6a310834/ceph-csi/shared/cliflags"
+	"github.com/seed-6a310834/ceph-csi/shared/nodelabels/nodelabelstest"
 )
 
 func TestSecretsReader(t *testing.T) {
@@ -58,15 +58,7 @@ func TestPluginCapabilities(t *testing.T) {
 }
 
 func TestNodeTopologyFromDomainLabels(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/v1/nodes/worker-1" {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = w.Write([]byte(`{"metadata":{"labels":{"topology.kubernetes.io/region":"east","topology.kubernetes.io/zone":"z1"}}}`))
-	}))
-	defer srv.Close()
-	api := &nodelabels.Client{BaseURL: srv.URL, HTTP: srv.Client(), Token: func() (string, error) { return "t", nil }}
+	api := nodelabelstest.Client(t, "worker-1", map[string]string{"topology.kubernetes.io/region": "east", "topology.kubernetes.io/zone": "z1"})
 	cfg := Config{Shared: &cliflags.Options{NodeID: "worker-1", DriverName: "rbd.csi.ceph.com"},
 		RBD: RBDOptions{Topology: map[string]string{"static": "yes"}, NodeAPI: api,
 			DomainLabels: []string{"topology.kubernetes.io/region", "topology.kubernetes.io/zone"}}}
@@ -82,5 +74,21 @@ func TestNodeTopologyFromDomainLabels(t *testing.T) {
 	cfg.RBD.DomainLabels = nil
 	if got, err := nodeTopology(cfg); err != nil || !maps.Equal(got, map[string]string{"static": "yes"}) {
 		t.Fatalf("without --domainlabels: %v, %v", got, err)
+	}
+}
+
+// TestAffinityTakesTheNodeFromTheFlags: the node plugin's read-affinity
+// labels come from the Node named by --node-id, read through the API when
+// --crush-location-labels is set, and --node-labels wins.
+func TestAffinityTakesTheNodeFromTheFlags(t *testing.T) {
+	api := nodelabelstest.Client(t, "worker-1", map[string]string{"topology.kubernetes.io/zone": "z1"})
+	cfg := Config{Shared: &cliflags.Options{NodeID: "worker-1"},
+		RBD: RBDOptions{NodeAPI: api, CrushLocationLabels: []string{"topology.kubernetes.io/zone"}}}
+	if got := affinity(cfg, nil, zap.NewNop()).Labels(context.Background()); got["topology.kubernetes.io/zone"] != "z1" {
+		t.Fatalf("labels from the API: %v", got)
+	}
+	cfg.RBD.NodeLabels = map[string]string{"topology.kubernetes.io/zone": "flag"}
+	if got := affinity(cfg, nil, zap.NewNop()).Labels(context.Background()); got["topology.kubernetes.io/zone"] != "flag" {
+		t.Fatalf("--node-labels lost precedence: %v", got)
 	}
 }

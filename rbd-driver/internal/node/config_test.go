@@ -11,6 +11,8 @@ import (
 
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/execx"
+	"github.com/seed-6a310834/ceph-csi/shared/nodelabels"
+	"github.com/seed-6a310834/ceph-csi/shared/nodelabels/nodelabelstest"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/volctx"
 )
@@ -93,6 +95,21 @@ func TestReadAffinityFallsBackToTheFlagLabelsAndSkipsNbd(t *testing.T) {
 	r2 := newRig(t)
 	r2.withConfig(`,"readAffinity":{"enabled":true}`, map[string]string{"topology.kubernetes.io/region": "r1"}, "topology.kubernetes.io/region")
 	if got := r2.mapLine(volctx.MounterKRBD, nil); !strings.HasSuffix(got, "--options noudev --options read_from_replica=localize,crush_location=region:r1") {
+		t.Fatalf("map command: %s", got)
+	}
+}
+
+// TestReadAffinityFromTheNodeAPI: without --node-labels, the labels the
+// node plugin reads from its Node (config.json enables read affinity)
+// give the krbd map its crush_location.
+func TestReadAffinityFromTheNodeAPI(t *testing.T) {
+	r := newRig(t)
+	extra := `,"readAffinity":{"enabled":true,"crushLocationLabels":["topology.kubernetes.io/zone"]}`
+	r.withConfig(extra, nil)
+	a := &nodelabels.Affinity{NodeName: "node-1", Clusters: clusterconfig.NewStore(filepath.Join(r.dir, "config.json")),
+		API: nodelabelstest.Client(t, "node-1", map[string]string{"topology.kubernetes.io/zone": "eu.2", "kubernetes.io/hostname": "node-1"})}
+	r.withConfig(extra, a.Labels(context.Background()))
+	if got := r.mapLine(volctx.MounterKRBD, nil); !strings.HasSuffix(got, "--options noudev --options read_from_replica=localize,crush_location=zone:eu-2") {
 		t.Fatalf("map command: %s", got)
 	}
 }

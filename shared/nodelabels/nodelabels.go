@@ -1,8 +1,9 @@
-// Package nodelabels builds the node's CSI topology from the labels of its
-// Kubernetes Node (ceph-csi's --domainlabels): it reads the Node through
-// the Kubernetes API with the pod's own ServiceAccount (in-cluster token
-// and CA), a single GET that needs RBAC `get` on nodes. It uses net/http
-// only: the node plugin does not link client-go for one read.
+// Package nodelabels reads the labels of the node's Kubernetes Node
+// through the Kubernetes API with the pod's own ServiceAccount (in-cluster
+// token and CA), a single GET that needs RBAC `get` on nodes, for the RBD
+// topology (ceph-csi's --domainlabels) and both node plugins' read
+// affinity (the CRUSH location). It uses net/http only: the node plugins do
+// not link client-go for one read.
 package nodelabels
 
 import (
@@ -89,7 +90,7 @@ func (c *Client) Labels(ctx context.Context, name string) (map[string]string, er
 		return nil, fmt.Errorf("nodelabels: get node %q: %w", name, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("nodelabels: get node %q: %s: %.200s", name, resp.Status, body)
+		return nil, fmt.Errorf("nodelabels: get node %q: %s%s: %.200s", name, resp.Status, statusHint(resp.StatusCode), body)
 	}
 	var node struct {
 		Metadata struct {
@@ -100,6 +101,17 @@ func (c *Client) Labels(ctx context.Context, name string) (map[string]string, er
 		return nil, fmt.Errorf("nodelabels: node %q: %w", name, err)
 	}
 	return node.Metadata.Labels, nil
+}
+
+// statusHint says what an API refusal usually means.
+func statusHint(code int) string {
+	switch code {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return " (the pod's ServiceAccount needs RBAC get on nodes and its token mounted)"
+	case http.StatusNotFound:
+		return " (no such Node: is the node ID the Kubernetes node name?)"
+	}
+	return ""
 }
 
 // Topology maps the node labels named by domainLabels to CSI topology
