@@ -23,6 +23,9 @@ const (
 	// snapshots by CSI request name and by CSI ID.
 	KindGroupSnapshotName = "group-snapshot-name"
 	KindGroupSnapshotID   = "group-snapshot-id"
+	// KindImage is a backend image (pool/ID): for steps of different
+	// requests that must not interleave on one image.
+	KindImage = "image"
 )
 
 // Key identifies one lockable object: what kind of identifier it is and the

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -226,4 +227,38 @@ func TestDeferredPurgeIsSweptLater(t *testing.T) {
 	if c := e.be.Contents(testCluster, testPool); !c.Empty() {
 		t.Fatalf("after deleting the clone: %+v, want the deferred parent purged too", c)
 	}
+}
+
+// DeleteVolume of a volume with a snapshot and DeleteSnapshot of that
+// snapshot, at once: DeleteVolume finds the snapshot and is about to rename
+// the image to its tomb when DeleteSnapshot runs. They share a lock on the
+// image, so DeleteSnapshot is Aborted until the tomb exists and then, on
+// its retry, finds the tomb without snapshots and retires it: nothing is
+// left (before the lock, a tomb without snapshots stayed forever).
+func TestDeleteVolumeAndItsSnapshotAtOnce(t *testing.T) {
+	e := newEnv(t)
+	vol := e.create(volReq("racy", 0))
+	snap := e.snapshot("racy-snap", vol.GetVolumeId())
+	atRename, proceed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	e.be.SetHook(func(op string) error {
+		if op == "Rename" {
+			once.Do(func() { close(atRename); <-proceed })
+		}
+		return nil
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.s.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: vol.GetVolumeId(), Secrets: secrets()})
+		done <- err
+	}()
+	<-atRename
+	_, err := e.s.DeleteSnapshot(context.Background(), &csi.DeleteSnapshotRequest{SnapshotId: snap.GetSnapshotId(), Secrets: secrets()})
+	wantCode(t, err, codes.Aborted)
+	close(proceed)
+	if err := <-done; err != nil {
+		t.Fatalf("DeleteVolume: %v", err)
+	}
+	e.deleteSnapshot(snap.GetSnapshotId())
+	e.assertEmpty()
 }

@@ -281,7 +281,13 @@ func (s *Server) deleteSnapshot(ctx context.Context, id string, creds *credentia
 	case err != nil:
 		return err
 	default:
-		if err := s.dropSnapshot(ctx, o, o.imageRef(name)); err != nil {
+		release, err := s.locks.Acquire(imageKey(o.imagePool, o.rec.Attributes[attrParentImageID]))
+		if err != nil {
+			return err
+		}
+		err = s.dropSnapshot(ctx, o, o.imageRef(name))
+		release()
+		if err != nil {
 			return err
 		}
 	}
