@@ -47,6 +47,10 @@ func (f *cephfs) setup(ctx context.Context, k *kube) error {
 	if err := k.copyStorageClass(ctx, "ceph-cephfs", "e2e-cephfs-pods", fuse); err != nil {
 		return err
 	}
+	if err := k.copyGroupSnapshotClass(ctx, "ceph-cephfs-group", "e2e-cephfs-group",
+		map[string]string{"clusterID": f.cfg.clusterID, "fsName": f.cfg.fsName}); err != nil {
+		return err
+	}
 	return k.copySnapshotClass(ctx, "ceph-cephfs", "e2e-cephfs", map[string]string{"clusterID": f.cfg.clusterID})
 }
 

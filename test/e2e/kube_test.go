@@ -119,10 +119,21 @@ func (k *kube) copyStorageClass(ctx context.Context, sample, name string, params
 // copySnapshotClass applies a copy of the applied sample
 // VolumeSnapshotClass under name with params set.
 func (k *kube) copySnapshotClass(ctx context.Context, sample, name string, params map[string]string) error {
-	c := k.dyn.Resource(vsClassGVR)
+	return k.copyClass(ctx, vsClassGVR, sample, name, params)
+}
+
+// copyGroupSnapshotClass does the same for a VolumeGroupSnapshotClass.
+func (k *kube) copyGroupSnapshotClass(ctx context.Context, sample, name string, params map[string]string) error {
+	return k.copyClass(ctx, vgsClassGVR, sample, name, params)
+}
+
+// copyClass applies a copy of the applied sample class of gvr under name
+// with params set.
+func (k *kube) copyClass(ctx context.Context, gvr schema.GroupVersionResource, sample, name string, params map[string]string) error {
+	c := k.dyn.Resource(gvr)
 	u, err := c.Get(ctx, sample, metav1.GetOptions{})
 	if err != nil {
-		return fmt.Errorf("sample VolumeSnapshotClass %s: %w", sample, err)
+		return fmt.Errorf("sample %s %s: %w", gvr.Resource, sample, err)
 	}
 	cp := u.DeepCopy()
 	cp.Object["metadata"] = map[string]any{"name": name}

@@ -165,6 +165,7 @@ func scenarios() []scenario {
 		{name: "block-pod-data", run: blockPodData, kubelet: true, applies: hasBlock},
 		{name: "rwx-two-pods", run: rwxTwoPods, kubelet: true, applies: readWriteMany},
 		{name: "snapshot-restore-pod-data", run: snapshotRestorePodData, kubelet: true},
+		{name: "group-snapshot-pod-data", run: groupSnapshotPodData, kubelet: true},
 		{name: "expand-online", run: expandOnline, kubelet: true},
 		{name: "node-plugin-restart", run: nodePluginRestart, kubelet: true},
 		{name: "liveness-restart", run: livenessRestart, kubelet: true},

@@ -46,6 +46,10 @@ func (r *rbd) setup(ctx context.Context, k *kube) error {
 			return err
 		}
 	}
+	if err := k.copyGroupSnapshotClass(ctx, "ceph-rbd-group", "e2e-rbd-group",
+		map[string]string{"clusterID": r.cfg.clusterID, "pool": r.cfg.rbdPool}); err != nil {
+		return err
+	}
 	return k.copySnapshotClass(ctx, "ceph-rbd", "e2e-rbd", map[string]string{"clusterID": r.cfg.clusterID})
 }
 
