@@ -65,18 +65,26 @@ leftovers() {
 	echo "rbd trash ls: $($RBD trash ls rbd | tr '\n' ' ')"
 	echo "rbd pool objects: $(objects -p rbd | grep -v '^rbd_\(directory\|info\|trash\|children\|mirroring\)$' | tr '\n' ' ')"
 	for o in $(objects -p rbd | grep '^csi\.'); do echo "  omap $o: $($RADOS -p rbd listomapvals "$o" | tr '\n' ' ' | head -c 400)"; done
+	echo "rbd-journal pool objects: $(objects -p rbd-journal | grep -v '^rbd_\(directory\|info\|trash\|children\|mirroring\)$' | tr '\n' ' ')"
 	echo "subvolumes: $($CEPH fs subvolume ls cephfs csi -f json | jq -c '[.[].name]')"
 	echo "cephfs_metadata objects (csi ns): $(objects -p cephfs.cephfs.meta -N csi | tr '\n' ' ')"
 	for o in $(objects -p cephfs.cephfs.meta -N csi | grep '^csi\.'); do echo "  omap $o: $($RADOS -p cephfs.cephfs.meta -N csi listomapvals "$o" | tr '\n' ' ' | head -c 400)"; done
 }
 
 $CEPH fs subvolumegroup create cephfs csi 2>/dev/null
+if ! $CEPH osd pool ls | grep -qx rbd-journal; then
+	$CEPH osd pool create rbd-journal 8 >/dev/null && $RBD pool init rbd-journal
+fi
 echo "ceph-csi: $($CEPHCSI --version | head -2 | tr '\n' ' ')"
 leftovers | tee "$R/before.txt"
 # RBD: ceph-csi makes, ours manages.
 start_cephcsi rbd; step rbd rbd-cephcsi-make; stop rbd
 start_ours rbd; step rbd rbd-ours-manage; step rbd rbd-ours-make; stop rbd
 start_cephcsi rbd; step rbd rbd-cephcsi-read; stop rbd
+# RBD with the cluster's default features and a journal pool
+start_cephcsi rbd; step rbd rbd-cephcsi-make-jp; stop rbd
+start_ours rbd; step rbd rbd-ours-manage-jp; stop rbd
+start_cephcsi rbd; step rbd rbd-cephcsi-read-jp; stop rbd
 # CephFS
 start_cephcsi cephfs; step cephfs fs-cephcsi-make; stop cephfs
 start_ours cephfs; step cephfs fs-ours-manage; stop cephfs

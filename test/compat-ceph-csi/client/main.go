@@ -213,8 +213,17 @@ func (e *env) checkSnap(how, name, vol string, s *csi.Snapshot) {
 	e.okf("%s %s: source, size %s, creation time %s, ready as made", how, name, size, created)
 }
 
+// deleteVolume deletes a volume, retrying a failure a few times as the CO
+// does (the mgr briefly watches a parent while it removes a clone).
 func (e *env) deleteVolume(name string) {
-	if _, err := e.c.DeleteVolume(ctx(), &csi.DeleteVolumeRequest{VolumeId: e.state[name], Secrets: e.secrets}); err != nil {
+	req := &csi.DeleteVolumeRequest{VolumeId: e.state[name], Secrets: e.secrets}
+	_, err := e.c.DeleteVolume(ctx(), req)
+	for i := 0; i < 10 && err != nil; i++ {
+		fmt.Printf("  note: DeleteVolume %s: %v (retrying as the CO would)\n", name, err)
+		time.Sleep(3 * time.Second)
+		_, err = e.c.DeleteVolume(ctx(), req)
+	}
+	if err != nil {
 		e.errorf("DeleteVolume %s: %v", name, err)
 		return
 	}
