@@ -37,36 +37,54 @@ func (s *session) retryOwnStaleLock(ctx context.Context, img backend.ImageRef, i
 	if errno(err) != syscall.EROFS && errno(err) != syscall.EBUSY {
 		return err
 	}
-	if broken, berr := s.breakOwnStaleLock(ctx, img, image); berr != nil || !broken {
+	broken, own, berr := s.breakOwnStaleLock(ctx, img, image)
+	switch {
+	case berr != nil:
+		return err
+	case own && !broken:
+		return ownLockError(img, err)
+	case !broken:
 		return err
 	}
 	return op()
 }
 
+// ownLockError marks a failure while this connection holds the lock
+// through a handle whose watch still shows (an OSD that restarted keeps
+// the watches of closed handles until its watch timeout, about 30 s):
+// transient, the retry after that breaks the lock.
+func ownLockError(img backend.ImageRef, err error) error {
+	return fmt.Errorf("%w: the exclusive lock of %s is held by a handle of this driver's own connection that an OSD "+
+		"outage left behind; it is released once the OSD expires its watch: %w", backend.ErrUnavailable, spec(img), err)
+}
+
 // breakOwnStaleLock breaks the image's managed lock when this connection
 // owns it through a handle that no longer watches the header; it reports
-// whether it broke one.
-func (s *session) breakOwnStaleLock(ctx context.Context, img backend.ImageRef, image *rbd.Image) (bool, error) {
+// whether it broke one, and whether this connection holds a lock at all.
+func (s *session) breakOwnStaleLock(ctx context.Context, img backend.ImageRef, image *rbd.Image) (broken, own bool, err error) {
 	_, lockers, err := image.ListLockers()
 	if err != nil {
-		return false, translate("lockers of "+spec(img), err)
+		return false, false, translate("lockers of "+spec(img), err)
 	}
 	ws, err := image.ListWatchers()
 	if err != nil {
-		return false, translate("watchers of "+spec(img), err)
+		return false, false, translate("watchers of "+spec(img), err)
 	}
 	self := "client." + strconv.FormatUint(s.conn.GetInstanceID(), 10)
-	broken := false
 	for _, l := range lockers {
-		if l.Client != self || !staleHandle(l, ws) {
+		if l.Client != self {
+			continue
+		}
+		own = true
+		if !staleHandle(l, ws) {
 			continue
 		}
 		if err := s.breakLock(ctx, img, image, l); err != nil {
-			return broken, err
+			return broken, own, err
 		}
 		broken = true
 	}
-	return broken, nil
+	return broken, own, nil
 }
 
 // staleHandle tells whether a managed lock's handle is absent from the
@@ -114,8 +132,14 @@ func (s *session) retryUnopened(ctx context.Context, img backend.ImageRef, op fu
 	if oerr != nil {
 		return err
 	}
-	broken, berr := s.breakOwnStaleLock(ctx, img, image)
-	if cerr := image.Close(); berr != nil || cerr != nil || !broken {
+	broken, own, berr := s.breakOwnStaleLock(ctx, img, image)
+	if cerr := image.Close(); berr != nil || cerr != nil {
+		return err
+	}
+	if own && !broken {
+		return ownLockError(img, err)
+	}
+	if !broken {
 		return err
 	}
 	return op()
