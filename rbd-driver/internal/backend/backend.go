@@ -87,6 +87,11 @@ type ImageStatus struct {
 	// Watchers are the addresses of the clients watching the image
 	// (mapped or open read-write elsewhere).
 	Watchers []string
+	// OwnWatchers counts the Watchers that are this process's own
+	// connection: an operation of its own in progress, or the watch of a
+	// handle it closed while an OSD was down, which the OSD keeps until
+	// its watch timeout. Neither means that a workload uses the image.
+	OwnWatchers int
 	// Snapshots are the image's user snapshots (not the trash namespace
 	// snapshots clone v2 keeps for children of removed snapshots).
 	Snapshots []Snapshot

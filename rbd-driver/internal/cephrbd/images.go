@@ -155,7 +155,7 @@ func (s *session) Stat(ctx context.Context, img backend.ImageRef) (*backend.Imag
 	if st.Size, err = image.GetSize(); err != nil {
 		return nil, translate("size of "+spec(img), err)
 	}
-	if st.Watchers, err = watchers(image); err != nil {
+	if st.Watchers, st.OwnWatchers, err = s.watchers(image); err != nil {
 		return nil, translate("watchers of "+spec(img), err)
 	}
 	if st.Snapshots, err = snapshots(image); err != nil {
@@ -172,16 +172,22 @@ func (s *session) Stat(ctx context.Context, img backend.ImageRef) (*backend.Imag
 	return st, nil
 }
 
-func watchers(image *rbd.Image) ([]string, error) {
+// watchers returns the addresses of the image's watchers and how many of
+// them are this session's connection.
+func (s *session) watchers(image *rbd.Image) ([]string, int, error) {
 	ws, err := image.ListWatchers()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	addrs := make([]string, 0, len(ws))
+	self := s.conn.GetInstanceID()
+	addrs, own := make([]string, 0, len(ws)), 0
 	for _, w := range ws {
 		addrs = append(addrs, w.Addr)
+		if uint64(w.Id) == self {
+			own++
+		}
 	}
-	return addrs, nil
+	return addrs, own, nil
 }
 
 // Resize implements backend.Session; it never shrinks.
@@ -200,7 +206,7 @@ func (s *session) Resize(ctx context.Context, img backend.ImageRef, size uint64)
 	if cur >= size {
 		return cur, nil
 	}
-	if err := image.Resize(size); err != nil {
+	if err := s.retryOwnStaleLock(ctx, img, image, func() error { return image.Resize(size) }); err != nil {
 		return 0, translate("resize "+spec(img), err)
 	}
 	grown = true
@@ -213,7 +219,7 @@ func (s *session) Rename(ctx context.Context, img backend.ImageRef, newName stri
 	if err != nil {
 		return err
 	}
-	if err := rbd.GetImage(io, img.Name).Rename(newName); err != nil {
+	if err := s.retryUnopened(ctx, img, func() error { return rbd.GetImage(io, img.Name).Rename(newName) }); err != nil {
 		return translate(fmt.Sprintf("rename %s to %s", spec(img), newName), err)
 	}
 	crashpoint.Hit(StepImageRenamed)
@@ -230,7 +236,7 @@ func (s *session) SetMetadata(ctx context.Context, img backend.ImageRef, kv map[
 	defer hitAfterClose(StepMetadataSet, &set)
 	defer image.Close()
 	for k, v := range kv {
-		if err := image.SetMetadata(k, v); err != nil {
+		if err := s.retryOwnStaleLock(ctx, img, image, func() error { return image.SetMetadata(k, v) }); err != nil {
 			return translate("set metadata on "+spec(img), err)
 		}
 	}
@@ -260,7 +266,8 @@ func (s *session) RemoveMetadata(ctx context.Context, img backend.ImageRef, keys
 	}
 	defer image.Close()
 	for _, k := range keys {
-		if err := image.RemoveMetadata(k); err != nil && !errors.Is(err, rbd.ErrNotFound) {
+		err := s.retryOwnStaleLock(ctx, img, image, func() error { return image.RemoveMetadata(k) })
+		if err != nil && !errors.Is(err, rbd.ErrNotFound) {
 			return translate("remove metadata from "+spec(img), err)
 		}
 	}
@@ -273,7 +280,7 @@ func (s *session) Trash(ctx context.Context, img backend.ImageRef) error {
 	if err != nil {
 		return err
 	}
-	if err := rbd.GetImage(io, img.Name).Trash(0); err != nil {
+	if err := s.retryUnopened(ctx, img, func() error { return rbd.GetImage(io, img.Name).Trash(0) }); err != nil {
 		return trashError(img, err)
 	}
 	crashpoint.Hit(StepImageTrashed)

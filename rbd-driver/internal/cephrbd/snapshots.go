@@ -60,7 +60,11 @@ func (s *session) CreateSnapshot(ctx context.Context, ref backend.SnapRef) (*bac
 	created := false
 	defer hitAfterClose(StepSnapshotCreated, &created)
 	defer image.Close()
-	if _, err := image.CreateSnapshot(ref.Snap); err != nil {
+	err = s.retryOwnStaleLock(ctx, ref.Image, image, func() error {
+		_, err := image.CreateSnapshot(ref.Snap)
+		return err
+	})
+	if err != nil {
 		return nil, translate(fmt.Sprintf("create snapshot %s@%s", spec(ref.Image), ref.Snap), err)
 	}
 	snap, err := findSnapshot(image, ref)
@@ -98,7 +102,7 @@ func (s *session) RemoveSnapshot(ctx context.Context, ref backend.SnapRef) error
 	removed := false
 	defer hitAfterClose(StepSnapshotRemoved, &removed)
 	defer image.Close()
-	err = translate(fmt.Sprintf("remove snapshot %s@%s", spec(ref.Image), ref.Snap), image.GetSnapshot(ref.Snap).Remove())
+	err = translate(fmt.Sprintf("remove snapshot %s@%s", spec(ref.Image), ref.Snap), s.retryOwnStaleLock(ctx, ref.Image, image, image.GetSnapshot(ref.Snap).Remove))
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil
 	}

@@ -164,6 +164,9 @@ func (s *Server) provisionVolume(ctx context.Context, c *cluster, p *createPlan)
 		return nil, err
 	}
 	rec, err := t.j.Lookup(ctx, p.name)
+	if errors.Is(err, journal.ErrNotFound) {
+		t, rec, err = s.lookupInImagePool(ctx, c, t, p)
+	}
 	switch {
 	case err == nil:
 		if vol, done, err := s.existingVolume(ctx, c, t, p, rec); done {
@@ -197,6 +200,27 @@ func (p *createPlan) reservation(t *volumeTarget) journal.Reservation {
 		r.Attributes = map[string]string{journal.KeyJournalPool: journal.EncodePoolID(t.dirID)}
 	}
 	return r
+}
+
+// lookupInImagePool looks a name up in the image pool's directory when
+// the StorageClass names another journalPool: ceph-csi ignores journalPool
+// for volumes (every release since v3.2 keeps their directory in `pool`),
+// so a volume ceph-csi reserved under that StorageClass is found there, and
+// its retry answered from there. Not found there either: t unchanged and
+// journal.ErrNotFound.
+func (s *Server) lookupInImagePool(ctx context.Context, c *cluster, t *volumeTarget, p *createPlan) (*volumeTarget, *journal.Record, error) {
+	if t.dirPool == t.image.Pool {
+		return t, nil, journal.ErrNotFound
+	}
+	j, err := s.journal(ctx, c, journal.Volumes, t.image.Pool, t.image.Pool)
+	if err != nil {
+		return t, nil, err
+	}
+	rec, err := j.Lookup(ctx, p.name)
+	if err != nil {
+		return t, nil, err
+	}
+	return &volumeTarget{poolID: t.poolID, image: t.image, dirPool: t.image.Pool, dirID: t.poolID, j: j}, rec, nil
 }
 
 // target resolves the pools of a new volume and opens its journal.

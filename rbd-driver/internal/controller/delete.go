@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -271,7 +272,7 @@ func (s *Server) statUnwatched(ctx context.Context, c *cluster, img backend.Imag
 			return st, err
 		}
 		if time.Now().Add(pause).After(deadline) {
-			return nil, &backend.WatchersError{Image: img.Name, Addrs: st.Watchers}
+			return nil, watchedError(img, st)
 		}
 		select {
 		case <-ctx.Done():
@@ -330,4 +331,17 @@ func (s *Server) purge(ctx context.Context, c *cluster, pool backend.PoolRef, na
 		logging.FromContext(ctx).Info("trashed image kept until its clones are gone",
 			zap.String("image", name), zap.String("id", id))
 	}
+}
+
+// watchedError is why an image still watched after the wait cannot go: in
+// use by a workload (FailedPrecondition), unless every watcher is this
+// driver's own connection, which is transient (Unavailable: an operation of
+// its own, or a watch the OSD expires after an outage).
+func watchedError(img backend.ImageRef, st *backend.ImageStatus) error {
+	if st.OwnWatchers < len(st.Watchers) {
+		return &backend.WatchersError{Image: img.Name, Addrs: st.Watchers}
+	}
+	return fmt.Errorf("%w: image %s is watched only by this driver's own connection (%s): an operation in "+
+		"progress or a watch left by an OSD outage, which expires", backend.ErrUnavailable, img.Name,
+		strings.Join(st.Watchers, ", "))
 }

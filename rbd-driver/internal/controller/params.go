@@ -155,18 +155,13 @@ var featureDeps = map[string]string{
 	"journaling":     "exclusive-lock",
 }
 
-// DefaultImageFeatures is used when imageFeatures is unset. ceph-csi
-// leaves the choice to the cluster's rbd_default_features, which on
-// Pacific adds exclusive-lock; with it, a controller connection that
-// librbd blocklists while an OSD is down answers every later snapshot
-// operation with EROFS (test/faults TestOSDStopped), so the default stays
-// layering until connections are replaced after a blocklisting.
-const DefaultImageFeatures = "layering"
-
-// parseFeatures validates a comma-separated feature list.
+// parseFeatures validates a comma-separated feature list. An empty list
+// (imageFeatures unset) leaves the choice to the cluster's
+// rbd_default_features, as ceph-csi does: librbd applies it when no
+// features are given.
 func parseFeatures(s string) ([]string, error) {
 	if strings.TrimSpace(s) == "" {
-		s = DefaultImageFeatures
+		return nil, nil
 	}
 	var out []string
 	for _, f := range strings.Split(s, ",") {

@@ -37,9 +37,9 @@ var StorageClassParams = scparams.NewTable(append([]scparams.Key{
 	implemented(paramPool, "required: the pool of the image and, without `journalPool`, of its journal"),
 	implemented(paramDataPool, "the (erasure-coded) data pool of the image"),
 	implemented(paramImageFeatures, "comma-separated features (layering, exclusive-lock, object-map, fast-diff, "+
-		"deep-flatten, journaling; dependencies checked); unset: `layering` (ceph-csi: the cluster's `rbd_default_features`; "+
-		"not yet, see docs/ceph-csi-compat.md)"),
-	implemented(paramJournalPool, "the pool of the journal directory; the record carries `csi.journalpool` (16-hex pool ID)"),
+		"deep-flatten, journaling; dependencies checked); unset: the cluster's `rbd_default_features`, as in ceph-csi"),
+	implemented(paramJournalPool, "the pool of the journal directory; the record carries `csi.journalpool` (16-hex pool ID); "+
+		"ceph-csi ignores this key for volumes, so a retry also looks in `pool`"),
 	implemented(paramNamePrefix, "image name prefix instead of `csi-vol-`"),
 	implemented(paramRadosNamespace, "must equal `rbd.radosNamespace` of the clusterID in `config.json` (where ceph-csi "+
 		"takes the namespace from; volume IDs do not carry it); another value or an empty one is InvalidArgument"),

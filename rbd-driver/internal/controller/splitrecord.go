@@ -9,7 +9,8 @@ import (
 )
 
 // splitRecord completes the lookup of a UUID object that names no request.
-// ceph-csi, given a StorageClass journalPool, creates the UUID object empty
+// ceph-csi, when journal and image pools differ (topology-constrained pools:
+// the journal stays in the StorageClass pool), creates the UUID object empty
 // in the image pool and writes the record's attributes to the object of
 // the same name in the journal pool, whose csi.journalpool names that very
 // pool. The pool is not in the ID, so the other pools are searched for it

@@ -231,7 +231,8 @@ func TestAcceptedParameters(t *testing.T) {
 }
 
 // TestCephCSIDefaults: ceph-csi's "rbd" mounter is krbd; no imageFeatures
-// gives layering.
+// passes no features, so that librbd applies the cluster's
+// rbd_default_features (as ceph-csi does), and the context has none.
 func TestCephCSIDefaults(t *testing.T) {
 	e := newEnv(t)
 	req := volReq("pvc-defaults", 0)
@@ -242,11 +243,11 @@ func TestCephCSIDefaults(t *testing.T) {
 	if ctx["mounter"] != "krbd" {
 		t.Errorf("mounter %q, want krbd", ctx["mounter"])
 	}
-	if f := ctx["imageFeatures"]; f != "layering" {
-		t.Errorf("imageFeatures %q in the context, want layering", f)
+	if f, ok := ctx["imageFeatures"]; ok {
+		t.Errorf("imageFeatures %q in the context, want none", f)
 	}
-	if img, _ := e.be.Image(testCluster, testImage(ctx["imageName"])); len(img.Features) != 1 || img.Features[0] != "layering" {
-		t.Errorf("image created with features %v, want layering", img.Features)
+	if img, _ := e.be.Image(testCluster, testImage(ctx["imageName"])); len(img.Features) != 0 {
+		t.Errorf("image created with features %v, want none (the cluster's default)", img.Features)
 	}
 	e.deleteVolume(vol.GetVolumeId())
 	e.assertEmpty()

@@ -33,7 +33,7 @@ var exampleStorageClass = map[string]string{
 var exampleOptions = []map[string]string{
 	{"dataPool": "<ec-data-pool>"},
 	{"imageFeatures": "layering,journaling,exclusive-lock,object-map,fast-diff"},
-	{"imageFeatures": ""}, // layering (ceph-csi: the cluster's rbd_default_features)
+	{"imageFeatures": ""}, // the cluster's rbd_default_features, as in ceph-csi
 	{"mkfsOptions": "-m0 -Ediscard -i1024"},
 	{"tryOtherMounters": "false"},
 	{"tryOtherMounters": "true"},
@@ -188,7 +188,9 @@ func (r *rig) checkImage(opt map[string]string, name string) {
 	case !set:
 		features = "layering" // the example's own value
 	case features == "":
-		features = "layering" // the driver's default
+		def, err := r.admin.DefaultFeatures() // the cluster's, as in ceph-csi
+		must(r.t, err)
+		features = strings.Join(def, ",")
 	}
 	for _, f := range strings.Split(features, ",") {
 		if !containsFold(img.Features, f) {
