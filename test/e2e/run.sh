@@ -116,7 +116,7 @@ teardown() {
 	unmount_under "$WORK"
 	ceph_cleanup
 	mkdir -p "$E2E_LOG_DIR"
-	rm -f "$E2E_LOG_DIR"/*.log
+	rm -rf "$E2E_LOG_DIR"/*.log "$E2E_LOG_DIR/pods"
 	cp -r "$WORK/logs/." "$E2E_LOG_DIR/" 2>/dev/null
 	if [ "${E2E_KEEP:-0}" = 1 ]; then
 		log "kept $WORK"
