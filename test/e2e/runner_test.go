@@ -119,7 +119,8 @@ func (r *runner) summary(w io.Writer) {
 }
 
 // acrossDrivers are the families reported by name alone too.
-var acrossDrivers = []string{"attach", "snapshot-restore-pod-data", "expand-online", "node-plugin-restart", "clean"}
+var acrossDrivers = []string{"attach", "snapshot-restore-pod-data", "group-snapshot-pod-data", "expand-online",
+	"node-plugin-restart", "liveness-restart", "clean"}
 
 // family returns the verdict of family f over the drivers it ran for, and
 // those scenarios' names.
