@@ -2,6 +2,7 @@ package faults
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -18,8 +19,18 @@ const (
 	cephfsNamespace = "csi"
 )
 
-// trashDrainLimit bounds the wait for the mgr to purge the RBD trash.
+// trashDrainLimit bounds the wait for the mgr to purge the RBD trash,
+// unless the mgr has scheduled a retry of a purge that failed.
 const trashDrainLimit = 2 * time.Minute
+
+// trashRetryLimit bounds the whole wait when the mgr retries: rbd_support
+// retries a failed task after 30 s times its attempts, at most 5 min (a
+// purge fails while the image still has a watcher, which an outage can
+// leave for a while, or children).
+const trashRetryLimit = 7 * time.Minute
+
+// retrySlack is the time the mgr gets after a retry it scheduled.
+const retrySlack = 30 * time.Second
 
 // state is what the drivers can leave behind on the cluster.
 type state struct {
@@ -99,10 +110,7 @@ func (s *setup) audit() {
 func (s *setup) auditRBD(t *testing.T) {
 	t.Helper()
 	c := s.cluster
-	deadline := time.Now().Add(trashDrainLimit)
-	for len(added(s.before.trash, trashIDs(t, c))) > 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Second)
-	}
+	s.waitTrashDrained(t)
 	if s.auditLeaks(t, "RBD trash entries the mgr did not purge", s.before.trash, trashIDs(t, c)) {
 		t.Logf("rbd trash ls --long:\n%s\nmgr tasks: %s", cli(t, c, "rbd", "trash", "ls", "--long", "--pool", rbdPool),
 			cli(t, c, "ceph", "rbd", "task", "list"))
@@ -110,6 +118,81 @@ func (s *setup) auditRBD(t *testing.T) {
 	s.auditLeaks(t, "RBD images", s.before.images, strings.Fields(cli(t, c, "rbd", "ls", "--pool", rbdPool)))
 	s.auditLeaks(t, "journal records in pool "+rbdPool, s.before.rbdObjects, journalObjects(t, c, rbdPool, ""))
 	s.auditDirectories(t, rbdPool, "")
+}
+
+// waitTrashDrained waits until the trash holds no entry that was not
+// there before the test: at most trashDrainLimit, longer only while every
+// entry left has a mgr task whose next retry is scheduled before
+// trashRetryLimit. An entry no mgr task holds returns at once.
+func (s *setup) waitTrashDrained(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(trashDrainLimit)
+	for {
+		left := added(s.before.trash, trashIDs(t, s.cluster))
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			next, why := mgrRetry(t, s.cluster, left)
+			if why == "" && next.After(start.Add(trashRetryLimit)) {
+				why = "its retry is due after " + trashRetryLimit.String()
+			}
+			if why != "" {
+				t.Logf("trash entries %v: no wait for the mgr: %s", left, why)
+				return
+			}
+			t.Logf("trash entries %v: the mgr retries their purge at %s", left, next.Format(time.TimeOnly))
+			deadline = next
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// mgrTask is an entry of `ceph rbd task list`.
+type mgrTask struct {
+	Refs struct {
+		Action  string `json:"action"`
+		ImageID string `json:"image_id"`
+	} `json:"refs"`
+	RetryTime    string `json:"retry_time"`
+	RetryMessage string `json:"retry_message"`
+	InProgress   bool   `json:"in_progress"`
+}
+
+// mgrRetry returns when the mgr's last pending purge of the trash entries
+// ids is due, at the earliest now, plus retrySlack; or why it will not
+// purge them all.
+func mgrRetry(t *testing.T, c *testcluster.Cluster, ids []string) (time.Time, string) {
+	t.Helper()
+	out := cli(t, c, "ceph", "rbd", "task", "list", "--format", "json")
+	var tasks []mgrTask
+	if err := json.Unmarshal([]byte(out), &tasks); err != nil {
+		return time.Time{}, fmt.Sprintf("rbd task list: %v: %q", err, out)
+	}
+	var last time.Time
+	for _, id := range ids {
+		i := slices.IndexFunc(tasks, func(k mgrTask) bool { return k.Refs.Action == "trash remove" && k.Refs.ImageID == id })
+		if i < 0 {
+			return time.Time{}, "no mgr task purges " + id
+		}
+		due := time.Now() // queued or running
+		if k := tasks[i]; k.RetryTime != "" && !k.InProgress {
+			// The mgr writes its local time without a zone.
+			d, err := time.ParseInLocation("2006-01-02T15:04:05.999999", k.RetryTime, time.Local)
+			if err != nil {
+				return time.Time{}, fmt.Sprintf("retry_time %q: %v", k.RetryTime, err)
+			}
+			t.Logf("mgr task for %s failed (%s), retry at %s", id, k.RetryMessage, d.Format(time.TimeOnly))
+			if d.After(due) {
+				due = d
+			}
+		}
+		if due.After(last) {
+			last = due
+		}
+	}
+	return last.Add(retrySlack), ""
 }
 
 // auditLeaks reports the elements of after that are not in before.
