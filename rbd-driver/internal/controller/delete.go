@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,7 +77,7 @@ func (s *Server) deleteVolume(ctx context.Context, id string, creds *credentials
 	}
 	clone := img == nil // unknown on a retry: look for a temporary parent
 	if img != nil {
-		release, err := s.locks.Acquire(imageKey(o.imagePool, cmp.Or(o.rec.ImageID, img.Name)))
+		release, err := s.lockImage(ctx, o, *img)
 		if err != nil {
 			return err
 		}
@@ -115,6 +114,25 @@ func (s *Server) deleteVolume(ctx context.Context, id string, creds *credentials
 // finds it held is Aborted and retried.
 func imageKey(pool, image string) oplock.Key {
 	return oplock.Key{Kind: oplock.KindImage, ID: pool + "/" + image}
+}
+
+// lockImage takes imageKey for a volume's image, by the image's ID as
+// DeleteSnapshot does: a record without csi.imageid (ceph-csi before
+// v3.1) has it looked up. An image already gone is keyed by name: there
+// is nothing left to race on.
+func (s *Server) lockImage(ctx context.Context, o *object, img backend.ImageRef) (func(), error) {
+	id := o.rec.ImageID
+	if id == "" {
+		var err error
+		id, err = o.sess.ImageID(ctx, img)
+		switch {
+		case errors.Is(err, backend.ErrNotFound):
+			id = img.Name
+		case err != nil:
+			return nil, err
+		}
+	}
+	return s.locks.Acquire(imageKey(o.imagePool, id))
 }
 
 // cephCSITempSuffix names the hidden parent ceph-csi gives a volume cloned

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
+	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
@@ -234,11 +236,28 @@ func TestDeferredPurgeIsSweptLater(t *testing.T) {
 // the image to its tomb when DeleteSnapshot runs. They share a lock on the
 // image, so DeleteSnapshot is Aborted until the tomb exists and then, on
 // its retry, finds the tomb without snapshots and retires it: nothing is
-// left (before the lock, a tomb without snapshots stayed forever).
+// left (before the lock, a tomb without snapshots stayed forever). The
+// lock is the image's ID also for a volume whose record has no
+// csi.imageid (ceph-csi before v3.1), as DeleteSnapshot takes it.
 func TestDeleteVolumeAndItsSnapshotAtOnce(t *testing.T) {
+	for _, withoutID := range []bool{false, true} {
+		t.Run(fmt.Sprintf("record_without_image_id=%v", withoutID), func(t *testing.T) {
+			testDeleteVolumeAndItsSnapshotAtOnce(t, withoutID)
+		})
+	}
+}
+
+func testDeleteVolumeAndItsSnapshotAtOnce(t *testing.T, withoutID bool) {
 	e := newEnv(t)
 	vol := e.create(volReq("racy", 0))
 	snap := e.snapshot("racy-snap", vol.GetVolumeId())
+	if withoutID {
+		err := e.objectStore(testPool).RemoveOmapKeys(context.Background(), "csi.volume."+e.uuidOf(vol.GetVolumeId()),
+			[]string{journal.KeyImageID})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	atRename, proceed := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	e.be.SetHook(func(op string) error {
