@@ -506,3 +506,12 @@ func (j *Journal) ListUUIDs(ctx context.Context) ([]string, error) {
 // ImageNamePrefix returns the default image name prefix of this journal's
 // kind (csi-vol- or csi-snap-).
 func (j *Journal) ImageNamePrefix() string { return j.l.defaultPrefix }
+
+// EncryptionKMS returns the KMS ID of a record ceph-csi made for an
+// encrypted volume or snapshot (its csi.volume.encryptKMS key, written
+// only for encryption, "default" when the StorageClass names no KMS), and
+// whether the record is one.
+func (r *Record) EncryptionKMS() (string, bool) {
+	kms := r.Attributes[KeyEncryptKMS]
+	return kms, kms != ""
+}

@@ -162,6 +162,9 @@ func (s *Server) snapshotSourceVolume(ctx context.Context, sc *scope, volID, uui
 		return nil, nil, status.Errorf(codes.InvalidArgument,
 			"source_volume_id %q: a shallow volume cannot be snapshotted; use its backing snapshot", volID)
 	}
+	if err := notEncrypted("source_volume_id", volID, vol); err != nil {
+		return nil, nil, err
+	}
 	info, err := sc.be.SubvolumeInfo(ctx, sc.subvolume(vol.ImageName))
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil, nil, status.Errorf(codes.NotFound, "source_volume_id %q: subvolume %s not found", volID, vol.ImageName)

@@ -107,6 +107,9 @@ func (s *Server) snapshotSource(ctx context.Context, sc *scope, ref *sourceRef, 
 	if err != nil {
 		return nil, err
 	}
+	if err := notEncrypted(ref.field(), ref.id, rec); err != nil {
+		return nil, err
+	}
 	if masked, err := snapshotMasked(ctx, sc, ref.id); err != nil || masked {
 		if err == nil {
 			err = status.Errorf(codes.NotFound, "%s %q: snapshot was deleted (it lives on only for its shallow volumes)",
@@ -138,6 +141,9 @@ func (s *Server) volumeSource(ctx context.Context, sc *scope, ref *sourceRef) (*
 		return nil, status.Errorf(codes.NotFound, "%s %q: volume not found", ref.field(), ref.id)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := notEncrypted(ref.field(), ref.id, rec); err != nil {
 		return nil, err
 	}
 	if backing, _ := backingSnapshot(rec); backing != "" {

@@ -178,6 +178,7 @@ func TestStageBadInput(t *testing.T) {
 		{"no secrets", func(r *csi.NodeStageVolumeRequest) { r.Secrets = nil }, codes.InvalidArgument, []string{"userID", "adminID"}},
 		{"no userKey", func(r *csi.NodeStageVolumeRequest) { delete(r.Secrets, "userKey") }, codes.InvalidArgument, []string{"userKey"}},
 		{"unknown mounter", func(r *csi.NodeStageVolumeRequest) { r.VolumeContext[volctx.Mounter] = "nfs" }, codes.InvalidArgument, []string{"mounter", "nfs"}},
+		{"encrypted by ceph-csi", func(r *csi.NodeStageVolumeRequest) { r.VolumeContext[volctx.Encrypted] = "true" }, codes.InvalidArgument, []string{`volume_context["encrypted"]`, "not supported yet"}},
 		{"unknown cluster", func(r *csi.NodeStageVolumeRequest) { r.VolumeContext[volctx.ClusterID] = "c9" }, codes.InvalidArgument, []string{"clusterID"}},
 		{"no cluster, bad ID", func(r *csi.NodeStageVolumeRequest) { delete(r.VolumeContext, volctx.ClusterID) }, codes.InvalidArgument, []string{"clusterID"}},
 		{"no fsName", func(r *csi.NodeStageVolumeRequest) { delete(r.VolumeContext, volctx.FSName) }, codes.InvalidArgument, []string{"fsName"}},

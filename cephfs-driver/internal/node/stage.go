@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/host"
+	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
@@ -43,6 +45,10 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	vol, err := s.parseVolume(req.GetVolumeId(), req.GetVolumeContext(), req.GetVolumeCapability())
 	if err != nil {
 		return nil, err
+	}
+	if on, _ := strconv.ParseBool(req.GetVolumeContext()[volctx.Encrypted]); on {
+		return nil, status.Errorf(codes.InvalidArgument, "volume_context[%q] = %q: encrypted volumes (ceph-csi's fscrypt) "+
+			"are not supported yet; stage this volume with ceph-csi", volctx.Encrypted, req.GetVolumeContext()[volctx.Encrypted])
 	}
 	creds, err := nodeCredentials(req.GetSecrets(), vol.static)
 	if err != nil {

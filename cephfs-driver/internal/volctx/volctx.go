@@ -33,6 +33,9 @@ const (
 	// BackingSnapshotDir is the snapshot's directory relative to
 	// BackingSnapshotRoot: .snap/<snapshot>/<subvolume uuid dir>.
 	BackingSnapshotDir = "backingSnapshotDir"
+	// Encrypted is ceph-csi's StorageClass key, copied into the volume
+	// context of its volumes: "true" marks an fscrypt-encrypted subvolume.
+	Encrypted = "encrypted"
 )
 
 // StorageClass parameters of CreateVolume besides ClusterID, FSName,

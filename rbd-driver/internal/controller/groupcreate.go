@@ -141,6 +141,9 @@ func (s *Server) addGroupSources(ctx context.Context, t *groupTake) error {
 		if o.rec.ImageID == "" {
 			return status.Errorf(codes.Unavailable, "source_volume_ids: volume %q is not ready yet", o.idString)
 		}
+		if err := notEncrypted("source_volume_ids", o.idString, o.rec); err != nil {
+			return err
+		}
 	}
 	return t.checkParams()
 }

@@ -145,7 +145,7 @@ func (p *snapshotPlan) checkSource(src *object) error {
 	if src.rec.ImageID == "" {
 		return status.Errorf(codes.Unavailable, "source_volume_id: volume %q is not ready yet", p.sourceID)
 	}
-	return nil
+	return notEncrypted("source_volume_id", p.sourceID, src.rec)
 }
 
 // reserveSnapshot checks the clone depth (a restore must stay within the

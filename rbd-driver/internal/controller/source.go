@@ -60,6 +60,9 @@ func (s *Server) snapshotSource(ctx context.Context, c *cluster, p *createPlan, 
 	if err != nil {
 		return nil, missingAsNotFound(field, err)
 	}
+	if err := notEncrypted(field, id, o.rec); err != nil {
+		return nil, err
+	}
 	src, err := snapshotParent(ctx, c, o, field, id)
 	if err != nil {
 		return nil, err
@@ -111,6 +114,9 @@ func (s *Server) volumeSource(ctx context.Context, c *cluster, p *createPlan, id
 	o, err := s.lookup(ctx, c, journal.Volumes, field, vid)
 	if err != nil {
 		return nil, missingAsNotFound(field, err)
+	}
+	if err := notEncrypted(field, id, o.rec); err != nil {
+		return nil, err
 	}
 	if err := o.knownImageID(ctx); err != nil {
 		return nil, missingAsNotFound(field, err)

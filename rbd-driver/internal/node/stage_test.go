@@ -86,6 +86,7 @@ func TestStageValidation(t *testing.T) {
 		{"no cluster", mod(func(r *csi.NodeStageVolumeRequest) { delete(r.VolumeContext, volctx.ClusterID) }), codes.InvalidArgument, "clusterID"},
 		{"bad mounter", mod(func(r *csi.NodeStageVolumeRequest) { r.VolumeContext[volctx.Mounter] = "ceph-fuse" }), codes.InvalidArgument, "mounter"},
 		{"bad context fs", mod(func(r *csi.NodeStageVolumeRequest) { r.VolumeContext[volctx.FsType] = "zfs" }), codes.InvalidArgument, "fstype"},
+		{"encrypted by ceph-csi", mod(func(r *csi.NodeStageVolumeRequest) { r.VolumeContext[volctx.Encrypted] = "true" }), codes.InvalidArgument, `volume_context["encrypted"]`},
 		{"unknown cluster", mod(func(r *csi.NodeStageVolumeRequest) { r.VolumeContext[volctx.ClusterID] = "other" }), codes.InvalidArgument, "other"},
 	}
 	for _, tt := range tests {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -183,6 +184,10 @@ func (p *stageParams) fromContext(vc map[string]string) error {
 		if vc[k] == "" {
 			return status.Errorf(codes.InvalidArgument, "volume_context[%q] is required", k)
 		}
+	}
+	if on, _ := strconv.ParseBool(vc[volctx.Encrypted]); on {
+		return status.Errorf(codes.InvalidArgument, "volume_context[%q] = %q: encrypted volumes (ceph-csi's LUKS) are "+
+			"not supported yet; stage this volume with ceph-csi", volctx.Encrypted, vc[volctx.Encrypted])
 	}
 	if !volctx.ValidMounter(vc[volctx.Mounter]) {
 		return status.Errorf(codes.InvalidArgument, "volume_context[%q] = %q is not one of %s",

@@ -41,6 +41,9 @@ const (
 	// CephLogStrategy says what happens to that log on unmap: remove
 	// (default), compress or preserve (ceph-csi's key).
 	CephLogStrategy = "cephLogStrategy"
+	// Encrypted is ceph-csi's StorageClass key, copied into the volume
+	// context of its volumes: "true" marks a LUKS-encrypted image.
+	Encrypted = "encrypted"
 )
 
 // CephLogStrategies lists the accepted CephLogStrategy values.
