@@ -118,7 +118,7 @@ func imageKey(pool, image string) oplock.Key {
 
 // lockImage takes imageKey for a volume's image, by the image's ID as
 // DeleteSnapshot does: a record without csi.imageid (ceph-csi before
-// v3.1) has it looked up. An image already gone is keyed by name: there
+// v3.2) has it looked up. An image already gone is keyed by name: there
 // is nothing left to race on.
 func (s *Server) lockImage(ctx context.Context, o *object, img backend.ImageRef) (func(), error) {
 	id := o.rec.ImageID

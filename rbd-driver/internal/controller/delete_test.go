@@ -238,7 +238,7 @@ func TestDeferredPurgeIsSweptLater(t *testing.T) {
 // its retry, finds the tomb without snapshots and retires it: nothing is
 // left (before the lock, a tomb without snapshots stayed forever). The
 // lock is the image's ID also for a volume whose record has no
-// csi.imageid (ceph-csi before v3.1), as DeleteSnapshot takes it.
+// csi.imageid (ceph-csi before v3.2), as DeleteSnapshot takes it.
 func TestDeleteVolumeAndItsSnapshotAtOnce(t *testing.T) {
 	for _, withoutID := range []bool{false, true} {
 		t.Run(fmt.Sprintf("record_without_image_id=%v", withoutID), func(t *testing.T) {
