@@ -16,6 +16,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
 	"github.com/seed-6a310834/ceph-csi/shared/oplock"
+	"github.com/seed-6a310834/ceph-csi/shared/scparams"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
@@ -46,22 +47,28 @@ type groupParams struct {
 }
 
 func parseGroupParams(params map[string]string) (*groupParams, error) {
+	if err := GroupSnapshotClassParams.Check(params); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	p := &groupParams{}
-	err := setImplemented(GroupSnapshotClassParams, params, func(k, v string) error {
+	for k, v := range params {
+		if key, _ := GroupSnapshotClassParams.Lookup(k); key.Support != scparams.Implemented {
+			continue
+		}
+		var err error
 		switch k {
 		case paramClusterID:
 			p.ClusterID = v
 		case paramFSName:
 			p.FSName = v
 		case paramVolumeGroupNamePrefix:
-			return setPrefix(&p.NamePrefix, k, v)
+			err = setPrefix(&p.NamePrefix, k, v)
 		default:
-			return unknownParam(k)
+			err = unknownParam(k)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
