@@ -16,7 +16,6 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/logging"
 	"github.com/seed-6a310834/ceph-csi/shared/oplock"
-	"github.com/seed-6a310834/ceph-csi/shared/scparams"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
@@ -47,28 +46,22 @@ type groupParams struct {
 }
 
 func parseGroupParams(params map[string]string) (*groupParams, error) {
-	if err := GroupSnapshotClassParams.Check(params); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
 	p := &groupParams{}
-	for k, v := range params {
-		if key, _ := GroupSnapshotClassParams.Lookup(k); key.Support != scparams.Implemented {
-			continue
-		}
-		var err error
+	err := setImplemented(GroupSnapshotClassParams, params, func(k, v string) error {
 		switch k {
 		case paramClusterID:
 			p.ClusterID = v
 		case paramFSName:
 			p.FSName = v
 		case paramVolumeGroupNamePrefix:
-			err = setPrefix(&p.NamePrefix, k, v)
+			return setPrefix(&p.NamePrefix, k, v)
 		default:
-			err = unknownParam(k)
+			return unknownParam(k)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
 }

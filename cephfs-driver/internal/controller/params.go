@@ -52,17 +52,9 @@ var namePrefixRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // (a misspelt key must not be ignored silently), and so are features not
 // supported yet; keys without effect are skipped.
 func parseVolumeParams(params map[string]string) (*volumeParams, error) {
-	if err := StorageClassParams.Check(params); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
 	p := &volumeParams{Mounter: volctx.MounterKernel}
-	for k, v := range params {
-		if key, _ := StorageClassParams.Lookup(k); key.Support != scparams.Implemented {
-			continue
-		}
-		if err := p.set(k, v); err != nil {
-			return nil, err
-		}
+	if err := setImplemented(StorageClassParams, params, p.set); err != nil {
+		return nil, err
 	}
 	switch {
 	case p.ClusterID == "":
@@ -138,28 +130,40 @@ type snapshotParams struct {
 }
 
 func parseSnapshotParams(params map[string]string) (*snapshotParams, error) {
-	if err := SnapshotClassParams.Check(params); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
 	p := &snapshotParams{}
-	for k, v := range params {
-		if key, _ := SnapshotClassParams.Lookup(k); key.Support != scparams.Implemented {
-			continue
-		}
-		var err error
+	err := setImplemented(SnapshotClassParams, params, func(k, v string) error {
 		switch k {
 		case paramClusterID:
 			p.ClusterID = v
 		case paramSnapshotNamePrefix:
-			err = setPrefix(&p.NamePrefix, k, v)
+			return setPrefix(&p.NamePrefix, k, v)
 		default:
-			err = unknownParam(k)
+			return unknownParam(k)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// setImplemented checks params against table (InvalidArgument for what it
+// refuses) and calls set for each key the table marks implemented; keys
+// without effect are skipped.
+func setImplemented(table *scparams.Table, params map[string]string, set func(k, v string) error) error {
+	if err := table.Check(params); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	for k, v := range params {
+		if key, _ := table.Lookup(k); key.Support != scparams.Implemented {
+			continue
+		}
+		if err := set(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // validateCapabilities checks the capabilities of a CreateVolume or
