@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"go.uber.org/zap"
@@ -31,6 +32,9 @@ type createPlan struct {
 	// volume's accessible topology once placed (nil: unconstrained).
 	requirements *csi.TopologyRequirement
 	topology     []*csi.Topology
+	// scPool is the StorageClass pool when topology placed the volume in
+	// another pool ("" otherwise): where earlier layouts kept its journal.
+	scPool string
 }
 
 func newCreatePlan(req *csi.CreateVolumeRequest) (*createPlan, error) {
@@ -165,7 +169,7 @@ func (s *Server) provisionVolume(ctx context.Context, c *cluster, p *createPlan)
 	}
 	rec, err := t.j.Lookup(ctx, p.name)
 	if errors.Is(err, journal.ErrNotFound) {
-		t, rec, err = s.lookupInImagePool(ctx, c, t, p)
+		t, rec, err = s.lookupElsewhere(ctx, c, t, p)
 	}
 	switch {
 	case err == nil:
@@ -202,28 +206,54 @@ func (p *createPlan) reservation(t *volumeTarget) journal.Reservation {
 	return r
 }
 
-// lookupInImagePool looks a name up in the image pool's directory when
-// the StorageClass names another journalPool: ceph-csi ignores journalPool
-// for volumes (every release since v3.2 keeps their directory in `pool`),
-// so a volume ceph-csi reserved under that StorageClass is found there, and
-// its retry answered from there. Not found there either: t unchanged and
-// journal.ErrNotFound.
-func (s *Server) lookupInImagePool(ctx context.Context, c *cluster, t *volumeTarget, p *createPlan) (*volumeTarget, *journal.Record, error) {
-	if t.dirPool == t.image.Pool {
-		return t, nil, journal.ErrNotFound
+// lookupElsewhere looks a name up in the directories where earlier
+// layouts kept it, when the image pool's directory has no entry for it:
+// the StorageClass `pool` of a topology-constrained volume (ceph-csi before
+// v3.11 and this driver's older versions kept the directory there, the
+// record split over both pools) and the StorageClass journalPool (this
+// driver's older versions kept the directory there; a journal pool that does
+// not exist is skipped: ceph-csi never opens it for volumes). Not found
+// anywhere: t unchanged and journal.ErrNotFound.
+func (s *Server) lookupElsewhere(ctx context.Context, c *cluster, t *volumeTarget, p *createPlan) (*volumeTarget, *journal.Record, error) {
+	for _, pool := range p.earlierDirPools() {
+		dirID, err := c.sess.PoolID(ctx, pool)
+		if errors.Is(err, backend.ErrPoolNotFound) {
+			continue
+		}
+		if err != nil {
+			return t, nil, err
+		}
+		j, err := s.journal(ctx, c, journal.Volumes, pool, t.image.Pool)
+		if err != nil {
+			return t, nil, err
+		}
+		rec, err := j.Lookup(ctx, p.name)
+		if errors.Is(err, journal.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return t, nil, err
+		}
+		return &volumeTarget{poolID: t.poolID, image: t.image, dirPool: pool, dirID: dirID, j: j}, rec, nil
 	}
-	j, err := s.journal(ctx, c, journal.Volumes, t.image.Pool, t.image.Pool)
-	if err != nil {
-		return t, nil, err
-	}
-	rec, err := j.Lookup(ctx, p.name)
-	if err != nil {
-		return t, nil, err
-	}
-	return &volumeTarget{poolID: t.poolID, image: t.image, dirPool: t.image.Pool, dirID: t.poolID, j: j}, rec, nil
+	return t, nil, journal.ErrNotFound
 }
 
-// target resolves the pools of a new volume and opens its journal.
+// earlierDirPools are the pools lookupElsewhere searches, in order.
+func (p *createPlan) earlierDirPools() []string {
+	var out []string
+	for _, pool := range []string{p.scPool, p.params.JournalPool} {
+		if pool != "" && pool != p.params.Pool && !slices.Contains(out, pool) {
+			out = append(out, pool)
+		}
+	}
+	return out
+}
+
+// target resolves the pools of a new volume and opens its journal. The
+// journal goes to the image pool, as ceph-csi does: it ignores the
+// StorageClass journalPool for volumes, and keeps the journal of a
+// topology-constrained volume in the pool it chose (v3.11+).
 func (s *Server) target(ctx context.Context, c *cluster, p *volumeParams) (*volumeTarget, error) {
 	poolID, err := c.sess.PoolID(ctx, p.Pool)
 	if err != nil {
@@ -234,12 +264,6 @@ func (s *Server) target(ctx context.Context, c *cluster, p *volumeParams) (*volu
 		if _, err := c.sess.PoolID(ctx, p.DataPool); err != nil {
 			return nil, lookupError(fromParameters, "parameters."+paramDataPool, err)
 		}
-	}
-	if p.JournalPool != "" {
-		if t.dirID, err = c.sess.PoolID(ctx, p.JournalPool); err != nil {
-			return nil, lookupError(fromParameters, "parameters."+paramJournalPool, err)
-		}
-		t.dirPool = p.JournalPool
 	}
 	if t.j, err = s.journal(ctx, c, journal.Volumes, t.dirPool, p.Pool); err != nil {
 		return nil, err
@@ -289,7 +313,7 @@ func (p *createPlan) volume(c *cluster, t *volumeTarget, rec *journal.Record, si
 	return &csi.Volume{
 		VolumeId:           id,
 		CapacityBytes:      size,
-		VolumeContext:      p.params.context(c.ns(), rec.ImageName),
+		VolumeContext:      p.params.context(c.ns(), rec.ImageName, t.dirPool),
 		ContentSource:      p.source,
 		AccessibleTopology: p.topology,
 	}, nil

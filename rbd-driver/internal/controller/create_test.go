@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -231,45 +232,136 @@ func TestCreateVolumeContention(t *testing.T) {
 	e.assertEmpty()
 }
 
+// TestJournalPool: ceph-csi ignores a StorageClass journalPool for volumes
+// (every release since v3.2): the directory entry and the record go to
+// `pool`, the volume context names `pool` as journalPool, and a journal
+// pool that does not exist is accepted.
 func TestJournalPool(t *testing.T) {
 	e := newEnv(t)
+	for _, jp := range []string{jPool, "no-such-pool"} {
+		req := volReq("pvc-jp", 0)
+		req.Parameters["journalPool"] = jp
+		vol := e.create(req)
+		if got := vol.GetVolumeContext()["journalPool"]; got != testPool {
+			t.Fatalf("journalPool %s: journalPool in context = %q, want %q", jp, got, testPool)
+		}
+		if c := e.be.Contents(testCluster, jPool); !c.Empty() {
+			t.Fatalf("journalPool %s: journal pool holds %+v, want nothing", jp, c)
+		}
+		entry := wantDirEntry(t, e.objectStore(testPool), "pvc-jp")
+		if entry != e.uuidOf(vol.GetVolumeId()) {
+			t.Fatalf("directory entry %q, want the plain UUID %s", entry, e.uuidOf(vol.GetVolumeId()))
+		}
+		volKey := "csi.volume." + e.uuidOf(vol.GetVolumeId())
+		wantJournalPool(t, e.objectStore(testPool), volKey, -1)
+		if again := e.create(req); again.GetVolumeId() != vol.GetVolumeId() {
+			t.Fatalf("retry gave another volume")
+		}
+		snap := e.snapshot("snap-jp", vol.GetVolumeId())
+		wantJournalPool(t, e.objectStore(testPool), "csi.snap."+e.uuidOf(snap.GetSnapshotId()), -1)
+		e.deleteSnapshot(snap.GetSnapshotId())
+		e.deleteVolume(vol.GetVolumeId())
+		e.assertEmpty()
+	}
+}
+
+// TestJournalPoolOldLayout: a volume this driver made with journalPool
+// before it followed ceph-csi (directory entry <pool ID>/<uuid> in the
+// journal pool, record in the image pool with csi.journalpool, as a pool
+// ID or, older still, a pool name) is found by a CreateVolume retry
+// (journalPool still set), snapshotted into its journal pool and deleted
+// from both pools.
+func TestJournalPoolOldLayout(t *testing.T) {
+	e := newEnv(t)
 	req := volReq("pvc-jp", 0)
-	req.Parameters["journalPool"] = jPool
 	vol := e.create(req)
-	if got := vol.GetVolumeContext()["journalPool"]; got != jPool {
-		t.Fatalf("journalPool in context = %q", got)
+	id := e.uuidOf(vol.GetVolumeId())
+	volKey := "csi.volume." + id
+	moveToJournalPool(t, e, testPool, jPool, id, false)
+	// Records of older versions hold the pool name: still read, and
+	// rewritten as the pool ID ceph-csi reads.
+	if err := e.objectStore(testPool).UpdateOmap(context.Background(), volKey,
+		map[string]string{"csi.journalpool": jPool}); err != nil {
+		t.Fatal(err)
 	}
-	if c := e.be.Contents(testCluster, jPool); len(c.JournalObjects) != 1 || len(c.Images) != 0 {
-		t.Fatalf("journal pool holds %+v, want only the directory", c)
+	req.Parameters["journalPool"] = jPool
+	again := e.create(req)
+	if again.GetVolumeId() != vol.GetVolumeId() || again.GetVolumeContext()["journalPool"] != jPool {
+		t.Fatalf("retry gave %s (journalPool %q), want %s in %s", again.GetVolumeId(),
+			again.GetVolumeContext()["journalPool"], vol.GetVolumeId(), jPool)
 	}
-	if again := e.create(req); again.GetVolumeId() != vol.GetVolumeId() {
-		t.Fatalf("retry gave another volume")
+	if c := e.be.Contents(testCluster, testPool); len(c.JournalObjects) != 1 {
+		t.Fatalf("image pool journal objects %v, want only the record (no second reservation)", c.JournalObjects)
 	}
-	// The same name in another image pool, same journal: AlreadyExists.
+	// The same name in another image pool: AlreadyExists.
 	req2 := volReq("pvc-jp", 0)
 	req2.Parameters["journalPool"] = jPool
 	req2.Parameters["pool"] = otherPool
 	_, err := e.s.CreateVolume(context.Background(), req2)
 	wantCode(t, err, codes.AlreadyExists, "another pool")
-	// csi.journalpool holds the journal pool's ID as ceph-csi writes it.
-	objects := e.objectStore(testPool)
-	volKey := "csi.volume." + e.uuidOf(vol.GetVolumeId())
-	wantJournalPool(t, objects, volKey, e.poolID(jPool))
+	// Its snapshots follow its journal pool, as ceph-csi's do; opening the
+	// volume by ID rewrote its pool-name csi.journalpool.
 	snap := e.snapshot("snap-jp", vol.GetVolumeId())
-	wantJournalPool(t, objects, "csi.snap."+e.uuidOf(snap.GetSnapshotId()), e.poolID(jPool))
+	wantJournalPool(t, e.objectStore(testPool), volKey, e.poolID(jPool))
+	wantJournalPool(t, e.objectStore(testPool), "csi.snap."+e.uuidOf(snap.GetSnapshotId()), e.poolID(jPool))
+	wantDirEntry(t, e.objectStore(jPool), "snap-jp")
 	e.deleteSnapshot(snap.GetSnapshotId())
-	// Records of older versions hold the pool name: still read, and
-	// rewritten as the pool ID ceph-csi reads.
-	if err := objects.UpdateOmap(context.Background(), volKey, map[string]string{"csi.journalpool": jPool}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.s.ValidateVolumeCapabilities(context.Background(), &csi.ValidateVolumeCapabilitiesRequest{
-		VolumeId: vol.GetVolumeId(), VolumeCapabilities: req.GetVolumeCapabilities(), Secrets: secrets()}); err != nil {
-		t.Fatal(err)
-	}
-	wantJournalPool(t, objects, volKey, e.poolID(jPool))
 	e.deleteVolume(vol.GetVolumeId())
 	e.assertEmpty()
+}
+
+// moveToJournalPool rewrites the plain record of volume id in imgPool
+// into a layout with its directory entry in jp: this driver's old
+// journalPool layout (record in imgPool with csi.journalpool), or, split,
+// ceph-csi's (empty UUID object in imgPool, its keys in the object of the
+// same name in jp).
+func moveToJournalPool(t *testing.T, e *env, imgPool, jp, id string, split bool) {
+	t.Helper()
+	ctx := context.Background()
+	dir, key, uuidObject := "csi.volumes.default", "", "csi.volume."+id
+	img, jstore := e.objectStore(imgPool), e.objectStore(jp)
+	attrs, err := img.ListOmap(ctx, uuidObject, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key = "csi.volume." + attrs["csi.volname"]
+	if err := img.RemoveOmapKeys(ctx, dir, []string{key}); err != nil {
+		t.Fatal(err)
+	}
+	if err := jstore.SetOmap(ctx, dir, map[string]string{key: fmt.Sprintf("%016x/%s", e.poolID(imgPool), id)}); err != nil {
+		t.Fatal(err)
+	}
+	attrs["csi.journalpool"] = fmt.Sprintf("%016x", e.poolID(jp))
+	if !split {
+		if err := img.UpdateOmap(ctx, uuidObject, attrs); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err := img.Remove(ctx, uuidObject); err != nil {
+		t.Fatal(err)
+	}
+	if err := img.CreateWithOmap(ctx, uuidObject, map[string]string{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := jstore.CreateWithOmap(ctx, uuidObject, attrs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantDirEntry returns the volume or snapshot directory value of a request
+// name in a pool (failing without one).
+func wantDirEntry(t *testing.T, objects journal.ObjectStore, name string) string {
+	t.Helper()
+	dir, key := "csi.volumes.default", "csi.volume."+name
+	if strings.HasPrefix(name, "snap-") {
+		dir, key = "csi.snaps.default", "csi.snap."+name
+	}
+	vals, err := objects.GetOmapValues(context.Background(), dir, []string{key})
+	if err != nil || vals[key] == "" {
+		t.Fatalf("no directory entry %s in %s: %v, %v", key, dir, vals, err)
+	}
+	return vals[key]
 }
 
 func wantJournalPool(t *testing.T, objects journal.ObjectStore, obj string, poolID int64) {
@@ -278,7 +370,11 @@ func wantJournalPool(t *testing.T, objects journal.ObjectStore, obj string, pool
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := fmt.Sprintf("%016x", poolID); vals["csi.journalpool"] != want {
+	want := fmt.Sprintf("%016x", poolID)
+	if poolID < 0 {
+		want = "" // none: a plain record
+	}
+	if vals["csi.journalpool"] != want {
 		t.Fatalf("%s: csi.journalpool = %q, want %q", obj, vals["csi.journalpool"], want)
 	}
 }

@@ -273,3 +273,48 @@ func TestDeleteGroupSnapshotWaitsForMemberLock(t *testing.T) {
 	e.deleteVolume(a.GetVolumeId())
 	e.assertEmpty()
 }
+
+// TestGroupSnapshotJournalPool: the VolumeGroupSnapshotClass journalPool
+// holds the group record (directory and record) and names the group
+// snapshot ID's pool, as ceph-csi's CreateVolumeGroup reserves in it; the
+// member snapshots follow their volume's journal (the image pool). A
+// journalPool that does not exist is InvalidArgument naming it.
+func TestGroupSnapshotJournalPool(t *testing.T) {
+	e := newEnv(t)
+	a := e.create(volReq("pvc-a", 0))
+	create := func(jp string) (*csi.VolumeGroupSnapshot, error) {
+		resp, err := e.s.Group().CreateVolumeGroupSnapshot(context.Background(), &csi.CreateVolumeGroupSnapshotRequest{
+			Name: "g", SourceVolumeIds: []string{a.GetVolumeId()}, Secrets: secrets(),
+			Parameters: map[string]string{"journalPool": jp}})
+		return resp.GetGroupSnapshot(), err
+	}
+	_, err := create("no-such-pool")
+	wantCode(t, err, codes.InvalidArgument, "parameters.journalPool", "no-such-pool")
+	gs, err := create(jPool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := newGroupJournal(e.objectStore(jPool), "default").Lookup(context.Background(), "g")
+	if err != nil || e.uuidOf(gs.GetGroupSnapshotId()) != rec.UUID {
+		t.Fatalf("group record in %s: %+v, %v", jPool, rec, err)
+	}
+	if vid, _ := volid.Decode(gs.GetGroupSnapshotId()); vid.LocationID != e.poolID(jPool) {
+		t.Errorf("group snapshot ID names pool %d, want %s's %d", vid.LocationID, jPool, e.poolID(jPool))
+	}
+	member := "csi.snap." + memberName("g", a.GetVolumeId())
+	if v, err := e.objectStore(testPool).GetOmapValues(context.Background(), "csi.snaps.default",
+		[]string{member}); err != nil || v[member] == "" {
+		t.Errorf("member snapshot entry %s in %s: %v, %v", member, testPool, v, err)
+	}
+	if again, err := create(jPool); err != nil || again.GetGroupSnapshotId() != gs.GetGroupSnapshotId() {
+		t.Fatalf("retry: %v, %v", again, err)
+	}
+	got, err := e.s.Group().GetVolumeGroupSnapshot(context.Background(), &csi.GetVolumeGroupSnapshotRequest{
+		GroupSnapshotId: gs.GetGroupSnapshotId(), Secrets: secrets()})
+	if err != nil || len(got.GetGroupSnapshot().GetSnapshots()) != 1 {
+		t.Fatalf("GetVolumeGroupSnapshot: %v, %v", got, err)
+	}
+	e.deleteGroupSnapshot(gs.GetGroupSnapshotId())
+	e.deleteVolume(a.GetVolumeId())
+	e.assertEmpty()
+}

@@ -3,12 +3,13 @@ package controller
 // A volume group snapshot on RBD (ceph-csi's model since v3.13, adapted to
 // Pacific):
 //
-//  1. the group record is reserved in the journal pool with its members
+//  1. the group record is reserved in the group pool (the class's
+//     journalPool, else the volumes' pool, as ceph-csi) with its members
 //     (source volume ID -> member snapshot ID; the member snapshot UUIDs
 //     are derived from their request names, so they are known first), then
 //     one snapshot record per member in ceph-csi's snapshot model
 //     (csi.imagename csi-snap-<uuid>, csi.source the volume's image);
-//  2. an RBD group csi-vol-group-<uuid> is created in the journal pool, the
+//  2. an RBD group csi-vol-group-<uuid> is created in the group pool, the
 //     source images are added and the group is snapshotted: librbd takes
 //     the snapshot of every member in one operation, crash-consistent
 //     across the images;
@@ -45,11 +46,14 @@ type groupTake struct {
 	srcs    []*object
 	poolID  int64  // the sources' pool
 	pool    string // the sources' pool (images, member snapshots)
-	dirPool string // the journal pool (records, RBD group)
-	snapJ   *journal.Journal
-	groupJ  groupJournal
-	rec     *groupRecord
-	members []*journal.Record // per source, in request order
+	dirPool string // the sources' journal pool (member snapshot records)
+	// groupPool holds the group record and the RBD group: the class's
+	// journalPool, else pool (ceph-csi's CreateVolumeGroup).
+	groupPool string
+	snapJ     *journal.Journal
+	groupJ    groupJournal
+	rec       *groupRecord
+	members   []*journal.Record // per source, in request order
 }
 
 func (s *Server) createGroupSnapshot(ctx context.Context, p *groupPlan) (*csi.VolumeGroupSnapshot, error) {
@@ -68,7 +72,7 @@ func (s *Server) createGroupSnapshot(ctx context.Context, p *groupPlan) (*csi.Vo
 	if err := t.dropRBDGroup(ctx); err != nil {
 		return nil, err
 	}
-	return s.renderGroup(ctx, t.cluster, p.clusterID, t.dirPool, t.rec)
+	return s.renderGroup(ctx, t.cluster, p.clusterID, t.groupPool, t.rec)
 }
 
 // dropRBDGroup removes the RBD group of a group snapshot of this driver
@@ -97,7 +101,7 @@ func (s *Server) abandonGroup(ctx context.Context, t *groupTake, cause error) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if err := s.removeGroup(ctx, t.cluster, t.dirPool, t.groupJ, t.rec); err != nil {
+	if err := s.removeGroup(ctx, t.cluster, t.groupPool, t.groupJ, t.rec); err != nil {
 		logging.FromContext(ctx).Warn("cannot undo a failed group snapshot; DeleteVolumeGroupSnapshot of its ID finishes it",
 			zap.String("name", t.p.name), zap.Error(err))
 	}
@@ -169,7 +173,7 @@ func (t *groupTake) checkParams() error {
 }
 
 func (t *groupTake) rbdGroup() backend.GroupRef {
-	return backend.GroupRef{PoolRef: t.cluster.pool(t.dirPool), Name: t.rec.GroupName}
+	return backend.GroupRef{PoolRef: t.cluster.pool(t.groupPool), Name: t.rec.GroupName}
 }
 
 func (t *groupTake) srcImages() []backend.ImageRef {
@@ -202,7 +206,7 @@ func (s *Server) reserveGroup(ctx context.Context, t *groupTake) error {
 		}
 		planned[o.idString] = id
 	}
-	rec, err := t.groupJ.Lookup(ctx, t.p.name)
+	rec, err := s.lookupGroup(ctx, t)
 	switch {
 	case errors.Is(err, journal.ErrNotFound):
 		rec, err = t.groupJ.Reserve(ctx, t.p.name, t.p.params[paramVolumeGroupNamePrefix])
@@ -241,13 +245,43 @@ func (s *Server) groupJournals(ctx context.Context, t *groupTake) error {
 	if t.snapJ, err = s.journal(ctx, t.cluster, journal.Snapshots, t.dirPool, t.pool); err != nil {
 		return err
 	}
-	store, err := t.sess.ObjectStore(ctx, t.cluster.pool(t.dirPool))
-	if err != nil {
-		return err
-	}
-	t.groupJ = newGroupJournal(store, s.cfg.InstanceID)
 	if t.poolID, err = t.sess.PoolID(ctx, t.pool); err != nil {
 		return err
 	}
-	return nil
+	t.groupPool = t.pool
+	if jp := t.p.params[paramJournalPool]; jp != "" {
+		if _, err := t.sess.PoolID(ctx, jp); err != nil {
+			return lookupError(fromParameters, "parameters."+paramJournalPool, err)
+		}
+		t.groupPool = jp
+	}
+	t.groupJ, err = s.groupJournalIn(ctx, t.cluster, t.groupPool)
+	return err
+}
+
+func (s *Server) groupJournalIn(ctx context.Context, c *cluster, pool string) (groupJournal, error) {
+	store, err := c.sess.ObjectStore(ctx, c.pool(pool))
+	if err != nil {
+		return nil, err
+	}
+	return newGroupJournal(store, s.cfg.InstanceID), nil
+}
+
+// lookupGroup finds the group record of the request name in the group
+// pool, else in the sources' journal pool, where this driver's earlier
+// versions kept it; found there, the group stays there.
+func (s *Server) lookupGroup(ctx context.Context, t *groupTake) (*groupRecord, error) {
+	rec, err := t.groupJ.Lookup(ctx, t.p.name)
+	if !errors.Is(err, journal.ErrNotFound) || t.dirPool == t.groupPool {
+		return rec, err
+	}
+	gj, err := s.groupJournalIn(ctx, t.cluster, t.dirPool)
+	if err != nil {
+		return nil, err
+	}
+	if rec, err = gj.Lookup(ctx, t.p.name); err == nil {
+		t.groupJ, t.groupPool = gj, t.dirPool
+		return rec, nil
+	}
+	return nil, err
 }

@@ -50,9 +50,9 @@ func (s *Server) reserveMembers(ctx context.Context, t *groupTake) error {
 }
 
 // groupID is the CSI ID of the group snapshot: its record's UUID in the
-// journal pool.
+// group pool.
 func (t *groupTake) groupID(ctx context.Context) (string, error) {
-	dirID, err := t.sess.PoolID(ctx, t.dirPool)
+	dirID, err := t.sess.PoolID(ctx, t.groupPool)
 	if err != nil {
 		return "", err
 	}

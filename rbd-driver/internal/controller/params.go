@@ -191,16 +191,19 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// context returns the volume context NodeStageVolume needs.
-func (p *volumeParams) context(ns, imageName string) map[string]string {
+// context returns the volume context NodeStageVolume needs. journalPool
+// is the pool of the volume's journal directory, as ceph-csi writes it
+// (its rbdVol.JournalPool: the image pool for every volume it makes).
+func (p *volumeParams) context(ns, imageName, dirPool string) map[string]string {
 	ctx := map[string]string{
-		volctx.ClusterID: p.ClusterID,
-		volctx.Pool:      p.Pool,
-		volctx.ImageName: imageName,
-		volctx.Mounter:   p.Mounter,
+		volctx.ClusterID:   p.ClusterID,
+		volctx.Pool:        p.Pool,
+		volctx.ImageName:   imageName,
+		volctx.Mounter:     p.Mounter,
+		volctx.JournalPool: dirPool,
 	}
 	for k, v := range map[string]string{
-		volctx.DataPool: p.DataPool, volctx.JournalPool: p.JournalPool, volctx.RadosNamespace: ns,
+		volctx.DataPool: p.DataPool, volctx.RadosNamespace: ns,
 		volctx.MkfsOptions: p.MkfsOptions, volctx.MapOptions: p.MapOptions,
 		volctx.UnmapOptions: p.UnmapOptions, volctx.FsType: p.FsType,
 		volctx.ImageFeatures: strings.Join(p.Features, ","), volctx.TryOtherMounters: p.TryOtherMounters,

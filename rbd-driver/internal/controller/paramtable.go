@@ -34,12 +34,13 @@ const k8sDoc = "`csi.storage.k8s.io/fstype` is the default filesystem; `pvc/name
 // (docs/storageclass-parameters.md is rendered from it).
 var StorageClassParams = scparams.NewTable(append([]scparams.Key{
 	implemented(paramClusterID, "required: the entry of `config.json` to provision from"),
-	implemented(paramPool, "required: the pool of the image and, without `journalPool`, of its journal"),
+	implemented(paramPool, "required (optional with `topologyConstrainedPools`): the pool of the image and of its journal"),
 	implemented(paramDataPool, "the (erasure-coded) data pool of the image"),
 	implemented(paramImageFeatures, "comma-separated features (layering, exclusive-lock, object-map, fast-diff, "+
 		"deep-flatten, journaling; dependencies checked); unset: the cluster's `rbd_default_features`, as in ceph-csi"),
-	implemented(paramJournalPool, "the pool of the journal directory; the record carries `csi.journalpool` (16-hex pool ID); "+
-		"ceph-csi ignores this key for volumes, so a retry also looks in `pool`"),
+	implemented(paramJournalPool, "accepted and ignored for new volumes, as by ceph-csi (every release since v3.2): "+
+		"their journal goes to the image's pool, and the pool need not exist; a retry still finds a volume that "+
+		"earlier versions of this driver journaled there (`csi.journalpool` on its record), and its snapshots stay there"),
 	implemented(paramNamePrefix, "image name prefix instead of `csi-vol-`"),
 	implemented(paramRadosNamespace, "must equal `rbd.radosNamespace` of the clusterID in `config.json` (where ceph-csi "+
 		"takes the namespace from; volume IDs do not carry it); another value or an empty one is InvalidArgument"),
@@ -63,7 +64,8 @@ var StorageClassParams = scparams.NewTable(append([]scparams.Key{
 	{Name: paramEncryptionType, Support: scparams.NoOp, Doc: "ignored while `encrypted` is not `true`"},
 	implemented(paramTopologyPools, "JSON list of `{poolName, dataPool, domainSegments: [{domainLabel, value}]}`: "+
 		"the pool is chosen from the accessibility requirements (preferred first, then requisite; none: ResourceExhausted), "+
-		"`pool` then only holds the journal; clones and restores stay in their source's pool"),
+		"the journal goes to that pool too, as in ceph-csi v3.11+ (a retry also looks in `pool`, where ceph-csi before "+
+		"v3.11 and earlier versions of this driver kept it); clones and restores stay in their source's pool"),
 	{Name: k8sPrefix, Prefix: true, Support: scparams.Implemented, Doc: k8sDoc},
 }, qosTable()...)...)
 
@@ -103,6 +105,9 @@ var GroupSnapshotClassParams = scparams.NewTable(
 	implemented(paramClusterID, "optional (ceph-csi requires it): must be the source volumes' cluster"),
 	implemented(paramPool, "optional (ceph-csi requires it): must be the source volumes' pool "+
 		"(all volumes of one group snapshot share a pool)"),
+	implemented(paramJournalPool, "optional: the pool of the group record (`csi.groups.<instance>`, "+
+		"`csi.volume.group.<uuid>`, the group snapshot ID's pool) and of the temporary RBD group; default the volumes' pool, "+
+		"as ceph-csi's `CreateVolumeGroup`; must exist. The member snapshots' records follow their volumes' journal"),
 	implemented(paramVolumeGroupNamePrefix, "group name prefix instead of `csi-vol-group-` (the record's "+
 		"`csi.groupname` and the temporary RBD group); each member snapshot is reserved as "+
 		"`<group snapshot name>-<source volume ID>` and is the image `csi-snap-<uuid>`, as by ceph-csi"),

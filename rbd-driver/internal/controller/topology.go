@@ -111,9 +111,10 @@ func noTopologyMatch(what string, r *csi.TopologyRequirement) error {
 // place applies topologyConstrainedPools to a plan: a new empty volume
 // goes to the pool matching the accessibility requirements (preferred
 // first, then requisite; none: ResourceExhausted), a clone or restore
-// stays in its source's pool. The StorageClass's pool, when set and
-// different, keeps the journal (journalPool), as ceph-csi does. Without
-// the parameter or without requirements the plan is left alone.
+// stays in its source's pool. The journal goes to the chosen pool too, as
+// ceph-csi v3.11+ does; the StorageClass's pool, when set and different,
+// is only where a retry also looks (scPool: earlier layouts). Without the
+// parameter or without requirements the plan is left alone.
 func (s *Server) place(ctx context.Context, c *cluster, p *createPlan) error {
 	pools, req := p.params.TopologyPools, p.requirements
 	if len(pools) == 0 || req == nil {
@@ -166,10 +167,10 @@ func (s *Server) placeWithSource(ctx context.Context, c *cluster, p *createPlan)
 }
 
 // usePool sets the image pool, data pool and accessible topology of a
-// plan; the StorageClass's pool keeps the journal.
+// plan; a different StorageClass pool is remembered as scPool.
 func (p *createPlan) usePool(pool, dataPool string, t *csi.Topology) {
-	if p.params.JournalPool == "" && p.params.Pool != "" && p.params.Pool != pool {
-		p.params.JournalPool = p.params.Pool
+	if p.params.Pool != "" && p.params.Pool != pool {
+		p.scPool = p.params.Pool
 	}
 	p.params.Pool, p.params.DataPool = pool, dataPool
 	if t != nil {

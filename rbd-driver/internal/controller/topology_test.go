@@ -126,3 +126,48 @@ func TestTopologyPoolsBadJSON(t *testing.T) {
 	}
 	e.assertEmpty()
 }
+
+// TestTopologyJournalPlacement: as ceph-csi v3.11+, a topology-constrained
+// volume has its journal (directory entry and plain record) in the pool
+// chosen for its image, and so do its snapshots; nothing goes to the
+// StorageClass pool. A retry also finds a volume of the earlier layout
+// (ceph-csi before v3.11: directory in the StorageClass pool, record split
+// over both pools).
+func TestTopologyJournalPlacement(t *testing.T) {
+	e := newEnv(t)
+	topoReq := func(name string) *csi.CreateVolumeRequest {
+		req := volReq(name, 1<<20)
+		req.Parameters["pool"] = jPool
+		req.Parameters[paramTopologyPools] = topoPools
+		req.AccessibilityRequirements = &csi.TopologyRequirement{Requisite: topologies([]string{"z2"})}
+		return req
+	}
+	vol := e.create(topoReq("pvc-new"))
+	if got := vol.GetVolumeContext()["journalPool"]; got != otherPool {
+		t.Errorf("journalPool in context %q, want %q", got, otherPool)
+	}
+	if v := wantDirEntry(t, e.objectStore(otherPool), "pvc-new"); v != e.uuidOf(vol.GetVolumeId()) {
+		t.Errorf("directory entry %q, want the plain UUID", v)
+	}
+	wantJournalPool(t, e.objectStore(otherPool), "csi.volume."+e.uuidOf(vol.GetVolumeId()), -1)
+	snap := e.snapshot("snap-new", vol.GetVolumeId())
+	wantDirEntry(t, e.objectStore(otherPool), "snap-new")
+	if c := e.be.Contents(testCluster, jPool); !c.Empty() {
+		t.Fatalf("StorageClass pool holds %+v, want nothing", c)
+	}
+	if again := e.create(topoReq("pvc-new")); again.GetVolumeId() != vol.GetVolumeId() {
+		t.Fatalf("retry gave %s, want %s", again.GetVolumeId(), vol.GetVolumeId())
+	}
+	// The layout of ceph-csi before v3.11.
+	old := e.create(topoReq("pvc-old"))
+	moveToJournalPool(t, e, otherPool, jPool, e.uuidOf(old.GetVolumeId()), true)
+	if again := e.create(topoReq("pvc-old")); again.GetVolumeId() != old.GetVolumeId() ||
+		again.GetVolumeContext()["journalPool"] != jPool {
+		t.Fatalf("retry of the pre-v3.11 layout gave %s (journalPool %q), want %s", again.GetVolumeId(),
+			again.GetVolumeContext()["journalPool"], old.GetVolumeId())
+	}
+	e.deleteSnapshot(snap.GetSnapshotId())
+	e.deleteVolume(vol.GetVolumeId())
+	e.deleteVolume(old.GetVolumeId())
+	e.assertEmpty()
+}

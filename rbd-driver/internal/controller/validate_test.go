@@ -71,8 +71,6 @@ func badParameters() []badInput {
 			codes.InvalidArgument, []string{"parameters.pool", "nopool"}},
 		{"unknown data pool", func(r *csi.CreateVolumeRequest) { r.Parameters["dataPool"] = "nodata" },
 			codes.InvalidArgument, []string{"parameters.dataPool", "nodata"}},
-		{"unknown journal pool", func(r *csi.CreateVolumeRequest) { r.Parameters["journalPool"] = "nojournal" },
-			codes.InvalidArgument, []string{"parameters.journalPool", "nojournal"}},
 		{"unknown parameter", func(r *csi.CreateVolumeRequest) { r.Parameters["zeta"] = "1" },
 			codes.InvalidArgument, []string{"parameters.zeta", "not a known parameter"}},
 		{"unknown feature", func(r *csi.CreateVolumeRequest) { r.Parameters["imageFeatures"] = "layering,turbo" },
