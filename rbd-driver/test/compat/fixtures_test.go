@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -17,7 +18,11 @@ import (
 //     and, with a separate journal pool, csi.journalpool = the journal
 //     pool's ID as 16 hex digits. With a separate journal pool ceph-csi
 //     creates the UUID object empty in the image pool and writes its keys
-//     to the object of the same name in the journal pool.
+//     to the object of the same name in the journal pool. ceph-csi ignores
+//     a StorageClass journalPool for volumes (v3.2+); the split layout is
+//     that of topology-constrained pools before v3.11 (directory in the
+//     StorageClass pool, image in the topology pool); since v3.11 the
+//     journal of such a volume is in the topology pool, plain.
 //   - snapshot journal: csi.snaps.<instance> with csi.snap.<request name>;
 //     UUID object csi.snap.<uuid> with csi.snapname, csi.imagename
 //     (csi-snap-<uuid>), csi.source (the volume's image name) and
@@ -38,14 +43,20 @@ import (
 type cephCSIVolume struct {
 	id, uuid, image, imageID string
 	size                     int64
-	// journalPool is the journal pool of its records ("": the image pool).
-	journalPool string
+	// pool is its image pool; journalPool the journal pool of its records
+	// ("": the image pool).
+	pool, journalPool string
 }
 
 // volumeLayout says how a fixture volume is written.
 type volumeLayout struct {
-	// journalPool is the StorageClass journalPool ("": the image pool).
+	// pool is the image pool ("": the rig's pool).
+	pool string
+	// journalPool is the pool of the directory ("": the image pool).
 	journalPool string
+	// ours writes rbd-driver's own earlier layout with a journalPool: the
+	// whole record in the image pool, with csi.journalpool (not split).
+	ours bool
 	// noImageID leaves csi.imageid out (releases before v3.2).
 	noImageID bool
 }
@@ -56,16 +67,17 @@ const fixtureSize = 64 << 20
 func (r *rig) cephCSIVolume(req string, l volumeLayout) *cephCSIVolume {
 	r.t.Helper()
 	id := uuid.NewString()
-	v := &cephCSIVolume{uuid: id, image: "csi-vol-" + id, size: fixtureSize, journalPool: l.journalPool}
+	pool := cmp.Or(l.pool, r.pool)
+	v := &cephCSIVolume{uuid: id, image: "csi-vol-" + id, size: fixtureSize, pool: pool, journalPool: l.journalPool}
 	var err error
-	v.imageID, err = r.admin.CreateImage(r.pool, "", v.image, fixtureSize, "layering")
+	v.imageID, err = r.admin.CreateImage(pool, "", v.image, fixtureSize, "layering")
 	must(r.t, err)
 	attrs := map[string]string{"csi.volname": req, "csi.imagename": v.image}
 	if !l.noImageID {
 		attrs["csi.imageid"] = v.imageID
 	}
-	r.journalRecord("csi.volumes."+instance, "csi.volume.", req, id, l.journalPool, attrs)
-	v.id = csiID(r.cl.FSID, r.poolID(r.pool), id)
+	r.journalRecordIn(pool, "csi.volumes."+instance, "csi.volume.", req, id, l.journalPool, attrs, !l.ours)
+	v.id = csiID(r.cl.FSID, r.poolID(pool), id)
 	return v
 }
 
@@ -73,15 +85,27 @@ func (r *rig) cephCSIVolume(req string, l volumeLayout) *cephCSIVolume {
 // the journal pool as ceph-csi does when journalPool is set.
 func (r *rig) journalRecord(dir, prefix, req, id, journalPool string, attrs map[string]string) {
 	r.t.Helper()
-	if journalPool == "" || journalPool == r.pool {
-		must(r.t, r.admin.SetOmap(r.pool, "", prefix+id, attrs))
-		must(r.t, r.admin.SetOmap(r.pool, "", dir, map[string]string{prefix + req: id}))
+	r.journalRecordIn(r.pool, dir, prefix, req, id, journalPool, attrs, true)
+}
+
+// journalRecordIn writes a record of an image in pool; with a journal
+// pool, split (ceph-csi) or whole in the image pool (rbd-driver's earlier
+// layout).
+func (r *rig) journalRecordIn(pool, dir, prefix, req, id, journalPool string, attrs map[string]string, split bool) {
+	r.t.Helper()
+	if journalPool == "" || journalPool == pool {
+		must(r.t, r.admin.SetOmap(pool, "", prefix+id, attrs))
+		must(r.t, r.admin.SetOmap(pool, "", dir, map[string]string{prefix + req: id}))
 		return
 	}
-	must(r.t, r.admin.CreateObject(r.pool, "", prefix+id))
 	attrs["csi.journalpool"] = fmt.Sprintf("%016x", r.poolID(journalPool))
-	must(r.t, r.admin.SetOmap(journalPool, "", prefix+id, attrs))
-	dirValue := fmt.Sprintf("%016x/%s", r.poolID(r.pool), id)
+	if split {
+		must(r.t, r.admin.CreateObject(pool, "", prefix+id))
+		must(r.t, r.admin.SetOmap(journalPool, "", prefix+id, attrs))
+	} else {
+		must(r.t, r.admin.SetOmap(pool, "", prefix+id, attrs))
+	}
+	dirValue := fmt.Sprintf("%016x/%s", r.poolID(pool), id)
 	must(r.t, r.admin.SetOmap(journalPool, "", dir, map[string]string{prefix + req: dirValue}))
 }
 

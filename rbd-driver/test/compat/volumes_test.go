@@ -2,17 +2,22 @@ package compat
 
 import (
 	"cmp"
+	"slices"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 )
 
 // TestCephCSIVolumes: ceph-csi volumes with csi.imageid, without it, and
-// with a separate journal pool are snapshotted (in our model), cloned and
-// deleted by rbd-driver; afterwards both pools are empty. ceph-csi ignores
-// a StorageClass journalPool for volumes (their directory stays in
-// `pool`): the retry with that key must still find its volume (found with
-// a real ceph-csi v3.12.2, see docs/ceph-csi-compat.md).
+// with a separate journal pool (split record), and a volume rbd-driver
+// made with journalPool before it ignored that key (directory in the
+// journal pool, whole record in the image pool), are found by a
+// CreateVolume retry, snapshotted (in our model), cloned and deleted by
+// rbd-driver; afterwards both pools are empty. ceph-csi ignores a
+// StorageClass journalPool for volumes (their directory stays in `pool`):
+// the retry with that key must still find its volume (found with a real
+// ceph-csi v3.12.2, see docs/ceph-csi-compat.md), and the volumes
+// rbd-driver makes with it have their journal in `pool` too.
 func TestCephCSIVolumes(t *testing.T) {
 	r := newRig(t)
 	jpool := poolName(t, "-jrn")
@@ -28,6 +33,7 @@ func TestCephCSIVolumes(t *testing.T) {
 		{"without imageid", volumeLayout{noImageID: true}, ""},
 		{"journal pool", volumeLayout{journalPool: jpool}, ""},
 		{"journalPool ceph-csi ignored", volumeLayout{}, jpool},
+		{"rbd-driver journalPool layout", volumeLayout{journalPool: jpool, ours: true}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := r.cephCSIVolume("pvc-"+tc.name, tc.l)
@@ -48,6 +54,10 @@ func TestCephCSIVolumes(t *testing.T) {
 			}
 			clone := r.cloneOf("clone-of-"+tc.name, v.id, params)
 			restored := r.restoreOf("restore-of-"+tc.name, snap.GetSnapshotId(), params)
+			for _, name := range []string{"clone-of-" + tc.name, "restore-of-" + tc.name} {
+				r.wantEntry(r.pool, "csi.volumes."+instance+"[csi.volume."+name+"]", true)
+				r.wantEntry(jpool, "csi.volumes."+instance+"[csi.volume."+name+"]", false)
+			}
 			if restored.GetCapacityBytes() != 2*v.size {
 				t.Errorf("restored %d bytes, want %d", restored.GetCapacityBytes(), 2*v.size)
 			}
@@ -106,4 +116,65 @@ func TestCephCSIClone(t *testing.T) {
 	r.deleteSnapshot(snap.GetSnapshotId())
 	r.deleteVolume(c.id)
 	r.deleteVolume(v.id)
+}
+
+// wantEntry checks whether a pool holds an object (or directory key,
+// "<directory>[<key>]").
+func (r *rig) wantEntry(pool, object string, want bool) {
+	r.t.Helper()
+	c, err := r.admin.Audit(pool, "")
+	must(r.t, err)
+	if got := slices.Contains(c.Objects, object); got != want {
+		r.t.Errorf("pool %s holds %s: %v, want %v (%v)", pool, object, got, want, c.Objects)
+	}
+}
+
+// TestCephCSITopology: with topologyConstrainedPools, ceph-csi v3.11+ keeps
+// a volume's journal (directory and plain record) in the topology pool it
+// chose for the image, and so do the journals of its snapshots; before
+// v3.11 the directory stayed in the StorageClass pool, the record split
+// over both. A CreateVolume retry finds a volume of either layout; the
+// volumes rbd-driver makes, and their snapshots, are journaled as by
+// v3.11+; everything is deleted from both pools.
+func TestCephCSITopology(t *testing.T) {
+	r := newRig(t)
+	topo := poolName(t, "-topo")
+	r.addPool(topo)
+	params := map[string]string{"topologyConstrainedPools": `[{"poolName": "` + topo +
+		`", "domainSegments": [{"domainLabel": "zone", "value": "z1"}]}]`}
+	req := func(name string) *csi.CreateVolumeRequest {
+		q := r.volReq(name, fixtureSize, params)
+		q.AccessibilityRequirements = &csi.TopologyRequirement{Requisite: []*csi.Topology{
+			{Segments: map[string]string{"topology.rbd.csi.ceph.com/zone": "z1"}}}}
+		return q
+	}
+	v311 := r.cephCSIVolume("pvc-v3.11", volumeLayout{pool: topo})
+	old := r.cephCSIVolume("pvc-before-v3.11", volumeLayout{pool: topo, journalPool: r.pool})
+	for _, v := range []struct {
+		name string
+		v    *cephCSIVolume
+	}{{"pvc-v3.11", v311}, {"pvc-before-v3.11", old}} {
+		if again := r.create(req(v.name)); again.GetVolumeId() != v.v.id {
+			t.Errorf("CreateVolume retry of %s gave %s, want %s", v.name, again.GetVolumeId(), v.v.id)
+		}
+	}
+	vol := r.create(req("pvc-new"))
+	r.wantEntry(topo, "csi.volumes."+instance+"[csi.volume.pvc-new]", true)
+	r.wantEntry(r.pool, "csi.volumes."+instance+"[csi.volume.pvc-new]", false)
+	if again := r.create(req("pvc-new")); again.GetVolumeId() != vol.GetVolumeId() {
+		t.Errorf("CreateVolume retry gave %s, want %s", again.GetVolumeId(), vol.GetVolumeId())
+	}
+	snap := r.snapshot("snap-new", vol.GetVolumeId(), nil)
+	r.wantEntry(topo, "csi.snaps."+instance+"[csi.snap.snap-new]", true)
+	// A restore stays in the snapshot's pool, with its journal.
+	rq := req("pvc-restored")
+	rq.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
+		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snap.GetSnapshotId()}}}
+	restored := r.create(rq)
+	r.wantEntry(topo, "csi.volumes."+instance+"[csi.volume.pvc-restored]", true)
+	r.deleteVolume(restored.GetVolumeId())
+	r.deleteSnapshot(snap.GetSnapshotId())
+	for _, id := range []string{vol.GetVolumeId(), v311.id, old.id} {
+		r.deleteVolume(id)
+	}
 }
