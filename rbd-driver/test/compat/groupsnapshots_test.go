@@ -1,6 +1,8 @@
 package compat
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,4 +118,45 @@ func (r *rig) checkGroup(what string, got *csi.VolumeGroupSnapshot, g *cephCSIGr
 			r.t.Errorf("%s: member %v, want snapshot %v of the group", what, s, want)
 		}
 	}
+}
+
+// TestGroupSnapshotClassJournalPool: with a VolumeGroupSnapshotClass
+// journalPool, the group record (directory entry and record) is in that
+// pool, as ceph-csi's CreateVolumeGroup reserves it, and the group
+// snapshot ID names it; the member snapshots are journaled with their
+// volumes (the image pool). A retry, Get and Delete find it; both pools
+// end empty.
+func TestGroupSnapshotClassJournalPool(t *testing.T) {
+	r := newRig(t)
+	jpool := poolName(t, "-jrn")
+	r.addPool(jpool)
+	a := r.create(r.volReq("pvc-ga", fixtureSize, nil))
+	create := func() *csi.VolumeGroupSnapshot {
+		resp, err := r.ctrl.Group().CreateVolumeGroupSnapshot(ctx(t), &csi.CreateVolumeGroupSnapshotRequest{
+			Name: "group-jp", SourceVolumeIds: []string{a.GetVolumeId()}, Secrets: r.secrets,
+			Parameters: map[string]string{"clusterID": r.cl.FSID, "pool": r.pool, "journalPool": jpool}})
+		if err != nil {
+			t.Fatalf("CreateVolumeGroupSnapshot: %v", err)
+		}
+		return resp.GetGroupSnapshot()
+	}
+	gs := create()
+	r.wantEntry(jpool, "csi.groups."+instance+"[csi.volume.group.group-jp]", true)
+	r.wantEntry(r.pool, "csi.groups."+instance+"[csi.volume.group.group-jp]", false)
+	r.wantEntry(r.pool, "csi.snaps."+instance+"[csi.snap.group-jp-"+a.GetVolumeId()+"]", true)
+	if want := fmt.Sprintf("-%016x-", r.poolID(jpool)); !strings.Contains(gs.GetGroupSnapshotId(), want) {
+		t.Errorf("group snapshot ID %s does not name the journal pool (%s)", gs.GetGroupSnapshotId(), want)
+	}
+	if again := create(); again.GetGroupSnapshotId() != gs.GetGroupSnapshotId() {
+		t.Errorf("retry gave %s, want %s", again.GetGroupSnapshotId(), gs.GetGroupSnapshotId())
+	}
+	if _, err := r.ctrl.Group().GetVolumeGroupSnapshot(ctx(t), &csi.GetVolumeGroupSnapshotRequest{
+		GroupSnapshotId: gs.GetGroupSnapshotId(), Secrets: r.secrets}); err != nil {
+		t.Fatalf("GetVolumeGroupSnapshot: %v", err)
+	}
+	if _, err := r.ctrl.Group().DeleteVolumeGroupSnapshot(ctx(t), &csi.DeleteVolumeGroupSnapshotRequest{
+		GroupSnapshotId: gs.GetGroupSnapshotId(), Secrets: r.secrets}); err != nil {
+		t.Fatalf("DeleteVolumeGroupSnapshot: %v", err)
+	}
+	r.deleteVolume(a.GetVolumeId())
 }
