@@ -159,7 +159,13 @@ func (s *scan) entryInScope(e journal.Entry) bool {
 // recordInScope keeps the UUID objects whose directory is in the audited
 // journal pool (a record names its journal pool when it is not the image
 // pool, as a 16-hex pool ID or, in older records of ours, a pool name).
+// The empty image-pool half of a split record is never in scope: its
+// directory and keys are in another pool (audit that one with
+// --journal-pool, where the halves are read together).
 func (s *scan) recordInScope(rec *journal.Record) bool {
+	if splitHalf(rec) {
+		return false
+	}
 	v := rec.Attributes[journal.KeyJournalPool]
 	if v == "" {
 		return s.cfg.JournalPool == s.cfg.Pool
@@ -169,6 +175,14 @@ func (s *scan) recordInScope(rec *journal.Record) bool {
 		return id == s.journalPoolID
 	}
 	return name == s.cfg.JournalPool
+}
+
+// splitHalf reports whether a record is the empty UUID object ceph-csi
+// creates in the image pool when the journal is in another pool (before
+// v3.11, the StorageClass pool of a topology-constrained volume): it names
+// neither request nor image, and stands for the image <prefix><its uuid>.
+func splitHalf(rec *journal.Record) bool {
+	return rec.RequestName == "" && rec.ImageName == ""
 }
 
 // where renders pool[/namespace].

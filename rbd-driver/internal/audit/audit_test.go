@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
+	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
 
 const (
@@ -383,7 +385,12 @@ func (r *rig) discard(name string) {
 // pool, the audit of the image pool with --journal-pool finds the orphans
 // of both; the audit of the image pool alone leaves the records of that
 // journal pool alone (they are not unreferenced: their directory is
-// elsewhere).
+// elsewhere). Healthy volumes of every layout are never reported: a
+// volume made with journalPool (journaled in the image pool, as ceph-csi
+// does), one of this driver's earlier journalPool layout (directory in the
+// journal pool, record in the image pool with csi.journalpool) and one of
+// ceph-csi's split layout (directory and keys in the journal pool, an
+// empty UUID object in the image pool: topology pools before v3.11).
 func TestAuditWithJournalPool(t *testing.T) {
 	r := newRig(t)
 	const jpool = pool + "-jrn"
@@ -398,6 +405,9 @@ func TestAuditWithJournalPool(t *testing.T) {
 	})
 	vol := r.createVolume("pvc-jp", nil, "journalPool", jpool)
 	snap := r.Snapshot("snap-jp", vol.GetVolumeId())
+	old, split := r.createVolume("pvc-old", nil), r.createVolume("pvc-split", nil)
+	r.relayout(old, jpool, false)
+	r.relayout(split, jpool, true)
 
 	dir, err := r.sess.ObjectStore(ctx(t), backend.PoolRef{Pool: jpool})
 	if err != nil {
@@ -424,8 +434,47 @@ func TestAuditWithJournalPool(t *testing.T) {
 		t.Fatalf("--delete --grace=0s: exit %d, want %d", code, audit.ExitClean)
 	}
 	audittest.Equal(t, "findings at the end", r.scanWith(jpool), nil)
+	audittest.Equal(t, "findings of the image pool at the end", r.scan(), nil)
 	r.DeleteSnapshot(snap.GetSnapshotId())
-	r.DeleteVolume(vol.GetVolumeId())
+	for _, v := range []*csi.Volume{vol, old, split} {
+		r.DeleteVolume(v.GetVolumeId())
+	}
+}
+
+// relayout moves a volume's plain journal record to jpool: this driver's
+// earlier journalPool layout, or ceph-csi's split one.
+func (r *rig) relayout(vol *csi.Volume, jpool string, split bool) {
+	r.t.Helper()
+	c := ctx(r.t)
+	jstore, err := r.sess.ObjectStore(c, backend.PoolRef{Pool: jpool})
+	must(r.t, err)
+	poolID, err := r.sess.PoolID(c, pool)
+	must(r.t, err)
+	jpoolID, err := r.sess.PoolID(c, jpool)
+	must(r.t, err)
+	vid, err := volid.Decode(vol.GetVolumeId())
+	must(r.t, err)
+	obj, dir := "csi.volume."+vid.UUID, "csi.volumes."+instance
+	attrs, err := r.store.ListOmap(c, obj, "")
+	must(r.t, err)
+	key := "csi.volume." + attrs["csi.volname"]
+	must(r.t, r.store.RemoveOmapKeys(c, dir, []string{key}))
+	must(r.t, jstore.SetOmap(c, dir, map[string]string{key: fmt.Sprintf("%016x/%s", poolID, vid.UUID)}))
+	attrs["csi.journalpool"] = fmt.Sprintf("%016x", jpoolID)
+	if !split {
+		must(r.t, r.store.UpdateOmap(c, obj, attrs))
+		return
+	}
+	must(r.t, jstore.CreateWithOmap(c, obj, attrs))
+	must(r.t, r.store.Remove(c, obj))
+	must(r.t, r.store.CreateWithOmap(c, obj, map[string]string{}))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // makeHalfMade leaves what creates cut off inside librbd leave (a directory

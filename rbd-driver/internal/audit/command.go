@@ -41,7 +41,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	common := audit.RegisterFlags(fs, "userID and userKey")
 	o := &options{common: common}
 	fs.StringVar(&o.pool, "pool", "", "pool of the images to audit (required)")
-	fs.StringVar(&o.journalPool, "journal-pool", "", "pool of the journal directories (StorageClass journalPool; default: --pool)")
+	fs.StringVar(&o.journalPool, "journal-pool", "", "pool of the journal directories of earlier layouts (this driver's old journalPool volumes, ceph-csi's pre-v3.11 topology volumes: the StorageClass pool) and of group snapshot records (VolumeGroupSnapshotClass journalPool); default: --pool")
 	fs.StringVar(&o.namespace, "rados-namespace", "", "RADOS namespace (default: rbd.radosNamespace of the cluster configuration)")
 	audit.SetUsage(fs, synopsis, description)
 	err := common.Parse(fs, args)

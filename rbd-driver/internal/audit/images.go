@@ -87,7 +87,7 @@ func (s *scan) volumeRecorded(img *image) bool {
 		return false
 	}
 	rec, ok := s.vols.Recorded(id)
-	return ok && rec.ImageName == img.ref.Name
+	return ok && (rec.ImageName == img.ref.Name || splitHalf(rec))
 }
 
 // snapshotsOf is what checkSnapshots found on one image.
@@ -124,7 +124,7 @@ func (s *scan) checkSnapshots(img *image) snapshotsOf {
 func (s *scan) snapshotOwner(name string) (recorded, ok bool) {
 	if id, ok := s.cfg.SnapshotPrefixes.Match(name); ok {
 		rec, found := s.snaps.Recorded(id)
-		return found && rec.ImageName == name, true
+		return found && (rec.ImageName == name || splitHalf(rec)), true
 	}
 	if id, ok := (audit.Prefixes{audit.ClonePrefix}).Match(name); ok {
 		_, found := s.vols.Recorded(id)
