@@ -41,7 +41,7 @@ func zones(zs ...string) []*csi.Topology {
 
 // TestTopologyTwoPools provisions with accessibility requirements on the
 // real cluster: zone a is the test's pool, zone b a second pool; the
-// journal stays in the StorageClass pool (zone a's). The image must be in
+// journal goes with the image (as ceph-csi v3.11+). The image must be in
 // the chosen pool and the volume must carry the matching topology.
 func TestTopologyTwoPools(t *testing.T) {
 	r := newRig(t, 4, 8)
