@@ -228,8 +228,8 @@ func (s *Server) lookupElsewhere(ctx context.Context, c *cluster, t *volumeTarge
 			return t, nil, err
 		}
 		rec, err := j.Lookup(ctx, p.name)
-		if errors.Is(err, journal.ErrNotFound) {
-			continue
+		if errors.Is(err, journal.ErrNotFound) || errors.Is(err, backend.ErrPermission) {
+			continue // a journal pool the user may not read held nothing of ours
 		}
 		if err != nil {
 			return t, nil, err
