@@ -20,6 +20,7 @@ const omapPage = 1000
 // Release it with Destroy.
 type ObjectStore struct {
 	ioctx *rados.IOContext
+	check func(error) error // Conn.Check of a pooled connection, or nil
 }
 
 var (
@@ -79,6 +80,15 @@ func translateSimple(err error) error {
 	return err
 }
 
+// fail translates an error of a call on the store's connection.
+func (s *ObjectStore) fail(err error) error {
+	err = translate(err)
+	if s.check != nil {
+		err = s.check(err)
+	}
+	return err
+}
+
 // unanswered reports whether err means the cluster did not answer: an
 // operation timed out (rados_osd_op_timeout, rados_mon_op_timeout) or the
 // connection is gone.
@@ -123,13 +133,13 @@ func (s *ObjectStore) GetOmapValues(ctx context.Context, oid string, keys []stri
 	defer op.Release()
 	step := op.GetOmapValuesByKeys(keys)
 	if err := op.Operate(s.ioctx, oid, rados.OperationNoFlag); err != nil {
-		return nil, translate(err)
+		return nil, s.fail(err)
 	}
 	out := make(map[string]string, len(keys))
 	for {
 		kv, err := step.Next()
 		if err != nil {
-			return nil, translate(err)
+			return nil, s.fail(err)
 		}
 		if kv == nil {
 			return out, nil
@@ -145,7 +155,7 @@ func (s *ObjectStore) ListOmap(ctx context.Context, oid, prefix string) (map[str
 	}
 	raw, err := s.ioctx.GetAllOmapValues(oid, "", prefix, omapPage)
 	if err != nil {
-		return nil, translate(err)
+		return nil, s.fail(err)
 	}
 	out := make(map[string]string, len(raw))
 	for k, v := range raw {
@@ -161,7 +171,7 @@ func (s *ObjectStore) ListOmapAfter(ctx context.Context, oid, prefix, startAfter
 	}
 	raw, err := s.ioctx.GetOmapValues(oid, startAfter, prefix, int64(max))
 	if err != nil {
-		return nil, translate(err)
+		return nil, s.fail(err)
 	}
 	m := make(map[string]string, len(raw))
 	for k, v := range raw {
@@ -185,7 +195,7 @@ func (s *ObjectStore) write(ctx context.Context, oid string, build func(*rados.W
 	op := rados.CreateWriteOp()
 	defer op.Release()
 	build(op)
-	return translate(op.Operate(s.ioctx, oid, rados.OperationNoFlag))
+	return s.fail(op.Operate(s.ioctx, oid, rados.OperationNoFlag))
 }
 
 // CreateWithOmap implements journal.ObjectStore: one compound operation of
@@ -231,7 +241,7 @@ func (s *ObjectStore) Remove(ctx context.Context, oid string) error {
 	if err := cancelled(ctx); err != nil {
 		return err
 	}
-	err := translate(s.ioctx.Delete(oid))
+	err := s.fail(s.ioctx.Delete(oid))
 	if errors.Is(err, journal.ErrObjectNotFound) {
 		return nil
 	}
@@ -250,7 +260,7 @@ func (s *ObjectStore) ListObjects(ctx context.Context, prefix string) ([]string,
 		}
 	})
 	if err != nil {
-		return nil, translate(err)
+		return nil, s.fail(err)
 	}
 	return names, nil
 }
@@ -264,7 +274,7 @@ func (s *ObjectStore) ModTime(ctx context.Context, oid string) (time.Time, error
 	}
 	st, err := s.ioctx.Stat(oid)
 	if err != nil {
-		return time.Time{}, translate(err)
+		return time.Time{}, s.fail(err)
 	}
 	return st.ModTime, nil
 }

@@ -21,6 +21,13 @@ import (
 // codes.Unavailable (or DeadlineExceeded when the caller's deadline passed).
 var ErrConnect = errors.New("cannot connect to the Ceph cluster")
 
+// ErrBlocklisted wraps the failure of a call on a connection the cluster
+// has blocklisted (errno ESHUTDOWN, e.g. after `ceph osd blocklist add` or
+// fencing). Conn.Check drops such a connection from the pool, so the next
+// request opens a fresh one; the drivers map it to codes.Unavailable.
+var ErrBlocklisted = errors.New("the Ceph cluster blocklisted this client's connection " +
+	"(dropped; the next request reconnects)")
+
 // Options tunes the pool. Zero values take the defaults.
 type Options struct {
 	// IdleTimeout closes a connection unused for this long (default 10m).
@@ -86,36 +93,43 @@ type entry struct {
 	err      error
 	refs     int
 	lastUsed time.Time
+	// dropped: no longer in the pool (blocklisted); the last Release
+	// shuts the connection down.
+	dropped bool
 }
 
 // Pool shares one RADOS connection per (cluster, user) between requests and
 // closes connections that stay idle. It is safe for concurrent use.
 type Pool struct {
-	opts    Options
-	dial    func(Target, Options) (*rados.Conn, error)
-	mu      sync.Mutex
-	entries map[key]*entry
-	stop    chan struct{}
-	done    chan struct{}
+	opts     Options
+	dial     func(Target, Options) (*rados.Conn, error)
+	shutdown func(*rados.Conn)
+	mu       sync.Mutex
+	entries  map[key]*entry
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // NewPool returns a pool; Close it to release every connection.
 func NewPool(opts Options) *Pool {
 	p := &Pool{
-		opts:    opts.withDefaults(),
-		dial:    dial,
-		entries: map[key]*entry{},
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		opts:     opts.withDefaults(),
+		dial:     dial,
+		shutdown: (*rados.Conn).Shutdown,
+		entries:  map[key]*entry{},
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	go p.reap()
 	return p
 }
 
 // Conn is a borrowed connection. Call Release when the request is done.
+// Pass the errors of calls on it through Check.
 type Conn struct {
 	*rados.Conn
 	release func()
+	drop    func()
 }
 
 // Release returns the connection to the pool. It is safe to call twice.
@@ -155,7 +169,8 @@ func (p *Pool) Get(ctx context.Context, t Target) (*Conn, error) {
 		p.put(k, e)
 		return nil, e.err
 	}
-	return &Conn{Conn: e.conn, release: sync.OnceFunc(func() { p.put(k, e) })}, nil
+	return &Conn{Conn: e.conn, release: sync.OnceFunc(func() { p.put(k, e) }),
+		drop: func() { p.drop(k, e) }}, nil
 }
 
 func (p *Pool) connect(k key, e *entry, t Target) {
@@ -172,12 +187,35 @@ func (p *Pool) connect(k key, e *entry, t Target) {
 	close(e.ready)
 }
 
-func (p *Pool) put(k key, e *entry) {
+// put returns a reference; the last one of a dropped entry shuts its
+// connection down.
+func (p *Pool) put(_ key, e *entry) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	e.refs--
 	e.lastUsed = time.Now()
-	_ = k
+	last := e.dropped && e.refs == 0 && e.conn != nil
+	p.mu.Unlock()
+	if last {
+		p.shutdown(e.conn)
+	}
+}
+
+// drop removes e from the pool, so that the next Get connects afresh. The
+// requests still holding it finish their calls (which fail alike); the
+// last Release shuts it down.
+func (p *Pool) drop(k key, e *entry) {
+	p.mu.Lock()
+	if p.entries[k] != e {
+		p.mu.Unlock()
+		return // dropped before, or closed as idle
+	}
+	delete(p.entries, k)
+	e.dropped = true
+	unused := e.refs == 0
+	p.mu.Unlock()
+	if unused {
+		p.shutdown(e.conn)
+	}
 }
 
 // reap closes connections idle for longer than IdleTimeout.
@@ -211,7 +249,7 @@ func (p *Pool) closeIdle(now time.Time) {
 	}
 	p.mu.Unlock()
 	for _, c := range idle {
-		c.Shutdown()
+		p.shutdown(c)
 	}
 }
 

@@ -39,6 +39,10 @@ var (
 	// (Ceph's ENODATA): a create cut off inside the mgr. Creating it again
 	// or removing it repairs it.
 	ErrHalfMade = errors.New("half-made: metadata missing")
+	// ErrBlocklisted: the cluster blocklisted the session's connection
+	// (Ceph's ESHUTDOWN, e.g. fencing by `ceph osd blocklist add`). The
+	// adapter drops the connection; the next request opens a fresh one.
+	ErrBlocklisted = errors.New("connection blocklisted by the cluster")
 )
 
 // Error is a backend failure: the operation, the object and the sentinel

@@ -39,7 +39,7 @@ func (c *Connector) Connect(ctx context.Context, t backend.Target) (backend.Sess
 		}
 		return nil, err
 	}
-	return &session{conn: conn, fsa: &Admin{fsa: admin.NewFromConn(conn.Conn)}}, nil
+	return &session{conn: conn, fsa: &Admin{fsa: admin.NewFromConn(conn.Conn), check: conn.Check}}, nil
 }
 
 type session struct {
@@ -50,9 +50,9 @@ type session struct {
 func (s *session) Backend() backend.Backend { return s.fsa }
 
 func (s *session) ObjectStore(pool, namespace string) (backend.ObjectStore, func(), error) {
-	st, err := cephconn.NewObjectStore(s.conn.Conn, pool, namespace)
+	st, err := s.conn.ObjectStore(pool, namespace)
 	if err != nil {
-		return nil, nil, classify("open pool", pool, err)
+		return nil, nil, s.fsa.classify("open pool", pool, err)
 	}
 	return st, st.Destroy, nil
 }
@@ -62,6 +62,17 @@ func (s *session) Release() { s.conn.Release() }
 // Admin implements backend.Backend with go-ceph's FSAdmin.
 type Admin struct {
 	fsa *admin.FSAdmin
+	// check is the pooled connection's cephconn.Conn.Check (nil from New):
+	// an error saying the cluster blocklisted it drops it from the pool.
+	check func(error) error
+}
+
+// classify is the package's classify, after check.
+func (a *Admin) classify(op, object string, err error) error {
+	if err != nil && a.check != nil {
+		err = a.check(err)
+	}
+	return classify(op, object, err)
 }
 
 var _ backend.Backend = (*Admin)(nil)
@@ -80,11 +91,11 @@ func (a *Admin) FileSystems(ctx context.Context) ([]backend.FileSystem, error) {
 	}
 	idents, err := a.fsa.EnumerateVolumes()
 	if err != nil {
-		return nil, classify("fs dump", "", err)
+		return nil, a.classify("fs dump", "", err)
 	}
 	pools, err := a.fsa.ListFileSystems()
 	if err != nil {
-		return nil, classify("fs ls", "", err)
+		return nil, a.classify("fs ls", "", err)
 	}
 	byName := make(map[string]admin.FSPoolInfo, len(pools))
 	for _, p := range pools {
@@ -108,7 +119,7 @@ func (a *Admin) CreateGroup(ctx context.Context, fs, group string) error {
 		return err
 	}
 	return hitIfDone(StepGroupCreated,
-		classify("create subvolume group", fs+"/"+group, a.fsa.CreateSubVolumeGroup(fs, group, nil)))
+		a.classify("create subvolume group", fs+"/"+group, a.fsa.CreateSubVolumeGroup(fs, group, nil)))
 }
 
 // RemoveGroup implements backend.Backend.
@@ -117,7 +128,7 @@ func (a *Admin) RemoveGroup(ctx context.Context, fs, group string) error {
 		return err
 	}
 	return hitIfDone(StepGroupRemoved,
-		ignoreNotFound(classify("remove subvolume group", fs+"/"+group, a.fsa.RemoveSubVolumeGroup(fs, group))))
+		ignoreNotFound(a.classify("remove subvolume group", fs+"/"+group, a.fsa.RemoveSubVolumeGroup(fs, group))))
 }
 
 // CreateSubvolume implements backend.Backend.
@@ -127,7 +138,7 @@ func (a *Admin) CreateSubvolume(ctx context.Context, ref backend.SubvolumeRef, o
 	}
 	o := &admin.SubVolumeOptions{Size: admin.ByteCount(opts.Size), PoolLayout: opts.Pool}
 	return hitIfDone(StepSubvolumeCreated,
-		classify("create subvolume", ref.String(), a.fsa.CreateSubVolume(ref.FS, ref.Group, ref.Name, o)))
+		a.classify("create subvolume", ref.String(), a.fsa.CreateSubVolume(ref.FS, ref.Group, ref.Name, o)))
 }
 
 // SubvolumePath implements backend.Backend.
@@ -136,7 +147,7 @@ func (a *Admin) SubvolumePath(ctx context.Context, ref backend.SubvolumeRef) (st
 		return "", err
 	}
 	p, err := a.fsa.SubVolumePath(ref.FS, ref.Group, ref.Name)
-	return p, classify("subvolume getpath", ref.String(), err)
+	return p, a.classify("subvolume getpath", ref.String(), err)
 }
 
 // SubvolumeInfo implements backend.Backend.
@@ -146,7 +157,7 @@ func (a *Admin) SubvolumeInfo(ctx context.Context, ref backend.SubvolumeRef) (*b
 	}
 	info, err := a.fsa.SubVolumeInfo(ref.FS, ref.Group, ref.Name)
 	if err != nil {
-		return nil, classify("subvolume info", ref.String(), err)
+		return nil, a.classify("subvolume info", ref.String(), err)
 	}
 	out := &backend.SubvolumeInfo{
 		Path:      info.Path,
@@ -168,7 +179,7 @@ func (a *Admin) ResizeSubvolume(ctx context.Context, ref backend.SubvolumeRef, s
 		return err
 	}
 	_, err := a.fsa.ResizeSubVolume(ref.FS, ref.Group, ref.Name, admin.ByteCount(size), true)
-	return hitIfDone(StepSubvolumeResized, classify("subvolume resize", ref.String(), err))
+	return hitIfDone(StepSubvolumeResized, a.classify("subvolume resize", ref.String(), err))
 }
 
 // RemoveSubvolume implements backend.Backend, always with
@@ -186,7 +197,7 @@ func (a *Admin) RemoveSubvolume(ctx context.Context, ref backend.SubvolumeRef, f
 		// has snapshots).
 		err = a.fsa.RemoveSubVolumeWithFlags(ref.FS, ref.Group, ref.Name, admin.SubVolRmFlags{Force: force})
 	}
-	return hitIfDone(StepSubvolumeRemoved, ignoreNotFound(classify("subvolume rm", ref.String(), err)))
+	return hitIfDone(StepSubvolumeRemoved, ignoreNotFound(a.classify("subvolume rm", ref.String(), err)))
 }
 
 // ListSubvolumes implements backend.Backend.
@@ -195,7 +206,7 @@ func (a *Admin) ListSubvolumes(ctx context.Context, fs, group string) ([]string,
 		return nil, err
 	}
 	names, err := a.fsa.ListSubVolumes(fs, group)
-	return names, classify("subvolume ls", fs+"/"+group, err)
+	return names, a.classify("subvolume ls", fs+"/"+group, err)
 }
 
 // CreateSnapshot implements backend.Backend.
@@ -203,7 +214,7 @@ func (a *Admin) CreateSnapshot(ctx context.Context, ref backend.SnapshotRef) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := classify("snapshot create", ref.String(),
+	err := a.classify("snapshot create", ref.String(),
 		a.fsa.CreateSubVolumeSnapshot(ref.FS, ref.Group, ref.Name, ref.Snapshot))
 	if errors.Is(err, backend.ErrExists) {
 		err = nil
@@ -218,7 +229,7 @@ func (a *Admin) SnapshotInfo(ctx context.Context, ref backend.SnapshotRef) (*bac
 	}
 	info, err := a.fsa.SubVolumeSnapshotInfo(ref.FS, ref.Group, ref.Name, ref.Snapshot)
 	if err != nil {
-		return nil, classify("snapshot info", ref.String(), err)
+		return nil, a.classify("snapshot info", ref.String(), err)
 	}
 	return &backend.SnapshotInfo{CreatedAt: info.CreatedAt.Time, HasPendingClones: info.HasPendingClones == "yes",
 		Size: int64(info.Size)}, nil
@@ -230,7 +241,7 @@ func (a *Admin) RemoveSnapshot(ctx context.Context, ref backend.SnapshotRef) err
 		return err
 	}
 	err := a.fsa.RemoveSubVolumeSnapshot(ref.FS, ref.Group, ref.Name, ref.Snapshot)
-	return hitIfDone(StepSnapshotRemoved, ignoreNotFound(classify("snapshot rm", ref.String(), err)))
+	return hitIfDone(StepSnapshotRemoved, ignoreNotFound(a.classify("snapshot rm", ref.String(), err)))
 }
 
 // ListSnapshots implements backend.Backend.
@@ -239,7 +250,7 @@ func (a *Admin) ListSnapshots(ctx context.Context, ref backend.SubvolumeRef) ([]
 		return nil, err
 	}
 	names, err := a.fsa.ListSubVolumeSnapshots(ref.FS, ref.Group, ref.Name)
-	return names, classify("snapshot ls", ref.String(), err)
+	return names, a.classify("snapshot ls", ref.String(), err)
 }
 
 // CloneSnapshot implements backend.Backend. The target group is always
@@ -252,7 +263,7 @@ func (a *Admin) CloneSnapshot(ctx context.Context, src backend.SnapshotRef, targ
 	}
 	o := &admin.CloneOptions{TargetGroup: src.Group, PoolLayout: pool}
 	err := a.fsa.CloneSubVolumeSnapshot(src.FS, src.Group, src.Name, src.Snapshot, target, o)
-	return hitIfDone(StepCloneStarted, classify("snapshot clone", src.String()+" -> "+target, err))
+	return hitIfDone(StepCloneStarted, a.classify("snapshot clone", src.String()+" -> "+target, err))
 }
 
 // CloneStatus implements backend.Backend.
@@ -265,7 +276,7 @@ func (a *Admin) CloneStatus(ctx context.Context, ref backend.SubvolumeRef) (*bac
 		return &backend.CloneStatus{State: backend.CloneComplete}, nil // not a clone
 	}
 	if err != nil {
-		return nil, classify("clone status", ref.String(), err)
+		return nil, a.classify("clone status", ref.String(), err)
 	}
 	out := &backend.CloneStatus{State: backend.CloneState(st.State)}
 	if f := st.GetFailure(); f != nil {
@@ -284,7 +295,7 @@ func (a *Admin) CancelClone(ctx context.Context, ref backend.SubvolumeRef) error
 	case errNotSupported, errInvalid: // not a clone, or already finished
 		err = nil
 	}
-	return hitIfDone(StepCloneCancelled, ignoreNotFound(classify("clone cancel", ref.String(), err)))
+	return hitIfDone(StepCloneCancelled, ignoreNotFound(a.classify("clone cancel", ref.String(), err)))
 }
 
 // PoolUsage implements backend.Backend with `fs volume info`.
@@ -294,7 +305,7 @@ func (a *Admin) PoolUsage(ctx context.Context, fs, pool string) (*backend.PoolUs
 	}
 	info, err := a.fsa.FetchVolumeInfo(fs)
 	if err != nil {
-		return nil, classify("fs volume info", fs, err)
+		return nil, a.classify("fs volume info", fs, err)
 	}
 	for _, p := range info.Pools.DataPool {
 		if p.Name == pool {
@@ -315,7 +326,7 @@ func (a *Admin) PendingDeletions(ctx context.Context, fs string) (int, error) {
 	}
 	info, err := a.fsa.FetchVolumeInfo(fs)
 	if err != nil {
-		return 0, classify("fs volume info", fs, err)
+		return 0, a.classify("fs volume info", fs, err)
 	}
 	return info.PendingSubvolDels, nil
 }

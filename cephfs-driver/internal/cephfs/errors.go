@@ -20,7 +20,8 @@ const (
 	errPerm         = -int(syscall.EPERM)
 	errAccess       = -int(syscall.EACCES)
 	errNotSupported = -int(syscall.EOPNOTSUPP)
-	errNoData       = -int(syscall.ENODATA) // a subvolume without its .meta
+	errNoData       = -int(syscall.ENODATA)   // a subvolume without its .meta
+	errShutdown     = -int(syscall.ESHUTDOWN) // EBLOCKLISTED: the cluster blocklisted the client
 )
 
 // coded is implemented by go-ceph's errors (also through the command
@@ -61,6 +62,8 @@ func kindOf(code int) error {
 		return backend.ErrPermission
 	case errNoData:
 		return backend.ErrHalfMade
+	case errShutdown:
+		return backend.ErrBlocklisted
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ func TestKindOf(t *testing.T) {
 		syscall.EINVAL: backend.ErrInvalid, syscall.ENOSPC: backend.ErrNoSpace,
 		syscall.EDQUOT: backend.ErrNoSpace, syscall.EMLINK: backend.ErrNoSpace,
 		syscall.EPERM: backend.ErrPermission, syscall.EACCES: backend.ErrPermission,
+		syscall.ESHUTDOWN: backend.ErrBlocklisted,
 	} {
 		if got := kindOf(-int(code)); !errors.Is(got, want) {
 			t.Errorf("kindOf(-%s) = %v, want %v", code, got, want)

@@ -48,8 +48,8 @@ func codeOf(err error) codes.Code {
 		return codes.Aborted
 	case errors.Is(err, errCloneFailed):
 		return codes.Internal
-	case errors.Is(err, backend.ErrConnect), errors.Is(err, journal.ErrStoreUnavailable),
-		errors.Is(err, clusterconfig.ErrConfig):
+	case errors.Is(err, backend.ErrConnect), errors.Is(err, backend.ErrBlocklisted),
+		errors.Is(err, journal.ErrStoreUnavailable), errors.Is(err, clusterconfig.ErrConfig):
 		return codes.Unavailable
 	}
 	return backendCode(err)
@@ -82,7 +82,8 @@ func isFinal(err error) bool {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
 		errors.Is(err, errCloneInProgress), errors.Is(err, backend.ErrConnect),
-		errors.Is(err, journal.ErrStoreUnavailable), errors.Is(err, backend.ErrBusy):
+		errors.Is(err, backend.ErrBlocklisted), errors.Is(err, journal.ErrStoreUnavailable),
+		errors.Is(err, backend.ErrBusy):
 		return false
 	}
 	if st, ok := status.FromError(err); ok {

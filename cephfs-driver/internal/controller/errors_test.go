@@ -26,6 +26,7 @@ func TestBackendOutageCodes(t *testing.T) {
 	}{
 		{wrap(fmt.Errorf("%w: ret=-110", journal.ErrStoreUnavailable)), codes.Unavailable, false},
 		{wrap(backend.ErrConnect), codes.Unavailable, false},
+		{&backend.Error{Op: "subvolume info", Kind: backend.ErrBlocklisted, Err: errors.New("ret=-108")}, codes.Unavailable, false},
 		{wrap(clusterconfig.ErrConfig), codes.Unavailable, true},
 		{wrap(context.DeadlineExceeded), codes.DeadlineExceeded, false},
 		{errors.New("anything else"), codes.Internal, true},

@@ -66,6 +66,13 @@ func (b *Backend) Connect(ctx context.Context, t backend.Target) (backend.Sessio
 	return &session{conn: conn, target: target, opts: b.opts, ioctxs: map[backend.PoolRef]*rados.IOContext{}}, nil
 }
 
+// fail translates an error of a call on the session's connection (see
+// translate); an error that says the cluster blocklisted the connection
+// also drops it from the pool and carries cephconn.ErrBlocklisted.
+func (s *session) fail(what string, err error) error {
+	return s.conn.Check(translate(what, err))
+}
+
 // unavailable marks a failure to connect as backend.ErrUnavailable.
 func unavailable(err error) error {
 	if errors.Is(err, cephconn.ErrConnect) {
@@ -109,7 +116,7 @@ func (s *session) ioctx(ctx context.Context, p backend.PoolRef) (*rados.IOContex
 		if errors.Is(err, rados.ErrNotFound) {
 			return nil, backend.PoolError(p.Pool)
 		}
-		return nil, translate(fmt.Sprintf("open pool %q", p.Pool), err)
+		return nil, s.fail(fmt.Sprintf("open pool %q", p.Pool), err)
 	}
 	io.SetNamespace(p.Namespace)
 	s.ioctxs[p] = io
@@ -126,7 +133,7 @@ func (s *session) PoolID(ctx context.Context, pool string) (int64, error) {
 		return 0, backend.PoolError(pool)
 	}
 	if err != nil {
-		return 0, translate("look up pool "+pool, err)
+		return 0, s.fail("look up pool "+pool, err)
 	}
 	return id, nil
 }
@@ -141,7 +148,7 @@ func (s *session) PoolName(ctx context.Context, id int64) (string, error) {
 		return "", backend.PoolError(fmt.Sprintf("ID %d", id))
 	}
 	if err != nil {
-		return "", translate(fmt.Sprintf("look up pool ID %d", id), err)
+		return "", s.fail(fmt.Sprintf("look up pool ID %d", id), err)
 	}
 	return name, nil
 }
@@ -153,7 +160,7 @@ func (s *session) Pools(ctx context.Context) ([]string, error) {
 	}
 	names, err := s.conn.ListPools()
 	if err != nil {
-		return nil, translate("list pools", err)
+		return nil, s.fail("list pools", err)
 	}
 	return names, nil
 }
@@ -163,12 +170,12 @@ func (s *session) ObjectStore(ctx context.Context, p backend.PoolRef) (journal.O
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	st, err := cephconn.NewObjectStore(s.conn.Conn, p.Pool, p.Namespace)
+	st, err := s.conn.ObjectStore(p.Pool, p.Namespace)
 	if errors.Is(err, rados.ErrNotFound) {
 		return nil, backend.PoolError(p.Pool)
 	}
 	if err != nil {
-		return nil, translate("open journal store", err)
+		return nil, s.fail("open journal store", err)
 	}
 	s.stores = append(s.stores, st)
 	return st, nil

@@ -22,7 +22,7 @@ func (s *session) CreateGroup(ctx context.Context, g backend.GroupRef) error {
 	if err != nil {
 		return err
 	}
-	err = translate("create group "+groupSpec(g), rbd.GroupCreate(io, g.Name))
+	err = s.fail("create group "+groupSpec(g), rbd.GroupCreate(io, g.Name))
 	if errors.Is(err, backend.ErrExists) {
 		return nil
 	}
@@ -54,7 +54,7 @@ func (s *session) AddGroupImage(ctx context.Context, g backend.GroupRef, img bac
 		return fmt.Errorf("image %s is in RBD group %q: %w", spec(img), in.Name, backend.ErrInOtherGroup)
 	}
 	what := fmt.Sprintf("add image %s to group %s", spec(img), groupSpec(g))
-	err = translate(what, rbd.GroupImageAdd(gio, g.Name, iio, img.Name))
+	err = s.fail(what, rbd.GroupImageAdd(gio, g.Name, iio, img.Name))
 	if errors.Is(err, backend.ErrExists) {
 		// Added meanwhile: by a twin request (fine) or to another group.
 		if in, gerr := s.groupOf(ctx, img); gerr == nil && in.Name == g.Name && in.PoolID == gio.GetPoolID() {
@@ -77,7 +77,7 @@ func (s *session) groupOf(ctx context.Context, img backend.ImageRef) (rbd.GroupI
 	}
 	defer image.Close()
 	in, err := image.GetGroup()
-	return in, translate("group of image "+spec(img), err)
+	return in, s.fail("group of image "+spec(img), err)
 }
 
 // RemoveGroupImage implements backend.Session.
@@ -91,7 +91,7 @@ func (s *session) RemoveGroupImage(ctx context.Context, g backend.GroupRef, img 
 		return err
 	}
 	what := fmt.Sprintf("remove image %s from group %s", spec(img), groupSpec(g))
-	err = translate(what, rbd.GroupImageRemove(gio, g.Name, iio, img.Name))
+	err = s.fail(what, rbd.GroupImageRemove(gio, g.Name, iio, img.Name))
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil
 	}
@@ -107,7 +107,7 @@ func (s *session) RemoveGroup(ctx context.Context, g backend.GroupRef) error {
 	if err != nil {
 		return err
 	}
-	err = translate("remove group "+groupSpec(g), rbd.GroupRemove(io, g.Name))
+	err = s.fail("remove group "+groupSpec(g), rbd.GroupRemove(io, g.Name))
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil
 	}
@@ -124,8 +124,8 @@ func (s *session) ListGroups(ctx context.Context, p backend.PoolRef) ([]string, 
 		return nil, err
 	}
 	names, err := rbd.GroupList(io)
-	if errors.Is(translate("", err), backend.ErrNotFound) {
+	if errors.Is(s.fail("", err), backend.ErrNotFound) {
 		return nil, nil // no rbd_group_directory yet
 	}
-	return names, translate("list groups of "+p.Pool, err)
+	return names, s.fail("list groups of "+p.Pool, err)
 }

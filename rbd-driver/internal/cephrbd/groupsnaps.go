@@ -23,7 +23,7 @@ func (s *session) CreateGroupSnapshot(ctx context.Context, ref backend.GroupSnap
 	}
 	snaps, err := rbd.GroupSnapList(io, ref.Group.Name)
 	if err != nil {
-		return translate("list snapshots of group "+groupSpec(ref.Group), err)
+		return s.fail("list snapshots of group "+groupSpec(ref.Group), err)
 	}
 	for _, sn := range snaps {
 		if sn.Name != ref.Snap {
@@ -38,7 +38,7 @@ func (s *session) CreateGroupSnapshot(ctx context.Context, ref backend.GroupSnap
 			return err
 		}
 	}
-	err = translate("create group snapshot "+groupSnapSpec(ref), rbd.GroupSnapCreate(io, ref.Group.Name, ref.Snap))
+	err = s.fail("create group snapshot "+groupSnapSpec(ref), rbd.GroupSnapCreate(io, ref.Group.Name, ref.Snap))
 	if errors.Is(err, backend.ErrExists) {
 		// Another client (a twin request) is taking it: wait for it.
 		return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
@@ -56,7 +56,7 @@ func (s *session) RemoveGroupSnapshot(ctx context.Context, ref backend.GroupSnap
 	if err != nil {
 		return err
 	}
-	err = translate("remove group snapshot "+groupSnapSpec(ref), rbd.GroupSnapRemove(io, ref.Group.Name, ref.Snap))
+	err = s.fail("remove group snapshot "+groupSnapSpec(ref), rbd.GroupSnapRemove(io, ref.Group.Name, ref.Snap))
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil
 	}
@@ -74,7 +74,7 @@ func (s *session) GroupSnapshots(ctx context.Context, g backend.GroupRef) ([]str
 	}
 	snaps, err := rbd.GroupSnapList(io, g.Name)
 	if err != nil {
-		return nil, translate("list snapshots of group "+groupSpec(g), err)
+		return nil, s.fail("list snapshots of group "+groupSpec(g), err)
 	}
 	names := make([]string, len(snaps))
 	for i, sn := range snaps {
@@ -108,7 +108,7 @@ func (s *session) ImageFromGroupSnapshot(ctx context.Context, ref backend.GroupS
 		err = copyAt(image, snapID, io, dst)
 	}
 	if err != nil {
-		return "", translate(what, err)
+		return "", s.fail(what, err)
 	}
 	crashpoint.Hit(StepGroupImageCopied)
 	return s.ImageID(ctx, target)
@@ -140,7 +140,7 @@ func (s *session) memberSnapID(ctx context.Context, image *rbd.Image, ref backen
 	}
 	infos, err := image.GetSnapshotNames()
 	if err != nil {
-		return 0, translate("list snapshots", err)
+		return 0, s.fail("list snapshots", err)
 	}
 	for _, si := range infos {
 		ns, err := image.GetSnapNamespaceType(si.Id)

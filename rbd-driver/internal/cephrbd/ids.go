@@ -45,7 +45,7 @@ func (s *session) ImageID(ctx context.Context, img backend.ImageRef) (string, er
 	buf := make([]byte, 4+maxEncodedName)
 	n, err := io.Read(idObjectPrefix+img.Name, buf, 0)
 	if err != nil {
-		return "", translate("read the ID of "+spec(img), err)
+		return "", s.fail("read the ID of "+spec(img), err)
 	}
 	id, err := decodeString(buf[:n])
 	if err != nil || id == "" {
@@ -66,11 +66,11 @@ func (s *session) ImageName(ctx context.Context, p backend.PoolRef, id string) (
 	key := dirIDKeyPrefix + id
 	step := op.GetOmapValuesByKeys([]string{key})
 	if err := op.Operate(io, directoryObject, rados.OperationNoFlag); err != nil {
-		return "", translate("look up image ID "+id, opError(err))
+		return "", s.fail("look up image ID "+id, opError(err))
 	}
 	kv, err := step.Next()
 	if err != nil {
-		return "", translate("look up image ID "+id, err)
+		return "", s.fail("look up image ID "+id, err)
 	}
 	if kv == nil || kv.Key != key {
 		return "", fmt.Errorf("image ID %s in %s: %w", id, p.Pool, backend.ErrNotFound)

@@ -68,7 +68,7 @@ func (s *session) CreateImage(ctx context.Context, img backend.ImageRef, o backe
 	}
 	defer opts.Destroy()
 	if err := rbd.CreateImage(io, img.Name, o.Size, opts); err != nil {
-		return "", translate("create image "+spec(img), err)
+		return "", s.fail("create image "+spec(img), err)
 	}
 	crashpoint.Hit(StepImageCreated)
 	return s.ImageID(ctx, img)
@@ -101,7 +101,7 @@ func (s *session) CloneImage(ctx context.Context, parent backend.SnapRef, child 
 	}
 	defer opts.Destroy()
 	if err := rbd.CloneImage(pio, parent.Image.Name, parent.Snap, cio, child.Name, opts); err != nil {
-		return "", translate(fmt.Sprintf("clone %s@%s to %s", spec(parent.Image), parent.Snap, spec(child)), err)
+		return "", s.fail(fmt.Sprintf("clone %s@%s to %s", spec(parent.Image), parent.Snap, spec(child)), err)
 	}
 	crashpoint.Hit(StepImageCloned)
 	return s.ImageID(ctx, child)
@@ -123,7 +123,7 @@ func (s *session) openRO(ctx context.Context, img backend.ImageRef) (*rbd.Image,
 	}
 	image, err := rbd.OpenImageReadOnly(io, img.Name, rbd.NoSnapshot)
 	if err != nil {
-		return nil, translate("open image "+spec(img), err)
+		return nil, s.fail("open image "+spec(img), err)
 	}
 	return image, nil
 }
@@ -136,7 +136,7 @@ func (s *session) openRW(ctx context.Context, img backend.ImageRef) (*rbd.Image,
 	}
 	image, err := rbd.OpenImage(io, img.Name, rbd.NoSnapshot)
 	if err != nil {
-		return nil, translate("open image "+spec(img), err)
+		return nil, s.fail("open image "+spec(img), err)
 	}
 	return image, nil
 }
@@ -150,23 +150,23 @@ func (s *session) Stat(ctx context.Context, img backend.ImageRef) (*backend.Imag
 	defer image.Close()
 	st := &backend.ImageStatus{Name: img.Name}
 	if st.ID, err = image.GetId(); err != nil {
-		return nil, translate("image ID of "+spec(img), err)
+		return nil, s.fail("image ID of "+spec(img), err)
 	}
 	if st.Size, err = image.GetSize(); err != nil {
-		return nil, translate("size of "+spec(img), err)
+		return nil, s.fail("size of "+spec(img), err)
 	}
 	if st.Watchers, st.OwnWatchers, err = s.watchers(image); err != nil {
-		return nil, translate("watchers of "+spec(img), err)
+		return nil, s.fail("watchers of "+spec(img), err)
 	}
 	if st.Snapshots, err = snapshots(image); err != nil {
-		return nil, translate("snapshots of "+spec(img), err)
+		return nil, s.fail("snapshots of "+spec(img), err)
 	}
 	if parent, perr := image.GetParent(); perr == nil {
 		st.HasParent, st.ParentImage = true, parent.Image.ImageName
 	}
 	ts, err := image.GetCreateTimestamp()
 	if err != nil {
-		return nil, translate("creation time of "+spec(img), err)
+		return nil, s.fail("creation time of "+spec(img), err)
 	}
 	st.Created = time.Unix(ts.Sec, ts.Nsec)
 	return st, nil
@@ -201,13 +201,13 @@ func (s *session) Resize(ctx context.Context, img backend.ImageRef, size uint64)
 	defer image.Close()
 	cur, err := image.GetSize()
 	if err != nil {
-		return 0, translate("size of "+spec(img), err)
+		return 0, s.fail("size of "+spec(img), err)
 	}
 	if cur >= size {
 		return cur, nil
 	}
 	if err := s.retryOwnStaleLock(ctx, img, image, func() error { return image.Resize(size) }); err != nil {
-		return 0, translate("resize "+spec(img), err)
+		return 0, s.fail("resize "+spec(img), err)
 	}
 	grown = true
 	return size, nil
@@ -220,7 +220,7 @@ func (s *session) Rename(ctx context.Context, img backend.ImageRef, newName stri
 		return err
 	}
 	if err := s.retryUnopened(ctx, img, func() error { return rbd.GetImage(io, img.Name).Rename(newName) }); err != nil {
-		return translate(fmt.Sprintf("rename %s to %s", spec(img), newName), err)
+		return s.fail(fmt.Sprintf("rename %s to %s", spec(img), newName), err)
 	}
 	crashpoint.Hit(StepImageRenamed)
 	return nil
@@ -237,7 +237,7 @@ func (s *session) SetMetadata(ctx context.Context, img backend.ImageRef, kv map[
 	defer image.Close()
 	for k, v := range kv {
 		if err := s.retryOwnStaleLock(ctx, img, image, func() error { return image.SetMetadata(k, v) }); err != nil {
-			return translate("set metadata on "+spec(img), err)
+			return s.fail("set metadata on "+spec(img), err)
 		}
 	}
 	set = true
@@ -253,7 +253,7 @@ func (s *session) Metadata(ctx context.Context, img backend.ImageRef) (map[strin
 	defer image.Close()
 	md, err := image.ListMetadata()
 	if err != nil {
-		return nil, translate("list metadata of "+spec(img), err)
+		return nil, s.fail("list metadata of "+spec(img), err)
 	}
 	return md, nil
 }
@@ -268,7 +268,7 @@ func (s *session) RemoveMetadata(ctx context.Context, img backend.ImageRef, keys
 	for _, k := range keys {
 		err := s.retryOwnStaleLock(ctx, img, image, func() error { return image.RemoveMetadata(k) })
 		if err != nil && !errors.Is(err, rbd.ErrNotFound) {
-			return translate("remove metadata from "+spec(img), err)
+			return s.fail("remove metadata from "+spec(img), err)
 		}
 	}
 	return nil
@@ -281,7 +281,7 @@ func (s *session) Trash(ctx context.Context, img backend.ImageRef) error {
 		return err
 	}
 	if err := s.retryUnopened(ctx, img, func() error { return rbd.GetImage(io, img.Name).Trash(0) }); err != nil {
-		return trashError(img, err)
+		return s.conn.Check(trashError(img, err))
 	}
 	crashpoint.Hit(StepImageTrashed)
 	return nil

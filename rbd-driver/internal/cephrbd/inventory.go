@@ -21,7 +21,7 @@ func (s *session) ListImages(ctx context.Context, p backend.PoolRef) ([]string, 
 	}
 	names, err := rbd.GetImageNames(io)
 	if err != nil {
-		return nil, translate("list images of "+p.Pool, err)
+		return nil, s.fail("list images of "+p.Pool, err)
 	}
 	return names, nil
 }
@@ -38,7 +38,7 @@ func (s *session) ImageSince(ctx context.Context, img backend.ImageRef) (time.Ti
 	ts, err := image.GetCreateTimestamp()
 	image.Close()
 	if err != nil {
-		return time.Time{}, translate("creation time of "+spec(img), err)
+		return time.Time{}, s.fail("creation time of "+spec(img), err)
 	}
 	since := time.Unix(ts.Sec, ts.Nsec)
 	io, err := s.ioctx(ctx, img.PoolRef)
@@ -47,7 +47,7 @@ func (s *session) ImageSince(ctx context.Context, img backend.ImageRef) (time.Ti
 	}
 	st, err := io.Stat(idObjectPrefix + img.Name)
 	if err != nil {
-		return time.Time{}, translate("stat the ID object of "+spec(img), err)
+		return time.Time{}, s.fail("stat the ID object of "+spec(img), err)
 	}
 	if st.ModTime.After(since) {
 		since = st.ModTime
@@ -66,7 +66,7 @@ func (s *session) TrashSnapshots(ctx context.Context, p backend.PoolRef, id stri
 	}
 	image, err := rbd.OpenImageByIdReadOnly(io, id, rbd.NoSnapshot)
 	if err != nil {
-		return nil, translate("open trashed image "+id, err)
+		return nil, s.fail("open trashed image "+id, err)
 	}
 	defer image.Close()
 	return snapshots(image)
@@ -99,10 +99,10 @@ func (s *session) RemoveTrashSnapshot(ctx context.Context, p backend.PoolRef, id
 	}
 	image, err := rbd.OpenImageById(io, id, rbd.NoSnapshot)
 	if err != nil {
-		return ignoreNotFound(translate("open trashed image "+id, err))
+		return ignoreNotFound(s.fail("open trashed image "+id, err))
 	}
 	defer image.Close()
-	return ignoreNotFound(translate("remove snapshot "+snap+" of trashed image "+id, image.GetSnapshot(snap).Remove()))
+	return ignoreNotFound(s.fail("remove snapshot "+snap+" of trashed image "+id, image.GetSnapshot(snap).Remove()))
 }
 
 func ignoreNotFound(err error) error {

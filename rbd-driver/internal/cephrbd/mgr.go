@@ -47,20 +47,20 @@ func (s *session) mgrCommand(ctx context.Context, cmd map[string]string) error {
 // sendMgrCommand sends body on a connection of Options.Commands (kept until
 // the mgr answers), or on the session's own connection when there is none.
 func (s *session) sendMgrCommand(ctx context.Context, body []byte) error {
-	conn := s.conn.Conn
+	conn := s.conn
 	if s.opts.Commands != nil {
 		c, err := s.opts.Commands.Get(ctx, s.target)
 		if err != nil {
 			return unavailable(err)
 		}
 		defer c.Release()
-		conn = c.Conn
+		conn = c
 	}
 	_, info, err := conn.MgrCommand([][]byte{body})
 	if err != nil && info != "" {
 		err = fmt.Errorf("%w: %s", err, info)
 	}
-	return err
+	return conn.Check(err)
 }
 
 // PurgeTrash implements backend.Session.
@@ -85,7 +85,7 @@ func (s *session) removeFromTrash(ctx context.Context, p backend.PoolRef, id str
 	if err != nil {
 		return 0, err
 	}
-	err = translate("remove trashed image "+idSpec(p, id), rbd.TrashRemove(io, id, false))
+	err = s.fail("remove trashed image "+idSpec(p, id), rbd.TrashRemove(io, id, false))
 	switch {
 	case err == nil:
 		crashpoint.Hit(StepTrashRemoved)
@@ -106,7 +106,7 @@ func (s *session) TrashList(ctx context.Context, p backend.PoolRef) ([]backend.T
 	}
 	list, err := rbd.GetTrashList(io)
 	if err != nil {
-		return nil, translate("list the trash of "+p.Pool, err)
+		return nil, s.fail("list the trash of "+p.Pool, err)
 	}
 	out := make([]backend.TrashEntry, 0, len(list))
 	for _, e := range list {
@@ -155,7 +155,7 @@ func (s *session) AvailableBytes(ctx context.Context, pool string) (int64, error
 	}
 	out, info, err := s.conn.MonCommand([]byte(`{"prefix":"df","format":"json"}`))
 	if err != nil {
-		return 0, translate("ceph df: "+info, err)
+		return 0, s.fail("ceph df: "+info, err)
 	}
 	var df dfOutput
 	if err := json.Unmarshal(out, &df); err != nil {

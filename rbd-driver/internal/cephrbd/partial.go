@@ -43,7 +43,7 @@ func (s *session) Partial(ctx context.Context, img backend.ImageRef) (backend.Pa
 		return p, err
 	}
 	if p.DirID, err = dirEntry(io, img.Name); err != nil {
-		return p, translate("read the directory entry of "+spec(img), err)
+		return p, s.fail("read the directory entry of "+spec(img), err)
 	}
 	st, err := io.Stat(idObjectPrefix + img.Name)
 	switch {
@@ -53,11 +53,11 @@ func (s *session) Partial(ctx context.Context, img backend.ImageRef) (backend.Pa
 			return p, err
 		}
 	case errno(err) != syscall.ENOENT:
-		return p, translate("stat the ID object of "+spec(img), err)
+		return p, s.fail("stat the ID object of "+spec(img), err)
 	}
 	for _, id := range []string{p.DirID, p.ObjectID} {
 		if err := noHeader(io, id); err != nil {
-			return p, fmt.Errorf("image %s: %w", spec(img), err)
+			return p, fmt.Errorf("image %s: %w", spec(img), s.conn.Check(err))
 		}
 	}
 	return p, nil
@@ -108,17 +108,17 @@ func (s *session) RemovePartial(ctx context.Context, img backend.ImageRef, p bac
 	}
 	for _, id := range []string{p.DirID, p.ObjectID} {
 		if err := noHeader(io, id); err != nil {
-			return fmt.Errorf("image %s: %w", spec(img), err)
+			return fmt.Errorf("image %s: %w", spec(img), s.conn.Check(err))
 		}
 	}
 	if p.ObjectID != "" {
 		if err := removeIDObject(io, img.Name, p.ObjectID); err != nil {
-			return fmt.Errorf("image %s: %w", spec(img), err)
+			return fmt.Errorf("image %s: %w", spec(img), s.conn.Check(err))
 		}
 	}
 	if p.DirID != "" {
 		if err := removeDirEntry(io, img.Name, p.DirID); err != nil {
-			return fmt.Errorf("image %s: %w", spec(img), err)
+			return fmt.Errorf("image %s: %w", spec(img), s.conn.Check(err))
 		}
 	}
 	return nil
@@ -174,16 +174,16 @@ func (s *session) FinishTrashMove(ctx context.Context, img backend.ImageRef, id 
 	}
 	in, err := inTrash(io, id)
 	if err != nil {
-		return translate("look up image ID "+id+" in the trash", err)
+		return s.fail("look up image ID "+id+" in the trash", err)
 	}
 	if !in {
 		return fmt.Errorf("image ID %s in the trash of %s: %w", id, img.Pool, backend.ErrNotFound)
 	}
 	if err := removeIDObject(io, img.Name, id); err != nil && !errors.Is(err, backend.ErrExists) {
-		return fmt.Errorf("image %s: %w", spec(img), err)
+		return fmt.Errorf("image %s: %w", spec(img), s.conn.Check(err))
 	}
 	if err := removeDirEntry(io, img.Name, id); err != nil && !errors.Is(err, backend.ErrExists) {
-		return fmt.Errorf("image %s: %w", spec(img), err)
+		return fmt.Errorf("image %s: %w", spec(img), s.conn.Check(err))
 	}
 	return nil
 }
@@ -215,7 +215,7 @@ func (s *session) IDObject(ctx context.Context, img backend.ImageRef) (string, t
 	}
 	st, err := io.Stat(idObjectPrefix + img.Name)
 	if err != nil {
-		return "", time.Time{}, translate("stat the ID object of "+spec(img), err)
+		return "", time.Time{}, s.fail("stat the ID object of "+spec(img), err)
 	}
 	id, err := s.ImageID(ctx, img)
 	return id, st.ModTime, err
@@ -228,7 +228,7 @@ func (s *session) RemoveIDObject(ctx context.Context, img backend.ImageRef, id s
 		return err
 	}
 	if err := removeIDObject(io, img.Name, id); err != nil {
-		return fmt.Errorf("image %s: %w", spec(img), err)
+		return fmt.Errorf("image %s: %w", spec(img), s.conn.Check(err))
 	}
 	return nil
 }

@@ -65,7 +65,7 @@ func (s *session) CreateSnapshot(ctx context.Context, ref backend.SnapRef) (*bac
 		return err
 	})
 	if err != nil {
-		return nil, translate(fmt.Sprintf("create snapshot %s@%s", spec(ref.Image), ref.Snap), err)
+		return nil, s.fail(fmt.Sprintf("create snapshot %s@%s", spec(ref.Image), ref.Snap), err)
 	}
 	snap, err := findSnapshot(image, ref)
 	if errors.Is(err, backend.ErrNotFound) {
@@ -76,7 +76,7 @@ func (s *session) CreateSnapshot(ctx context.Context, ref backend.SnapRef) (*bac
 			backend.ErrExists)
 	}
 	created = err == nil
-	return snap, err
+	return snap, s.conn.Check(err)
 }
 
 // SnapshotInfo implements backend.Session.
@@ -86,7 +86,8 @@ func (s *session) SnapshotInfo(ctx context.Context, ref backend.SnapRef) (*backe
 		return nil, err
 	}
 	defer image.Close()
-	return findSnapshot(image, ref)
+	snap, err := findSnapshot(image, ref)
+	return snap, s.conn.Check(err)
 }
 
 // RemoveSnapshot implements backend.Session. librbd moves a snapshot that
@@ -102,7 +103,7 @@ func (s *session) RemoveSnapshot(ctx context.Context, ref backend.SnapRef) error
 	removed := false
 	defer hitAfterClose(StepSnapshotRemoved, &removed)
 	defer image.Close()
-	err = translate(fmt.Sprintf("remove snapshot %s@%s", spec(ref.Image), ref.Snap), s.retryOwnStaleLock(ctx, ref.Image, image, image.GetSnapshot(ref.Snap).Remove))
+	err = s.fail(fmt.Sprintf("remove snapshot %s@%s", spec(ref.Image), ref.Snap), s.retryOwnStaleLock(ctx, ref.Image, image, image.GetSnapshot(ref.Snap).Remove))
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil
 	}
@@ -153,7 +154,7 @@ func (s *session) walkDepth(ctx context.Context, img backend.ImageRef, snap stri
 	if snap != "" {
 		if err := image.SetSnapshot(snap); err != nil {
 			image.Close()
-			return 0, translate(fmt.Sprintf("open %s@%s", spec(img), snap), err)
+			return 0, s.fail(fmt.Sprintf("open %s@%s", spec(img), snap), err)
 		}
 	}
 	depth := 0
@@ -164,7 +165,7 @@ func (s *session) walkDepth(ctx context.Context, img backend.ImageRef, snap stri
 			return depth, nil
 		}
 		if err != nil {
-			return 0, translate("parent of "+spec(img), err)
+			return 0, s.fail("parent of "+spec(img), err)
 		}
 		depth++
 		image, err = s.openParent(ctx, parent)
@@ -185,11 +186,11 @@ func (s *session) openParent(ctx context.Context, p *rbd.ParentInfo) (*rbd.Image
 	}
 	image, err := rbd.OpenImageByIdReadOnly(io, p.Image.ImageID, rbd.NoSnapshot)
 	if err != nil {
-		return nil, translate("open parent "+p.Image.ImageID, err)
+		return nil, s.fail("open parent "+p.Image.ImageID, err)
 	}
 	if err := image.SetSnapByID(p.Snap.ID); err != nil {
 		image.Close()
-		return nil, translate("open parent snapshot", err)
+		return nil, s.fail("open parent snapshot", err)
 	}
 	return image, nil
 }

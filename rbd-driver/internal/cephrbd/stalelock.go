@@ -64,11 +64,11 @@ func ownLockError(img backend.ImageRef, err error) error {
 func (s *session) breakOwnStaleLock(ctx context.Context, img backend.ImageRef, image *rbd.Image) (broken, own bool, err error) {
 	_, lockers, err := image.ListLockers()
 	if err != nil {
-		return false, false, translate("lockers of "+spec(img), err)
+		return false, false, s.fail("lockers of "+spec(img), err)
 	}
 	ws, err := image.ListWatchers()
 	if err != nil {
-		return false, false, translate("watchers of "+spec(img), err)
+		return false, false, s.fail("watchers of "+spec(img), err)
 	}
 	self := "client." + strconv.FormatUint(s.conn.GetInstanceID(), 10)
 	for _, l := range lockers {
@@ -111,11 +111,11 @@ func (s *session) breakLock(ctx context.Context, img backend.ImageRef, image *rb
 	}
 	id, err := image.GetId()
 	if err != nil {
-		return translate("image ID of "+spec(img), err)
+		return s.fail("image ID of "+spec(img), err)
 	}
 	if _, err := io.BreakLock("rbd_header."+id, managedLockName, l.Client, l.Cookie); err != nil &&
 		errno(err) != syscall.ENOENT {
-		return translate(fmt.Sprintf("break stale lock %q of %s", l.Cookie, spec(img)), err)
+		return s.fail(fmt.Sprintf("break stale lock %q of %s", l.Cookie, spec(img)), err)
 	}
 	return nil
 }

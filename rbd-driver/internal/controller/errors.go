@@ -124,6 +124,7 @@ var codeTable = []struct {
 	code codes.Code
 }{
 	{cephconn.ErrConnect, codes.Unavailable},
+	{cephconn.ErrBlocklisted, codes.Unavailable}, // the connection is dropped; the retry reconnects
 	{backend.ErrUnavailable, codes.Unavailable},
 	{journal.ErrStoreUnavailable, codes.Unavailable},
 	{journal.ErrStoreDenied, codes.PermissionDenied},

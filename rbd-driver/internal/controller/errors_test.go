@@ -22,6 +22,7 @@ func TestToStatus(t *testing.T) {
 		code codes.Code
 	}{
 		{wrap(cephconn.ErrConnect), codes.Unavailable},
+		{wrap(cephconn.ErrBlocklisted), codes.Unavailable},
 		{wrap(backend.ErrUnavailable), codes.Unavailable},
 		{wrap(journal.ErrStoreUnavailable), codes.Unavailable},
 		{wrap(clusterconfig.ErrConfig), codes.Unavailable},
