@@ -14,7 +14,8 @@ const (
 	DataPool = "dataPool"
 	// ImageName is the RBD image name inside Pool / RadosNamespace.
 	ImageName = "imageName"
-	// JournalPool is the pool holding the volume journal, when it differs from Pool.
+	// JournalPool is the pool holding the volume's journal directory (set on
+	// every volume, as ceph-csi does; the node does not read it).
 	JournalPool = "journalPool"
 	// RadosNamespace is the RADOS namespace of the image (from the cluster config).
 	RadosNamespace = "radosNamespace"
