@@ -58,27 +58,21 @@ func runPod(t *testing.T, d *driver, p podSpec) string {
 // it, and returns what it reported.
 func finishPod(t *testing.T, d *driver, p podSpec) string {
 	t.Helper()
-	pod, ok, err := waitPodEnd(t, d, p.name)
+	ctx := t.Context()
+	var pod *corev1.Pod
+	ok, err := poll(podTimeout, func() (bool, error) {
+		var err error
+		pod, err = d.kube.cs.CoreV1().Pods(d.ns).Get(ctx, p.name, metav1.GetOptions{})
+		return err == nil && (pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed), err
+	})
 	msg := terminationMessage(pod)
 	if !ok || pod.Status.Phase != corev1.PodSucceeded {
-		ev, _ := d.kube.events(t.Context(), d.ns, "Pod", p.name, "")
+		ev, _ := d.kube.events(ctx, d.ns, "Pod", p.name, "")
 		t.Fatalf("pod %s (%v): phase %s, message %q (%v); events: %s", p.name, p.args, phase(pod), msg, err,
 			strings.Join(ev, "; "))
 	}
 	d.kube.deletePod(t, d.ns, p.name, d.cfg.node)
 	return msg
-}
-
-// waitPodEnd waits at most podTimeout for the pod to succeed or fail; ok
-// says whether it did, pod is its last state read.
-func waitPodEnd(t *testing.T, d *driver, name string) (pod *corev1.Pod, ok bool, err error) {
-	t.Helper()
-	ok, err = poll(podTimeout, func() (bool, error) {
-		var err error
-		pod, err = d.kube.cs.CoreV1().Pods(d.ns).Get(t.Context(), name, metav1.GetOptions{})
-		return err == nil && (pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed), err
-	})
-	return pod, ok, err
 }
 
 func phase(p *corev1.Pod) corev1.PodPhase {

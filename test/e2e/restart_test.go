@@ -99,7 +99,13 @@ func restartLocalNodePlugin(t *testing.T, d *driver) {
 // volume fared; with a local plugin restart it must have kept working.
 func probeOutcome(t *testing.T, d *driver, p podSpec) string {
 	t.Helper()
-	pod, ok, err := waitPodEnd(t, d, p.name)
+	ctx := t.Context()
+	var pod *corev1.Pod
+	ok, err := poll(podTimeout, func() (bool, error) {
+		var err error
+		pod, err = d.kube.cs.CoreV1().Pods(d.ns).Get(ctx, p.name, metav1.GetOptions{})
+		return err == nil && (pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed), err
+	})
 	if !ok {
 		t.Fatalf("pod %s did not end: %v", p.name, err)
 	}
