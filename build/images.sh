@@ -147,6 +147,12 @@ build_one() {
 	[ "$mod" = liveness-probe ] || args+=(--build-arg BASE_IMAGE="$base" --build-arg CEPH_RELEASE="$CEPH_RELEASE")
 	# The host's module cache serves as the module proxy (the public proxy
 	# only for what it lacks).
+	# The container builds the module alone (GOWORK=off), whose versions can
+	# differ from the workspace's: fetch them on the host first (the
+	# container cannot reach the proxy itself when the host's trust store
+	# holds a private CA).
+	(cd "$mod" && GOWORK=off GOFLAGS=-mod=mod go mod download) ||
+		echo "images: go mod download for $mod failed; the build falls back to the proxy" >&2
 	local modcache
 	modcache=$(go env GOMODCACHE)/cache/download
 	if [ -d "$modcache" ]; then
