@@ -20,6 +20,25 @@ const rollbackTimeout = 30 * time.Second
 // from; it is derived from the clone's UUID so that a retry finds it.
 func tmpSnapshotName(cloneUUID string) string { return "csi-clone-" + cloneUUID }
 
+// cloneSnapshotName is the temporary snapshot of the source subvolume that
+// the clone of a volume record is made from: tmpSnapshotName for ours;
+// ceph-csi names it after the clone's subvolume (its records carry no
+// csi.cephfs.size) and removes it on its own retry once the clone is
+// complete, as a retry here does.
+func cloneSnapshotName(rec *journal.Record) string {
+	if ourVolume(rec) {
+		return tmpSnapshotName(rec.UUID)
+	}
+	return rec.ImageName
+}
+
+// ourVolume reports whether a volume record was written by this driver
+// (which records the size at reservation; ceph-csi does not).
+func ourVolume(rec *journal.Record) bool {
+	_, ours := rec.Attributes[attrSize]
+	return ours
+}
+
 // provisionClone clones src into the record's subvolume: it starts the
 // clone unless a previous attempt did (the journal record is the memory of
 // that attempt), waits for it within the request's deadline, then sets the
@@ -27,7 +46,7 @@ func tmpSnapshotName(cloneUUID string) string { return "csi-clone-" + cloneUUID 
 func (s *Server) provisionClone(ctx context.Context, sc *scope, rec *journal.Record, r *createRequest, src *source, size int64) (*result, error) {
 	target := sc.subvolume(rec.ImageName)
 	if src.fromVolume {
-		src.snap = sc.snapshot(src.subvolume, tmpSnapshotName(rec.UUID))
+		src.snap = sc.snapshot(src.subvolume, cloneSnapshotName(rec))
 	}
 	st, err := sc.be.CloneStatus(ctx, target)
 	switch {
@@ -51,7 +70,7 @@ func (s *Server) provisionClone(ctx context.Context, sc *scope, rec *journal.Rec
 	if err := s.waitDetached(ctx, sc, src.snap); err != nil {
 		return nil, err
 	}
-	return s.finishClone(ctx, sc, src, target, size)
+	return s.finishClone(ctx, sc, src, target, size, !ourVolume(rec))
 }
 
 // waitDetached waits until the source snapshot lists no pending clone.
@@ -144,8 +163,12 @@ func (s *Server) waitDeadline(ctx context.Context) time.Time {
 }
 
 // finishClone sets the clone's quota to size when the source's was smaller
-// and removes a clone-from-volume's temporary snapshot.
-func (s *Server) finishClone(ctx context.Context, sc *scope, src *source, target backend.SubvolumeRef, size int64) (*result, error) {
+// and removes a clone-from-volume's temporary snapshot. A failure to remove
+// it fails the request when theirs is set (a clone of ceph-csi, whose
+// record does not name the snapshot's subvolume for DeleteVolume): the
+// retry removes it, as ceph-csi's does.
+func (s *Server) finishClone(ctx context.Context, sc *scope, src *source, target backend.SubvolumeRef, size int64,
+	theirs bool) (*result, error) {
 	info, err := sc.be.SubvolumeInfo(ctx, target)
 	if err != nil {
 		return nil, err
@@ -159,6 +182,9 @@ func (s *Server) finishClone(ctx context.Context, sc *scope, src *source, target
 	}
 	if src.fromVolume {
 		if err := sc.be.RemoveSnapshot(ctx, src.snap); err != nil {
+			if theirs {
+				return nil, err
+			}
 			logging.FromContext(ctx).Warn("temporary clone snapshot left behind; DeleteVolume retries",
 				zap.Stringer("snapshot", src.snap), zap.Error(err))
 		}

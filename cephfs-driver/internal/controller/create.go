@@ -192,8 +192,7 @@ func checkExisting(rec *journal.Record, r *createRequest, src *source) error {
 	if src != nil {
 		want = src.ref.attr()
 	}
-	_, ours := rec.Attributes[attrSize]
-	if got := rec.Attributes[attrSource]; ours && got != want {
+	if got := rec.Attributes[attrSource]; ourVolume(rec) && got != want {
 		return status.Errorf(codes.AlreadyExists,
 			"volume %q exists with another volume_content_source (%q, requested %q)", r.name, got, want)
 	}
@@ -219,6 +218,10 @@ func (s *Server) provision(ctx context.Context, sc *scope, rec *journal.Record, 
 		return s.provisionEmpty(ctx, sc, rec, r, existed)
 	case r.params.BackingSnapshot:
 		return s.provisionShallow(ctx, sc, rec, src, size)
+	case !ourVolume(rec):
+		// ceph-csi records no size: its retry of a clone or restore that
+		// was not expanded yet expands it to the request's size.
+		size, _ = targetSize(r, src)
 	}
 	return s.provisionClone(ctx, sc, rec, r, src, size)
 }

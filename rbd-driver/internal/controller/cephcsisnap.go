@@ -156,17 +156,55 @@ func (s *Server) trashCephCSIImage(ctx context.Context, o *object) error {
 }
 
 // cephCSIMadeFrom reports whether the image of a volume record without
-// csi.source (ceph-csi records none) is ceph-csi's restore or clone of
-// src: a restore is a clone of the snapshot's csi-snap-<uuid> image, a
-// clone from a volume a clone of its own <image>-temp. A flattened image
-// no longer tells, and is not recognized.
-func cephCSIMadeFrom(st *backend.ImageStatus, rec *journal.Record, src *csi.VolumeContentSource) bool {
-	if !st.HasParent {
-		return false
-	}
+// csi.source (ceph-csi records none) can be ceph-csi's restore or clone of
+// src, as a CreateVolume retry with that source must find it. A restore is
+// a clone of the snapshot's csi-snap-<uuid> image; a clone from a volume is
+// a clone of its own <image>-temp, itself a clone of the source. ceph-csi
+// flattens either depending on its clone depth limits (and the temp image
+// when the source has many snapshots): a flattened image no longer names
+// its source, and ceph-csi's own retry compares only the name and the size,
+// so a flattened restore is taken as it is, a flattened clone when its
+// <image>-temp is still there (ceph-csi keeps it until DeleteVolume) and,
+// unless flattened too, a clone of the source. A parent that is another
+// source is a mismatch.
+func cephCSIMadeFrom(ctx context.Context, sess backend.Session, st *backend.ImageStatus, img backend.ImageRef,
+	rec *journal.Record, src *csi.VolumeContentSource) (bool, error) {
 	if id := src.GetSnapshot().GetSnapshotId(); id != "" {
 		vid, err := volid.Decode(id)
-		return err == nil && strings.HasSuffix(st.ParentImage, vid.UUID)
+		return err == nil && (!st.HasParent || strings.HasSuffix(st.ParentImage, vid.UUID)), nil
 	}
-	return src.GetVolume() != nil && st.ParentImage == rec.ImageName+cephCSITempSuffix
+	vid, err := volid.Decode(src.GetVolume().GetVolumeId())
+	temp := img
+	temp.Name = rec.ImageName + cephCSITempSuffix
+	if err != nil || (st.HasParent && st.ParentImage != temp.Name) {
+		return false, nil
+	}
+	tst, err := sess.Stat(ctx, temp)
+	if errors.Is(err, backend.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !tst.HasParent || strings.HasSuffix(tst.ParentImage, vid.UUID), nil
+}
+
+// isCephCSITemp reports whether temp, the image <image>-temp of a volume
+// record, is the hidden parent ceph-csi made when it cloned the volume from
+// another one: the record is ceph-csi's (no csi.source), its image has
+// ceph-csi's name (<prefix><uuid> of the record) and temp carries no
+// snapshot but the one ceph-csi takes of it to clone the volume (named
+// after the volume's image; left by a ceph-csi crash before it removed
+// it). Checked also when the volume's image no longer has temp as its
+// parent (flattened), so that an unrelated image is never removed.
+func isCephCSITemp(rec *journal.Record, temp *backend.ImageStatus) bool {
+	if rec.Source != "" || !strings.HasSuffix(rec.ImageName, rec.UUID) {
+		return false
+	}
+	for _, snap := range temp.Snapshots {
+		if snap.Name != rec.ImageName {
+			return false
+		}
+	}
+	return true
 }

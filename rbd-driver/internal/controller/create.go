@@ -286,12 +286,16 @@ func (s *Server) existingVolume(ctx context.Context, c *cluster, t *volumeTarget
 	if rec.ImageID == "" {
 		return nil, false, nil
 	}
-	st, err := c.sess.Stat(ctx, backend.ImageRef{PoolRef: t.image, Name: rec.ImageName})
+	img := backend.ImageRef{PoolRef: t.image, Name: rec.ImageName}
+	st, err := c.sess.Stat(ctx, img)
 	if errors.Is(err, backend.ErrNotFound) && !otherSource {
 		return nil, false, nil
 	}
-	if err == nil && otherSource && !cephCSIMadeFrom(st, rec, p.source) {
-		err = alreadyExists("name", "volume %q already exists without content source %q", p.name, p.sourceKey)
+	if err == nil && otherSource {
+		var made bool
+		if made, err = cephCSIMadeFrom(ctx, c.sess, st, img, rec, p.source); err == nil && !made {
+			err = alreadyExists("name", "volume %q already exists without content source %q", p.name, p.sourceKey)
+		}
 	}
 	if err != nil {
 		return nil, true, missingAsAlreadyExists(err, p.name)

@@ -75,13 +75,12 @@ func (s *Server) deleteVolume(ctx context.Context, id string, creds *credentials
 	if err != nil {
 		return err
 	}
-	clone := img == nil // unknown on a retry: look for a temporary parent
 	if img != nil {
 		release, err := s.lockImage(ctx, o, *img)
 		if err != nil {
 			return err
 		}
-		clone, err = s.retire(ctx, o.cluster, *img, o.rec.ImageID)
+		err = s.retire(ctx, o.cluster, *img, o.rec.ImageID)
 		release()
 		if err != nil {
 			return err
@@ -98,10 +97,8 @@ func (s *Server) deleteVolume(ctx context.Context, id string, creds *credentials
 		// failed (a lost reply) before its purge was asked for.
 		s.purge(ctx, o.cluster, o.pool(o.imagePool), o.rec.ImageName, o.rec.ImageID)
 	}
-	if clone {
-		if err := s.dropCephCSITemp(ctx, o); err != nil {
-			return err
-		}
+	if err := s.dropCephCSITemp(ctx, o); err != nil {
+		return err
 	}
 	return o.undo(ctx)
 }
@@ -143,18 +140,34 @@ func (s *Server) lockImage(ctx context.Context, o *object, img backend.ImageRef)
 const cephCSITempSuffix = "-temp"
 
 // dropCephCSITemp moves a volume's <image>-temp to the trash and has it
-// purged (after the volume's own image, its child). No such image: nothing
-// to do.
+// purged (after the volume's own image, its child, if not flattened),
+// whether or not the volume's image still has it as its parent: ceph-csi
+// flattens clones, and deletes <image>-temp with the volume all the same.
+// Only ceph-csi's temp image goes (isCephCSITemp), with the snapshot of
+// it that a ceph-csi crash left. No such image: nothing to do.
 func (s *Server) dropCephCSITemp(ctx context.Context, o *object) error {
+	if o.rec.Source != "" {
+		return nil // a clone of this driver: no temp image
+	}
 	ref := o.imageRef(o.rec.ImageName + cephCSITempSuffix)
-	id, err := o.sess.ImageID(ctx, ref)
+	st, err := o.sess.Stat(ctx, ref)
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return s.trash(ctx, o.cluster, ref, id)
+	if !isCephCSITemp(o.rec, st) {
+		logging.FromContext(ctx).Info("image named like ceph-csi's temporary clone image left alone",
+			zap.String("image", ref.Name))
+		return nil
+	}
+	if len(st.Snapshots) > 0 {
+		if err := o.sess.RemoveSnapshot(ctx, backend.SnapRef{Image: ref, Snap: o.rec.ImageName}); err != nil {
+			return err
+		}
+	}
+	return s.trash(ctx, o.cluster, ref, st.ID)
 }
 
 // sweepAfterRetry has the purger sweep the trash of the pool an ID names,
@@ -204,23 +217,22 @@ func (s *Server) currentImage(ctx context.Context, o *object) (*backend.ImageRef
 // with snapshots becomes a tomb (its snapshots stay restorable); any other
 // goes to the RBD trash, purged by the mgr in the background. An image
 // with watchers is in use: FailedPrecondition naming them. id is the
-// record's image ID ("" when unknown); clone reports whether the image has
-// a parent.
-func (s *Server) retire(ctx context.Context, c *cluster, img backend.ImageRef, id string) (clone bool, err error) {
+// record's image ID ("" when unknown).
+func (s *Server) retire(ctx context.Context, c *cluster, img backend.ImageRef, id string) error {
 	st, err := s.statUnwatched(ctx, c, img)
 	if errors.Is(err, backend.ErrNotFound) {
-		return false, s.finishTrashMove(ctx, c, img, id)
+		return s.finishTrashMove(ctx, c, img, id)
 	}
 	if err != nil {
-		return false, err
+		return err
 	}
 	if len(st.Snapshots) > 0 {
 		if isTomb(img.Name) {
-			return st.HasParent, nil
+			return nil
 		}
-		return st.HasParent, s.entomb(ctx, c, img, st.ID)
+		return s.entomb(ctx, c, img, st.ID)
 	}
-	return st.HasParent, s.trash(ctx, c, img, st.ID)
+	return s.trash(ctx, c, img, st.ID)
 }
 
 // entomb renames the image of a deleted volume with snapshots to its tomb.

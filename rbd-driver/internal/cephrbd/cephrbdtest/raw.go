@@ -136,3 +136,9 @@ func (a *Admin) ImageID(pool, ns, name string) (string, error) {
 	defer io.Destroy()
 	return imageID(io, name)
 }
+
+// Flatten flattens a clone in place, as the flatten tasks ceph-csi queues
+// on the mgr do.
+func (a *Admin) Flatten(pool, ns, name string) error {
+	return a.withImage(pool, ns, name, func(img *rbd.Image) error { return img.Flatten() })
+}
