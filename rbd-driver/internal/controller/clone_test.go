@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
@@ -18,7 +20,7 @@ func imageOf(v *csi.Volume) backend.ImageRef {
 
 func cloneReq(name, srcID string) *csi.CreateVolumeRequest {
 	r := volReq(name, 0)
-	r.VolumeContentSource = volSource(srcID)
+	r.VolumeContentSource = csisource.Volume(srcID)
 	return r
 }
 

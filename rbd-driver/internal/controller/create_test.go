@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
@@ -37,7 +39,7 @@ func TestCreateVolumeIdempotent(t *testing.T) {
 	_, err = e.s.CreateVolume(context.Background(), volReq("pvc-1", 10*mib))
 	wantCode(t, err, codes.AlreadyExists, "pvc-1")
 	req := volReq("pvc-1", 5*mib+1)
-	req.VolumeContentSource = volSource(v1.GetVolumeId())
+	req.VolumeContentSource = csisource.Volume(v1.GetVolumeId())
 	_, err = e.s.CreateVolume(context.Background(), req)
 	wantCode(t, err, codes.AlreadyExists, "content source")
 	e.deleteVolume(v1.GetVolumeId())

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
@@ -218,7 +220,7 @@ func TestDeferredPurgeIsSweptLater(t *testing.T) {
 	parent := e.create(volReq("pvc-parent", 0))
 	snap := e.snapshot("snap-parent", parent.GetVolumeId())
 	req := volReq("pvc-clone", 0)
-	req.VolumeContentSource = snapSource(snap.GetSnapshotId())
+	req.VolumeContentSource = csisource.Snapshot(snap.GetSnapshotId())
 	clone := e.create(req)
 	e.deleteVolume(parent.GetVolumeId())
 	e.deleteSnapshot(snap.GetSnapshotId())

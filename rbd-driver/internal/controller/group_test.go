@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
@@ -71,7 +73,7 @@ func TestGroupSnapshotLifecycle(t *testing.T) {
 		t.Fatalf("ListSnapshots(%s) = %v, %v; want it with group_snapshot_id %s", member, list, err, gs.GetGroupSnapshotId())
 	}
 	// Restore from it.
-	restored := e.create(withSource(volReq("pvc-r", 64*mib), snapSource(gs.GetSnapshots()[0].GetSnapshotId())))
+	restored := e.create(withSource(volReq("pvc-r", 64*mib), csisource.Snapshot(gs.GetSnapshots()[0].GetSnapshotId())))
 	e.deleteVolume(restored.GetVolumeId())
 	e.deleteGroupSnapshot(gs.GetGroupSnapshotId())
 	e.deleteGroupSnapshot(gs.GetGroupSnapshotId())

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"google.golang.org/grpc/codes"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
@@ -121,7 +123,7 @@ func TestRestoreReclaimsHalfMadeClone(t *testing.T) {
 	src := e.create(volReq("pvc-src", 1<<20))
 	snap := e.snapshot("snap-src", src.GetVolumeId())
 	req := volReq("pvc-restore", 1<<20)
-	req.VolumeContentSource = snapSource(snap.GetSnapshotId())
+	req.VolumeContentSource = csisource.Snapshot(snap.GetSnapshotId())
 	first := e.create(req)
 	e.deleteVolume(first.GetVolumeId())
 	e.leavePartial(first.GetVolumeContext()["imageName"], backend.PartialImage{DirID: "dead03", ObjectID: "dead03",
@@ -149,7 +151,7 @@ func TestRestoreReclaimsCloneWithoutParent(t *testing.T) {
 	src := e.create(volReq("pvc-src", 1<<20))
 	snap := e.snapshot("snap-src", src.GetVolumeId())
 	req := volReq("pvc-cut", 1<<20)
-	req.VolumeContentSource = snapSource(snap.GetSnapshotId())
+	req.VolumeContentSource = csisource.Snapshot(snap.GetSnapshotId())
 	first := e.create(req)
 	e.deleteVolume(first.GetVolumeId())
 	e.waitPurges()

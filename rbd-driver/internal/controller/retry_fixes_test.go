@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
@@ -236,7 +238,7 @@ func TestCreateVolumeTwinImageNotReady(t *testing.T) {
 			if tc.restore {
 				src = e.create(volReq("pvc-src", 0))
 				snap = e.snapshot("snap-src", src.GetVolumeId())
-				req.VolumeContentSource = snapSource(snap.GetSnapshotId())
+				req.VolumeContentSource = csisource.Snapshot(snap.GetSnapshotId())
 			}
 			twin := testImage(plannedName(journal.Volumes, req.GetName()))
 			twinID := e.makeTwin(twin, src, snap)

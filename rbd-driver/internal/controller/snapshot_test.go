@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
@@ -85,7 +87,7 @@ func TestRestoreAfterSourceDeleted(t *testing.T) {
 		t.Fatalf("after deleting a snapshotted volume: %+v, want a tomb", c)
 	}
 	req := volReq("pvc-restored", 128*mib)
-	req.VolumeContentSource = snapSource(snap.GetSnapshotId())
+	req.VolumeContentSource = csisource.Snapshot(snap.GetSnapshotId())
 	restored := e.create(req)
 	if restored.GetCapacityBytes() != 128*mib {
 		t.Fatalf("restored %d bytes, want 128 MiB", restored.GetCapacityBytes())
@@ -106,7 +108,7 @@ func TestDeleteSnapshotWithRestoredVolume(t *testing.T) {
 	vol := e.create(volReq("pvc-src", 0))
 	snap := e.snapshot("snap-1", vol.GetVolumeId())
 	req := volReq("pvc-restored", 0)
-	req.VolumeContentSource = snapSource(snap.GetSnapshotId())
+	req.VolumeContentSource = csisource.Snapshot(snap.GetSnapshotId())
 	restored := e.create(req)
 	e.deleteSnapshot(snap.GetSnapshotId())
 	e.deleteVolume(vol.GetVolumeId())
@@ -120,11 +122,11 @@ func TestRestoreSizeLimits(t *testing.T) {
 	snap := e.snapshot("snap-1", vol.GetVolumeId())
 	req := volReq("pvc-small", 0)
 	req.CapacityRange = &csi.CapacityRange{LimitBytes: 32 * mib}
-	req.VolumeContentSource = snapSource(snap.GetSnapshotId())
+	req.VolumeContentSource = csisource.Snapshot(snap.GetSnapshotId())
 	_, err := e.s.CreateVolume(context.Background(), req)
 	wantCode(t, err, codes.OutOfRange, "capacity_range")
 	req = volReq("pvc-missing", 0)
-	req.VolumeContentSource = snapSource(snap.GetSnapshotId()[:len(snap.GetSnapshotId())-1] + "0")
+	req.VolumeContentSource = csisource.Snapshot(snap.GetSnapshotId()[:len(snap.GetSnapshotId())-1] + "0")
 	_, err = e.s.CreateVolume(context.Background(), req)
 	wantCode(t, err, codes.NotFound, "snapshot_id")
 	e.deleteSnapshot(snap.GetSnapshotId())

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -96,7 +98,7 @@ func TestTopologyRestoreStaysInSourcePool(t *testing.T) {
 		req := volReq("pvc-restored", 1<<20)
 		req.Parameters[paramTopologyPools] = topoPools
 		req.AccessibilityRequirements = &csi.TopologyRequirement{Requisite: topologies(zones)}
-		req.VolumeContentSource = snapSource(snap.GetSnapshotId())
+		req.VolumeContentSource = csisource.Snapshot(snap.GetSnapshotId())
 		resp, err := e.s.CreateVolume(context.Background(), req)
 		return resp.GetVolume(), err
 	}

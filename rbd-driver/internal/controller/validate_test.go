@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 )
@@ -148,9 +150,9 @@ func badSizesAndSources() []badInput {
 		}, codes.OutOfRange, []string{"capacity_range"}},
 		{"limit under one MiB", func(r *csi.CreateVolumeRequest) { r.CapacityRange = &csi.CapacityRange{LimitBytes: mib - 1} },
 			codes.OutOfRange, []string{"capacity_range"}},
-		{"malformed snapshot source", func(r *csi.CreateVolumeRequest) { r.VolumeContentSource = snapSource("bogus") },
+		{"malformed snapshot source", func(r *csi.CreateVolumeRequest) { r.VolumeContentSource = csisource.Snapshot("bogus") },
 			codes.NotFound, []string{"volume_content_source.snapshot.snapshot_id"}},
-		{"malformed volume source", func(r *csi.CreateVolumeRequest) { r.VolumeContentSource = volSource("bogus") },
+		{"malformed volume source", func(r *csi.CreateVolumeRequest) { r.VolumeContentSource = csisource.Volume("bogus") },
 			codes.NotFound, []string{"volume_content_source.volume.volume_id"}},
 		{"empty source", func(r *csi.CreateVolumeRequest) { r.VolumeContentSource = &csi.VolumeContentSource{} },
 			codes.InvalidArgument, []string{"volume_content_source"}},

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
@@ -63,7 +65,7 @@ func (r *rig) createAbuses(c *csiabuse.Controller) []csiabuse.Abuse {
 			q.VolumeCapabilities[0].AccessMode.Mode = csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER
 		}, inv),
 		c.Create("from a snapshot of another cluster", func(q *csi.CreateVolumeRequest) {
-			q.VolumeContentSource = snapSource(otherCluster)
+			q.VolumeContentSource = csisource.Snapshot(otherCluster)
 		}, inv),
 	}
 }

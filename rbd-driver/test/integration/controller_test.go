@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -28,7 +30,7 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	r.write(src, 0, "after the snapshot!")
 	req := r.volReq("pvc-restored", 128*mib)
-	req.VolumeContentSource = snapSource(snap.GetSnapshotId())
+	req.VolumeContentSource = csisource.Snapshot(snap.GetSnapshotId())
 	restored := r.create(r.ctrl, req)
 	r.expectData(restored, 0, "before the snapshot")
 	if img := r.describe(restored); img.Size != uint64(128*mib) || !img.HasParent {
@@ -44,7 +46,7 @@ func TestCloneFromVolume(t *testing.T) {
 	src := r.create(r.ctrl, r.volReq("pvc-src", 32*mib))
 	r.write(src, 4*mib, "source data")
 	req := r.volReq("pvc-clone", 32*mib)
-	req.VolumeContentSource = volSource(src.GetVolumeId())
+	req.VolumeContentSource = csisource.Volume(src.GetVolumeId())
 	clone := r.create(r.ctrl, req)
 	r.expectData(clone, 4*mib, "source data")
 	if snaps := r.describe(src).Snapshots; len(snaps) != 0 {
@@ -65,7 +67,7 @@ func TestDeleteVolumeWithSnapshotsThenRestore(t *testing.T) {
 	// The same name can be provisioned again, independently.
 	again := r.create(r.ctrl, r.volReq("pvc-src", 32*mib))
 	req := r.volReq("pvc-restored", 0)
-	req.VolumeContentSource = snapSource(snap.GetSnapshotId())
+	req.VolumeContentSource = csisource.Snapshot(snap.GetSnapshotId())
 	restored := r.create(r.ctrl, req)
 	r.expectData(restored, 0, "keep me")
 	r.deleteSnapshot(snap.GetSnapshotId())
@@ -80,7 +82,7 @@ func TestDeleteSnapshotWithRestoredVolume(t *testing.T) {
 	r.write(src, 0, "snapshotted")
 	snap := r.snapshot("snap-1", src.GetVolumeId())
 	req := r.volReq("pvc-restored", 0)
-	req.VolumeContentSource = snapSource(snap.GetSnapshotId())
+	req.VolumeContentSource = csisource.Snapshot(snap.GetSnapshotId())
 	restored := r.create(r.ctrl, req)
 	r.deleteSnapshot(snap.GetSnapshotId())
 	r.expectData(restored, 0, "snapshotted")
@@ -107,12 +109,12 @@ func TestCloneDepthLimits(t *testing.T) {
 	chain := []*csi.Volume{r.create(loose, r.volReq("pvc-0", 16*mib))}
 	for i := 1; i <= 4; i++ {
 		req := r.volReq(fmt.Sprintf("pvc-%d", i), 16*mib)
-		req.VolumeContentSource = volSource(chain[i-1].GetVolumeId())
+		req.VolumeContentSource = csisource.Volume(chain[i-1].GetVolumeId())
 		chain = append(chain, r.create(loose, req))
 	}
 	strict := r.controller(2, 3)
 	req := r.volReq("pvc-deep", 16*mib)
-	req.VolumeContentSource = volSource(chain[4].GetVolumeId())
+	req.VolumeContentSource = csisource.Volume(chain[4].GetVolumeId())
 	_, err := strict.CreateVolume(ctx(t), req)
 	wantCode(t, err, codes.Aborted, "flatten")
 	var deep *csi.Volume
@@ -129,7 +131,7 @@ func TestCloneDepthLimits(t *testing.T) {
 	}
 	// chain[1] has depth 1: its clone (depth 2) reaches the soft limit.
 	soft := r.volReq("pvc-soft", 16*mib)
-	soft.VolumeContentSource = volSource(chain[1].GetVolumeId())
+	soft.VolumeContentSource = csisource.Volume(chain[1].GetVolumeId())
 	softVol := r.create(strict, soft)
 	eventually(t, flattenWait, "the background flatten of the clone at the soft depth", func() bool {
 		return !r.describe(softVol).HasParent

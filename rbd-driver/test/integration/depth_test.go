@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
@@ -26,7 +28,7 @@ func TestDepthWhileFlattening(t *testing.T) {
 	const rounds, readers = 4, 3
 	for round := 0; round < rounds; round++ {
 		req := r.volReq("pvc-clone", 64*mib)
-		req.VolumeContentSource = volSource(src.GetVolumeId())
+		req.VolumeContentSource = csisource.Volume(src.GetVolumeId())
 		clone := r.create(r.ctrl, req)
 		ref := backend.ImageRef{PoolRef: backend.PoolRef{Pool: r.pool}, Name: image(clone)}
 		if err := sess.QueueFlatten(ctx(t), ref); err != nil {

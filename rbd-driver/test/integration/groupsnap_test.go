@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
@@ -76,7 +78,7 @@ func TestGroupSnapshotRestore(t *testing.T) {
 		t.Errorf("member of b: %v", snapB)
 	}
 	req := r.volReq("pvc-restored", 32*mib)
-	req.VolumeContentSource = snapSource(snapB.GetSnapshotId())
+	req.VolumeContentSource = csisource.Snapshot(snapB.GetSnapshotId())
 	restored := r.create(r.ctrl, req)
 	r.expectData(restored, 4096, "volume b at the group snapshot")
 	r.expectData(b, 4096, "volume b after the snapshot!!")

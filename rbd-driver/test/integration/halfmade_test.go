@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
@@ -144,7 +146,7 @@ func TestDeleteVolumeFinishesCutOffRename(t *testing.T) {
 		return err == nil
 	})
 	restore := r.volReq("pvc-rename-cut-restore", 8<<20)
-	restore.VolumeContentSource = snapSource(snap.GetSnapshotId())
+	restore.VolumeContentSource = csisource.Snapshot(snap.GetSnapshotId())
 	restored := r.create(s, restore)
 	r.deleteVolume(restored.GetVolumeId())
 	r.deleteSnapshot(snap.GetSnapshotId())

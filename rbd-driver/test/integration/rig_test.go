@@ -187,16 +187,6 @@ func wantCode(t *testing.T, err error, code codes.Code, fragments ...string) {
 	}
 }
 
-func snapSource(id string) *csi.VolumeContentSource {
-	return &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
-		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: id}}}
-}
-
-func volSource(id string) *csi.VolumeContentSource {
-	return &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
-		Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: id}}}
-}
-
 // eventually polls cond every half second until it holds or the timeout.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

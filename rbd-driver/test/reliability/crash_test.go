@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/cephrbd"
@@ -277,7 +279,7 @@ func restoreRun(r *rig, h *driver, tag string) *run {
 	src := r.source(h, "rs-"+tag+"-src", true)
 	name := "rs-" + tag
 	return &run{
-		call: createVolumeCall(r.volReq(name, 16*mib, snapSource(src.snap.GetSnapshotId()))),
+		call: createVolumeCall(r.volReq(name, 16*mib, csisource.Snapshot(src.snap.GetSnapshotId()))),
 		check: func(id string) {
 			r.check(expect{images: []string{image(src.vol), r.volImage(id)}, volNames: []string{src.name, name},
 				volUUIDs: []string{src.volUUID(r), r.uuidOf(id)}, snapNames: []string{src.name + "-snap"},
@@ -297,7 +299,7 @@ func cloneRun(r *rig, h *driver, tag string) *run {
 	src := r.source(h, "cl-"+tag+"-src", false)
 	name := "cl-" + tag
 	return &run{
-		call: createVolumeCall(r.volReq(name, 16*mib, volSource(src.vol.GetVolumeId()))),
+		call: createVolumeCall(r.volReq(name, 16*mib, csisource.Volume(src.vol.GetVolumeId()))),
 		check: func(id string) {
 			r.check(expect{images: []string{image(src.vol), r.volImage(id)}, volNames: []string{src.name, name},
 				volUUIDs: []string{src.volUUID(r), r.uuidOf(id)}, snapNames: []string{}, snapUUIDs: []string{}})

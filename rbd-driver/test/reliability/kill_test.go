@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
@@ -182,10 +184,10 @@ func (fx *killFixture) ops(r *rig, n map[string]int) []killOp {
 		ops = append(ops, r.createOp("new", fmt.Sprintf("%s-new-%d", fx.tag, i), nil))
 	}
 	for i := 0; i < n["restore"]; i++ {
-		ops = append(ops, r.createOp("restore", fmt.Sprintf("%s-restore-%d", fx.tag, i), snapSource(fx.srcSnap)))
+		ops = append(ops, r.createOp("restore", fmt.Sprintf("%s-restore-%d", fx.tag, i), csisource.Snapshot(fx.srcSnap)))
 	}
 	for i := 0; i < n["clone"]; i++ {
-		ops = append(ops, r.createOp("clone", fmt.Sprintf("%s-clone-%d", fx.tag, i), volSource(fx.src)))
+		ops = append(ops, r.createOp("clone", fmt.Sprintf("%s-clone-%d", fx.tag, i), csisource.Volume(fx.src)))
 	}
 	for i := 0; i < n["snap"]; i++ {
 		ops = append(ops, r.snapOp(fmt.Sprintf("%s-snap-%d", fx.tag, i), fx.src))

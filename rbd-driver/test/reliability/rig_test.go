@@ -159,16 +159,6 @@ func (r *rig) delSnapReq(id string) *csi.DeleteSnapshotRequest {
 	return &csi.DeleteSnapshotRequest{SnapshotId: id, Secrets: r.secrets}
 }
 
-func snapSource(id string) *csi.VolumeContentSource {
-	return &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
-		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: id}}}
-}
-
-func volSource(id string) *csi.VolumeContentSource {
-	return &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
-		Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: id}}}
-}
-
 // createVolume creates a volume through d and fails the test on error.
 func (r *rig) createVolume(d *driver, req *csi.CreateVolumeRequest) *csi.Volume {
 	r.t.Helper()
