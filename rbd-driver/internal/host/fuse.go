@@ -156,15 +156,31 @@ func (f *fuseAttacher) startHelper(ctx context.Context, r *Request, a *Attachmen
 }
 
 // waitReady waits until rbd-fuse serves the image file, exits, or the ready
-// timeout or ctx ends.
+// timeout or ctx ends. A mount without the file means that the image does
+// not exist only once that has lasted the list grace: rbd-fuse lists the
+// pool again on every lookup, and a listing or open that failed (under
+// load, during a cluster hiccup) leaves the file out only that once.
 func (f *fuseAttacher) waitReady(ctx context.Context, p *execx.Process, a *Attachment) error {
 	ctx, cancel := context.WithTimeout(ctx, f.readyTimeout)
 	defer cancel()
 	tick := time.NewTicker(f.poll)
 	defer tick.Stop()
+	grace := min(f.readyTimeout/4, 5*time.Second)
+	var missingSince time.Time
 	for {
-		if done, err := f.served(a); done {
+		done, err := f.served(a)
+		switch {
+		case done && errors.Is(err, ErrImageNotFound):
+			if missingSince.IsZero() {
+				missingSince = time.Now()
+			}
+			if time.Since(missingSince) >= grace {
+				return fmt.Errorf("%w (for %v; log: %s)", err, grace, f.logTail(a))
+			}
+		case done:
 			return err
+		default:
+			missingSince = time.Time{}
 		}
 		select {
 		case <-p.Done():

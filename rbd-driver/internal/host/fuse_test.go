@@ -222,6 +222,28 @@ func TestFuseDetachAfterContainerReplaced(t *testing.T) {
 	}
 }
 
+// TestFuseImageListedLate: rbd-fuse's mount is up but its first listing
+// left the image out (a failed rbd_list or rbd_open under load); the file
+// shows a few polls later. Attach waits for it instead of answering
+// "image not found" at the first look.
+func TestFuseImageListedLate(t *testing.T) {
+	r := newFuseRig(t, helperBehaviour{})
+	r.exec.OnFunc("rbd-fuse", func(c execx.Call) execx.Result {
+		r.keyring = checkKeyringWhileRunning(t, c)
+		r.startHelper(t, c, helperBehaviour{mount: true})
+		go func() { time.Sleep(30 * time.Millisecond); r.sys.setFile(r.backing, fakeFile{size: 64 << 20}) }()
+		return execx.Result{}
+	})
+	r.exec.On("losetup --find", execx.Result{Stdout: "/dev/loop5\n"})
+	a, err := r.attacher(t).Attach(context.Background(), r.request())
+	if err != nil {
+		t.Fatalf("Attach() = %v, want the late-listed image attached", err)
+	}
+	if a.Device != "/dev/loop5" {
+		t.Errorf("Attach() device %q, want /dev/loop5", a.Device)
+	}
+}
+
 func TestFuseAttachFailures(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -234,7 +256,7 @@ func TestFuseAttachFailures(t *testing.T) {
 		{name: "start fails", startErr: true, want: "starting rbd-fuse"},
 		{name: "helper exits", hb: helperBehaviour{exit: true, log: "line1\nauth: unable to find a keyring\n"},
 			want: "rbd-fuse exited before serving WORK/mnt/img: line1 | auth: unable to find a keyring"},
-		{name: "image missing", hb: helperBehaviour{mount: true}, want: "RBD image not found: rbd-fuse does not list img"},
+		{name: "image missing", hb: helperBehaviour{mount: true}, want: "RBD image not found: rbd-fuse does not list img (for 75ms; log: no output)"},
 		{name: "never ready", hb: helperBehaviour{}, want: "context deadline exceeded", signals: "terminated"},
 		{name: "losetup fails", hb: helperBehaviour{mount: true, serve: true}, loopErr: true, want: "setting up a loop device"},
 	}
