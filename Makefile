@@ -31,7 +31,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
 .PHONY: help build deps cluster-up cluster-down cluster-status lint vet fmt-check \
-        test test-go test-churn test-killtier test-unit fuzz check-liveness-deps funclen demo bench bench-rbd bench-cephfs clean \
+        test test-go test-churn test-churn-run test-killtier test-unit fuzz check-liveness-deps funclen demo bench bench-rbd bench-cephfs clean \
         images test-images
 
 help: ## show this help
@@ -145,8 +145,14 @@ test: cluster-up lint build test-go fuzz ## everything: vet, gofmt, unit + integ
 # waits for it after each batch), so this takes about 9 minutes (measured 520 s);
 # CI runs it after the e2e tests.
 # (The RBD churn runs its 1,000 cycles inside `make test`.)
-test-churn: cluster-up build ## the 1,000-cycle CephFS churn (about 9 min)
-	@$(WITH_CLUSTER) export CEPH_CSI_REQUIRE_CLUSTER=1 CEPHFS_DRIVER_BINARY=$(CURDIR)/bin/cephfs-driver \
+# test-churn-run runs it without building, with CHURN_DRIVER (CI runs it
+# next to the image build and the e2e test, from a copy of the binary that
+# their own `make build` cannot replace while it runs).
+CHURN_DRIVER ?= $(CURDIR)/bin/cephfs-driver
+test-churn: cluster-up build test-churn-run ## the 1,000-cycle CephFS churn (about 9 min)
+
+test-churn-run:
+	@$(WITH_CLUSTER) export CEPH_CSI_REQUIRE_CLUSTER=1 CEPHFS_DRIVER_BINARY=$(CHURN_DRIVER) \
 		CEPHFS_CHURN_CYCLES=1000; \
 	cd cephfs-driver && $(GO) test -tags $(GOTAGS) -count=1 -timeout 45m -run '^TestChurn$$' -v ./test/reliability/
 
@@ -190,9 +196,12 @@ images: ## build the rbd-driver, cephfs-driver and liveness-probe images (no Doc
 	@mkdir -p bin
 	@CEPH_RELEASE=$(CEPH_RELEASE) COMMIT=$(COMMIT) IMAGES_ARCHIVE_DIR=$(IMAGES_ARCHIVE_DIR) build/images.sh
 
+# The images are also written as archives for `make e2e` (E2E_IMAGES_DIR),
+# which then reuses them instead of building again.
 test-images: ## build the images if needed and check them: --version, tools, no python/compilers, sizes
 	@mkdir -p bin
-	@CEPH_RELEASE=$(CEPH_RELEASE) COMMIT=$(COMMIT) test/images/run.sh
+	@CEPH_RELEASE=$(CEPH_RELEASE) COMMIT=$(COMMIT) IMAGES_ARCHIVE_DIR=$(or $(IMAGES_ARCHIVE_DIR),$(E2E_IMAGES_DIR)) \
+		test/images/run.sh
 
 include test/e2e/e2e.mk
 

@@ -216,6 +216,8 @@ export_archives() {
 		echo "$id" >"$dir/$mod.tar.id"
 		log "wrote $dir/$mod.tar"
 	done
+	# Which commit the archives hold: `make e2e` reuses them for it.
+	echo "$COMMIT" >"$dir/commit"
 }
 
 main() {

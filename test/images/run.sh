@@ -41,6 +41,21 @@ CEPHFS_TOOLS=(
 )
 
 bah() { buildah --root "$STATE/storage" --runroot "$STATE/run" "$@"; }
+# bah_bg: for `bah_bg run ... &`. The background job IS buildah (exec), so
+# that $! is buildah's PID and a kill reaches it; buildah then stops the
+# container's process. (With `bah run ... &` the job is a subshell: a kill
+# ended the subshell only, and buildah, its runtime monitor and the driver
+# kept running for the rest of CI, the monitor polling `runc state`.)
+bah_bg() { exec buildah --root "$STATE/storage" --runroot "$STATE/run" "$@"; }
+
+# stop_bg PID: stops a `bah_bg run` job: SIGTERM, 10 s, then SIGKILL.
+stop_bg() {
+	local pid=$1
+	kill "$pid" 2>/dev/null
+	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
 pass() { echo "PASS $1"; passed=$((passed + 1)); }
 fail() {
 	echo "FAIL $1: $2"
@@ -172,7 +187,7 @@ check_serves() {
 	local ctr
 	ctr=$(bah from --pull=never "$ref") || return 1
 	CTRS+=("$ctr")
-	bah run --runtime "$RUNC" --network none -v "$dir/csi:/csi" -v "$dir/config:/etc/ceph-csi-config:ro" \
+	bah_bg run --runtime "$RUNC" --network none -v "$dir/csi:/csi" -v "$dir/config:/etc/ceph-csi-config:ro" \
 		-v "$dir/secret:/etc/ceph-csi-secret:ro" -v "$dir/tmp:/tmp" \
 		"$ctr" -- "${ENTRYPOINT[$mod]}" "${args[@]}" >"$dir/log" 2>&1 &
 	pid=$!
@@ -180,9 +195,7 @@ check_serves() {
 	out=$(bin/csi-ping -endpoint "unix://$dir/csi/csi.sock" 2>&1) && grep -q "${DRIVER_NAME[$mod]}" <<<"$out" || ok=0
 	check "$mod/serves-as-in-$kind" "args [${args[*]}]: $out; log: $(tail -5 "$dir/log" | tr '\n' '|')" test $ok = 1
 	[ $ok = 1 ] && check_liveness "$mod-$kind" "$manifest" "$dir"
-	kill "$pid" 2>/dev/null
-	# buildah run forwards the signal to the container's process.
-	wait "$pid" 2>/dev/null
+	stop_bg "$pid"
 	rm -rf "$dir"
 }
 
@@ -196,16 +209,23 @@ check_liveness() {
 	mapfile -t args < <(manifest_args "$manifest" liveness-probe | sed "s/^--http-address=.*/--http-address=127.0.0.1:$port/")
 	ctr=$(bah from --pull=never "$ref") || return 1
 	CTRS+=("$ctr")
-	bah run --runtime "$RUNC" --network host -v "$dir/csi:/csi" "$ctr" -- /liveness-probe "${args[@]}" >"$dir/probe.log" 2>&1 &
+	bah_bg run --runtime "$RUNC" --network host -v "$dir/csi:/csi" "$ctr" -- /liveness-probe "${args[@]}" >"$dir/probe.log" 2>&1 &
 	pid=$!
 	for _ in $(seq 50); do
 		code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz") && [ "$code" = 200 ] && break
 		sleep 0.2
 	done
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	stop_bg "$pid"
 	check "liveness-probe/healthz-of-$mod" \
 		"args [${args[*]}]: /healthz $code; log: $(tail -3 "$dir/probe.log" | tr '\n' '|')" test "$code" = 200
+}
+
+# check_nothing_running: no driver or liveness-probe that the checks
+# started in a container (their socket is /csi/csi.sock) is still running.
+check_nothing_running() {
+	local left
+	left=$(pgrep -af -- '(endpoint|csi-address)=unix:///csi/csi.sock' || true)
+	check images/nothing-left-running "still running: $(tr '\n' '|' <<<"$left")" test -z "$left"
 }
 
 check_size() {
@@ -246,6 +266,7 @@ main() {
 		esac
 		[ "$mod" = liveness-probe ] || check_no_toolchains "$mod" "$ctr"
 	done
+	check_nothing_running
 	echo "$passed passed, $failed failed"
 	[ "$failed" -eq 0 ]
 }

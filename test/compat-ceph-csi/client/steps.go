@@ -61,12 +61,12 @@ var steps = map[string]func(*env){
 		e.volume("jo-vol", "", false, false)
 		e.volume("jo-vclone", "vol:jo-vol", false, false)
 	},
-	// Known difference (docs/ceph-csi-compat.md): ceph-csi looks names up
-	// in `pool` only, and rbd-driver put these two in journalPool, so
-	// ceph-csi's CreateVolume retries would make new volumes. Operations
-	// by volume ID work (it follows csi.journalpool).
+	// Both drivers journal these in `pool` and ignore journalPool for
+	// volumes, so ceph-csi's retries find ours by name.
 	"rbd-cephcsi-read-jp": func(e *env) {
 		jp(e)
+		e.volume("jo-vol", "", false, true)
+		e.volume("jo-vclone", "vol:jo-vol", false, true)
 		e.expand("jo-vol", 128*mib)
 		e.deleteVolume("jo-vclone")
 		e.deleteVolume("jo-vol")
