@@ -59,13 +59,16 @@ objects() { # rados args...
 		echo "$o"
 	done
 }
+# Ceph's own per-pool objects (librbd's directory, info, trash and
+# children; the mgr's rbd_support task queue rbd_task, made by the first
+# `rbd task add` of either driver and left empty) are not counted.
 leftovers() {
 	echo "== left on the cluster"
 	echo "rbd ls: $($RBD ls rbd | tr '\n' ' ')"
 	echo "rbd trash ls: $($RBD trash ls rbd | tr '\n' ' ')"
-	echo "rbd pool objects: $(objects -p rbd | grep -v '^rbd_\(directory\|info\|trash\|children\|mirroring\)$' | tr '\n' ' ')"
+	echo "rbd pool objects: $(objects -p rbd | grep -v '^rbd_\(directory\|info\|trash\|children\|mirroring\|task\)$' | tr '\n' ' ')"
 	for o in $(objects -p rbd | grep '^csi\.'); do echo "  omap $o: $($RADOS -p rbd listomapvals "$o" | tr '\n' ' ' | head -c 400)"; done
-	echo "rbd-journal pool objects: $(objects -p rbd-journal | grep -v '^rbd_\(directory\|info\|trash\|children\|mirroring\)$' | tr '\n' ' ')"
+	echo "rbd-journal pool objects: $(objects -p rbd-journal | grep -v '^rbd_\(directory\|info\|trash\|children\|mirroring\|task\)$' | tr '\n' ' ')"
 	echo "subvolumes: $($CEPH fs subvolume ls cephfs csi -f json | jq -c '[.[].name]')"
 	echo "cephfs_metadata objects (csi ns): $(objects -p cephfs.cephfs.meta -N csi | tr '\n' ' ')"
 	for o in $(objects -p cephfs.cephfs.meta -N csi | grep '^csi\.'); do echo "  omap $o: $($RADOS -p cephfs.cephfs.meta -N csi listomapvals "$o" | tr '\n' ' ' | head -c 400)"; done

@@ -83,10 +83,16 @@ func cephCSISourceID(clusterID string, poolID int64, parentImage string) string 
 }
 
 // cephCSISnapshot renders a ceph-csi snapshot: its size and creation time
-// are those of the csi-snap image's snapshot. A csi-snap image or snapshot
-// that does not exist (a creation ceph-csi did not finish): ErrNotFound.
+// are those of the csi-snap image, as ceph-csi answers them (its
+// CreateSnapshot reads them from the image it cloned, whose own snapshot is
+// taken a moment later). A csi-snap image or snapshot that does not exist
+// (a creation ceph-csi did not finish): ErrNotFound.
 func cephCSISnapshot(ctx context.Context, c *cluster, clusterID string, poolID int64, pool string, rec *journal.Record) (*csi.Snapshot, error) {
 	snap, err := findCephCSISnap(ctx, c, pool, rec)
+	if err != nil {
+		return nil, err
+	}
+	img, err := c.sess.Stat(ctx, snap.ref.Image)
 	if err != nil {
 		return nil, err
 	}
@@ -97,8 +103,8 @@ func cephCSISnapshot(ctx context.Context, c *cluster, clusterID string, poolID i
 	return &csi.Snapshot{
 		SnapshotId:      id,
 		SourceVolumeId:  cephCSISourceID(clusterID, poolID, rec.Source),
-		SizeBytes:       int64(snap.info.Size),
-		CreationTime:    timestamppb.New(snap.info.Created),
+		SizeBytes:       int64(img.Size),
+		CreationTime:    timestamppb.New(img.Created),
 		ReadyToUse:      true,
 		GroupSnapshotId: rec.Attributes[attrGroupSnapshotID],
 	}, nil

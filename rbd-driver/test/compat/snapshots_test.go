@@ -73,6 +73,13 @@ func (r *rig) checkSnapshot(what string, got *csi.Snapshot, s *cephCSISnapshot, 
 	if created := got.GetCreationTime().AsTime(); created.Before(before) || created.After(time.Now().Add(time.Minute)) {
 		r.t.Errorf("%s: creation time %v, want about now", what, created)
 	}
+	// ceph-csi answers the csi-snap image's creation time (not that of the
+	// image's snapshot, taken a moment later): the same must come back.
+	want, err := r.admin.Created(r.pool, "", s.image)
+	must(r.t, err)
+	if created := got.GetCreationTime().AsTime(); !created.Equal(want) {
+		r.t.Errorf("%s: creation time %v, want %v (the csi-snap image's, as ceph-csi answers)", what, created, want)
+	}
 }
 
 // TestCephCSIJournalPoolSnapshot: a snapshot ceph-csi took of a volume

@@ -1,6 +1,8 @@
 package cephrbdtest
 
 import (
+	"time"
+
 	"github.com/ceph/go-ceph/rados"
 	"github.com/ceph/go-ceph/rbd"
 )
@@ -141,4 +143,15 @@ func (a *Admin) ImageID(pool, ns, name string) (string, error) {
 // on the mgr do.
 func (a *Admin) Flatten(pool, ns, name string) error {
 	return a.withImage(pool, ns, name, func(img *rbd.Image) error { return img.Flatten() })
+}
+
+// Created returns the creation time of an image.
+func (a *Admin) Created(pool, ns, name string) (time.Time, error) {
+	var t time.Time
+	err := a.withImage(pool, ns, name, func(img *rbd.Image) error {
+		ts, err := img.GetCreateTimestamp()
+		t = time.Unix(ts.Sec, ts.Nsec)
+		return err
+	})
+	return t, err
 }
