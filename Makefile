@@ -142,8 +142,7 @@ test: cluster-up lint build test-go fuzz ## everything: vet, gofmt, unit + integ
 
 # The full CephFS churn: 1,000 create/delete cycles at concurrency 8 (`make
 # test` runs 100). Pacific's mgr purges removed subvolumes slowly (the churn
-# waits for it after each batch), so this takes about 9 minutes (measured 520 s);
-# CI runs it after the e2e tests.
+# waits for it after each batch), so this takes about 9 minutes (measured 520 s).
 # (The RBD churn runs its 1,000 cycles inside `make test`.)
 # test-churn-run runs it without building, with CHURN_DRIVER (CI runs it
 # next to the image build and the e2e test, from a copy of the binary that
