@@ -120,6 +120,20 @@ drop_stale() {
 	done
 }
 
+# drop_leftovers removes the working containers a killed build left behind
+# (buildah build's per-step containers `<image ID>-working-container`, the
+# base and Go images' `working-container` and `ceph-csi-(base|golang)-...`),
+# with their overlay mounts. Only builds make them, and builds hold the lock;
+# test/images/run.sh's containers are named after the images and stay.
+drop_leftovers() {
+	local name n=0
+	for name in $(bah containers --format '{{.ContainerName}}'); do
+		[[ $name =~ ^([0-9a-f]{12}-|ceph-csi-(base|golang)-)?working-container(-[0-9]+)?$ ]] || continue
+		bah rm "$name" >/dev/null 2>&1 && n=$((n + 1))
+	done
+	[ "$n" -eq 0 ] || log "removed $n working containers an interrupted build left"
+}
+
 # prune_old removes untagged images (build-cache layers of earlier builds,
 # earlier versions of the images) older than IMAGES_PRUNE_DAYS (7): storage
 # stays bounded on a machine that builds every day, and a cache layer still
@@ -231,6 +245,7 @@ main() {
 	fi
 	local started base goimg mod
 	started=$(date +%s)
+	drop_leftovers
 	base=$(base_image)
 	goimg=$(go_image "$base")
 	drop_stale "$base" "$goimg"
