@@ -26,6 +26,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
@@ -178,11 +179,6 @@ func capability(mode csi.VolumeCapability_AccessMode_Mode) []*csi.VolumeCapabili
 	}}
 }
 
-func snapshotSource(id string) *csi.VolumeContentSource {
-	return &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
-		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: id}}}
-}
-
 func (r *rig) createVolume(name string, src *csi.VolumeContentSource, shallow bool) *csi.Volume {
 	r.t.Helper()
 	params := map[string]string{"clusterID": r.cl.FSID, "fsName": fsName}
@@ -300,7 +296,7 @@ func (r *rig) makeHealthy() healthy {
 	h.subA = h.volA.GetVolumeContext()["subvolumeName"]
 	h.volB = r.createVolume("pvc-b", nil, false)
 	h.snapB = r.Snapshot("snap-b", h.volB.GetVolumeId())
-	h.shallow = r.createVolume("pvc-shallow", snapshotSource(h.snapB.GetSnapshotId()), true)
+	h.shallow = r.createVolume("pvc-shallow", csisource.Snapshot(h.snapB.GetSnapshotId()), true)
 	volC := r.createVolume("pvc-c", nil, false)
 	h.snapC = r.Snapshot("snap-c", volC.GetVolumeId())
 	r.DeleteVolume(volC.GetVolumeId())
@@ -417,7 +413,7 @@ func (r *rig) checkHealthyAndCleanUp(h healthy, foreignSub string) {
 	if _, err := r.admin.SubvolumeInfo(ctx(t), r.sub(foreignSub)); err != nil {
 		t.Fatalf("subvolume %s is not ours, but: %v", foreignSub, err)
 	}
-	restored := r.createVolume("pvc-restored", snapshotSource(h.snapC.GetSnapshotId()), false)
+	restored := r.createVolume("pvc-restored", csisource.Snapshot(h.snapC.GetSnapshotId()), false)
 	snapB2 := r.Snapshot("snap-b2", h.volB.GetVolumeId())
 
 	// Clean up through the driver (and by hand for what is not ours).

@@ -18,6 +18,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/volctx"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
 )
 
 const (
@@ -113,8 +114,7 @@ func createReq(name string, size int64) *csi.CreateVolumeRequest {
 }
 
 func fromSnapshot(req *csi.CreateVolumeRequest, snapID string) *csi.CreateVolumeRequest {
-	req.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
-		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snapID}}}
+	req.VolumeContentSource = csisource.Snapshot(snapID)
 	return req
 }
 

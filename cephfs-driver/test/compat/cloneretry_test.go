@@ -75,6 +75,37 @@ func TestCephCSICloneRetry(t *testing.T) {
 	e.DeleteVolume(srcID)
 }
 
+// TestCephCSICloneRetryBeforeClone: ceph-csi crashed after it reserved the
+// clone's name and took its temporary snapshot of the source, before it
+// started the clone. A retry makes the clone from that snapshot, answers
+// the reserved ID and removes the snapshot.
+func TestCephCSICloneRetryBeforeClone(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	srcID, srcName, _ := e.cephCSIVolume("pvc-src")
+	src := e.subvolumeRef(srcName)
+	id := uuid.NewString()
+	tmp := backend.SnapshotRef{SubvolumeRef: src, Snapshot: "csi-vol-" + id}
+	if err := e.Admin.CreateSnapshot(ctx, tmp); err != nil {
+		t.Fatal(err)
+	}
+	e.setOmap("csi.volume."+id, map[string]string{"csi.volname": "pvc-clone", "csi.imagename": "csi-vol-" + id})
+	e.setOmap("csi.volumes."+e.Instance, map[string]string{"csi.volume.pvc-clone": id})
+	got := e.CreateVolume("pvc-clone", 64*rig.MiB, rig.VolumeSource(srcID), rig.RWX)
+	if want := e.encodeID(id); got.GetVolumeId() != want {
+		t.Errorf("CreateVolume retry of ceph-csi's reserved clone gave %s, want %s", got.GetVolumeId(), want)
+	}
+	st, err := e.Admin.CloneStatus(ctx, e.subvolumeRef("csi-vol-"+id))
+	if err != nil || st.State != backend.CloneComplete {
+		t.Errorf("clone csi-vol-%s: %+v, %v; want a complete clone", id, st, err)
+	}
+	if snaps, err := e.Admin.ListSnapshots(ctx, src); err != nil || len(snaps) > 0 {
+		t.Errorf("source %s keeps snapshots %v (%v), want ceph-csi's temporary one removed", srcName, snaps, err)
+	}
+	e.DeleteVolume(got.GetVolumeId())
+	e.DeleteVolume(srcID)
+}
+
 // TestCephCSIRestoreRetry: ceph-csi crashed after restoring a snapshot,
 // before it expanded the clone to the requested size. A retry answers the
 // same volume with the requested size.

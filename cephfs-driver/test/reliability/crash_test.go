@@ -14,6 +14,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/backend"
 	"github.com/seed-6a310834/ceph-csi/cephfs-driver/internal/cephfs"
 	"github.com/seed-6a310834/ceph-csi/shared/crashpoint"
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
 )
@@ -258,7 +259,7 @@ func cloneFromSnapshotFlow() flow {
 		arrange: func(r *rig, d *driver, n int, before state) attempt {
 			name := fmt.Sprintf("crash-clone-%d", n)
 			return attempt{
-				call:   r.createVolume(name, cloneSize, snapshotSource(src.snap)),
+				call:   r.createVolume(name, cloneSize, csisource.Snapshot(src.snap)),
 				expect: func(id string) state { return withVolume(r.t, before, name, id, cloneSize) },
 				cleanup: func(d *driver, id string) {
 					r.waitDetached(src.vol, src.snap)
@@ -283,7 +284,7 @@ func cloneFromVolumeFlow() flow {
 		arrange: func(r *rig, d *driver, n int, before state) attempt {
 			name := fmt.Sprintf("crash-clone-%d", n)
 			return attempt{
-				call:    r.createVolume(name, cloneSize, volumeSource(src.vol)),
+				call:    r.createVolume(name, cloneSize, csisource.Volume(src.vol)),
 				expect:  func(id string) state { return withVolume(r.t, before, name, id, cloneSize) },
 				cleanup: func(d *driver, id string) { r.must(d, "DeleteVolume", r.deleteVolume(id)) },
 			}
@@ -341,7 +342,7 @@ func (r *rig) startClone(d *driver, name, snapID string) (id, subvolume string) 
 	t.Helper()
 	ctx, cancel := callCtx()
 	defer cancel()
-	_, err := r.createVolume(name, volSize, snapshotSource(snapID))(ctx, d.ctrl)
+	_, err := r.createVolume(name, volSize, csisource.Snapshot(snapID))(ctx, d.ctrl)
 	if err != nil && status.Code(err) != codes.Aborted {
 		t.Fatalf("CreateVolume(%s) with --clone-wait=1ms: %v, want Aborted (clone in progress) or success", name, err)
 	}

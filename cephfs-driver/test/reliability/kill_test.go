@@ -9,6 +9,7 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
 	"github.com/seed-6a310834/ceph-csi/shared/killround"
 )
 
@@ -172,10 +173,10 @@ func (fx *killFixture) ops(r *rig, n map[string]int) []killOp {
 		ops = append(ops, r.createOp("new", fmt.Sprintf("%s-new-%d", fx.tag, i), nil))
 	}
 	for i := 0; i < n["restore"]; i++ {
-		ops = append(ops, r.createOp("restore", fmt.Sprintf("%s-restore-%d", fx.tag, i), snapshotSource(fx.srcSnap)))
+		ops = append(ops, r.createOp("restore", fmt.Sprintf("%s-restore-%d", fx.tag, i), csisource.Snapshot(fx.srcSnap)))
 	}
 	for i := 0; i < n["clone"]; i++ {
-		ops = append(ops, r.createOp("clone", fmt.Sprintf("%s-clone-%d", fx.tag, i), volumeSource(fx.src)))
+		ops = append(ops, r.createOp("clone", fmt.Sprintf("%s-clone-%d", fx.tag, i), csisource.Volume(fx.src)))
 	}
 	for i := 0; i < n["snap"]; i++ {
 		ops = append(ops, r.snapOp(fmt.Sprintf("%s-snap-%d", fx.tag, i), fx.src))

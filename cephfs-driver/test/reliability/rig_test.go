@@ -271,16 +271,6 @@ func (r *rig) createSnapshotRequest(name, volID string) *csi.CreateSnapshotReque
 		Parameters: map[string]string{volctx.ClusterID: r.cluster.FSID}}
 }
 
-func snapshotSource(id string) *csi.VolumeContentSource {
-	return &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
-		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: id}}}
-}
-
-func volumeSource(id string) *csi.VolumeContentSource {
-	return &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
-		Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: id}}}
-}
-
 // call is one CSI request; it returns the ID it produced ("" for deletes).
 type call func(ctx context.Context, c csi.ControllerClient) (string, error)
 

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
 )
 
 // twinCount is how many identical requests race; they are split between
@@ -52,7 +54,7 @@ func TestTwins(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		src  *csi.VolumeContentSource
-	}{{"twin-clone-snap", snapshotSource(snap.GetSnapshotId())}, {"twin-clone-vol", volumeSource(vol)}} {
+	}{{"twin-clone-snap", csisource.Snapshot(snap.GetSnapshotId())}, {"twin-clone-vol", csisource.Volume(vol)}} {
 		clone := r.twins(drivers, "CreateVolume from "+c.name, r.twinCreateVolume(c.name, cloneSize, c.src)).(*csi.CreateVolumeResponse).GetVolume()
 		r.waitState("after the twin clones", withVolume(t, withSnap, c.name, clone.GetVolumeId(), cloneSize))
 		r.waitDetached(vol, snap.GetSnapshotId())

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
 )
 
 // MiB is a mebibyte.
@@ -36,13 +38,11 @@ func (e *Env) CreateVolume(name string, size int64, src *csi.VolumeContentSource
 	return resp.GetVolume()
 }
 
-func SnapshotSource(id string) *csi.VolumeContentSource {
-	return &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: id}}}
-}
+// SnapshotSource is csisource.Snapshot, kept for the tests' brevity.
+func SnapshotSource(id string) *csi.VolumeContentSource { return csisource.Snapshot(id) }
 
-func VolumeSource(id string) *csi.VolumeContentSource {
-	return &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: id}}}
-}
+// VolumeSource is csisource.Volume.
+func VolumeSource(id string) *csi.VolumeContentSource { return csisource.Volume(id) }
 
 func (e *Env) DeleteVolume(id string) {
 	e.T.Helper()

@@ -20,6 +20,7 @@ import (
 	"github.com/seed-6a310834/ceph-csi/shared/cephconn"
 	"github.com/seed-6a310834/ceph-csi/shared/clusterconfig"
 	"github.com/seed-6a310834/ceph-csi/shared/credentials"
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
 	"github.com/seed-6a310834/ceph-csi/shared/journal"
 	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
 	"github.com/seed-6a310834/ceph-csi/shared/volid"
@@ -330,8 +331,7 @@ func (r *rig) checkHealthyAndCleanUp(h healthy, foreignImage string) {
 			t.Fatalf("image %s not ours, but gone: %v", name, err)
 		}
 	}
-	restored := r.createVolume("pvc-restored", &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
-		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: h.snapC.GetSnapshotId()}}})
+	restored := r.createVolume("pvc-restored", csisource.Snapshot(h.snapC.GetSnapshotId()))
 	snapB2 := r.Snapshot("snap-b2", h.volB.GetVolumeId())
 
 	// Clean up through the driver (and by hand for what is not ours).

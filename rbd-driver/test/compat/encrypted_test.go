@@ -7,6 +7,8 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
 )
 
 // encrypt adds what ceph-csi records for an encrypted volume or snapshot
@@ -40,8 +42,7 @@ func TestCephCSIEncryptedVolume(t *testing.T) {
 	_, err = r.ctrl.CreateVolume(ctx(t), clone)
 	wantRefused(t, "CreateVolume from the volume", err, "volume_content_source.volume.volume_id")
 	restore := r.volReq("restore-of-encrypted", fixtureSize, nil)
-	restore.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
-		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: s.id}}}
+	restore.VolumeContentSource = csisource.Snapshot(s.id)
 	_, err = r.ctrl.CreateVolume(ctx(t), restore)
 	wantRefused(t, "CreateVolume from the snapshot", err, "volume_content_source.snapshot.snapshot_id")
 	_, err = r.ctrl.Group().CreateVolumeGroupSnapshot(ctx(t), &csi.CreateVolumeGroupSnapshotRequest{Name: "group-of-encrypted",

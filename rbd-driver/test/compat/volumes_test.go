@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
 )
 
 // TestCephCSIVolumes: ceph-csi volumes with csi.imageid, without it, and
@@ -81,8 +83,7 @@ func (r *rig) cloneOf(name, volID string, params map[string]string) *csi.Volume 
 func (r *rig) restoreOf(name, snapID string, params map[string]string) *csi.Volume {
 	r.t.Helper()
 	req := r.volReq(name, fixtureSize, params)
-	req.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
-		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snapID}}}
+	req.VolumeContentSource = csisource.Snapshot(snapID)
 	return r.create(req)
 }
 
@@ -168,8 +169,7 @@ func TestCephCSITopology(t *testing.T) {
 	r.wantEntry(topo, "csi.snaps."+instance+"[csi.snap.snap-new]", true)
 	// A restore stays in the snapshot's pool, with its journal.
 	rq := req("pvc-restored")
-	rq.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
-		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snap.GetSnapshotId()}}}
+	rq.VolumeContentSource = csisource.Snapshot(snap.GetSnapshotId())
 	restored := r.create(rq)
 	r.wantEntry(topo, "csi.volumes."+instance+"[csi.volume.pvc-restored]", true)
 	r.deleteVolume(restored.GetVolumeId())

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seed-6a310834/ceph-csi/rbd-driver/internal/host/hosttest"
+	"github.com/seed-6a310834/ceph-csi/shared/csisource"
 	"github.com/seed-6a310834/ceph-csi/shared/driverproc"
 	"github.com/seed-6a310834/ceph-csi/shared/secretscan"
 	"github.com/seed-6a310834/ceph-csi/shared/testcluster"
@@ -153,8 +154,7 @@ func TestKeyNeverRevealed(t *testing.T) {
 		return l.ctrl.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "secrets-snap", SourceVolumeId: vol.GetVolumeId(),
 			Secrets: l.secrets()})
 	}).GetSnapshot()
-	restored := l.create("secrets-restored", &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
-		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snap.GetSnapshotId()}}})
+	restored := l.create("secrets-restored", csisource.Snapshot(snap.GetSnapshotId()))
 	clone := l.create("secrets-clone", &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
 		Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: vol.GetVolumeId()}}})
 	l.expand(vol, staging, target)
