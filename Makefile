@@ -117,12 +117,13 @@ test-go:
 		log=$(TEST_LOG_DIR)/$$(tr / - <<<"$$m").log; \
 		(cd $$m && $(GO) test $$tags $(TEST_FLAGS) -v ./... 2>&1) > $$log \
 			&& rc=0 || rc=$$?; \
-		grep -E '^\s*--- (PASS|FAIL|SKIP)|^(ok|FAIL|panic:)|^\s+\S+_test.go:[0-9]+:' $$log || true; \
+		grep -E '^\s*--- (PASS|FAIL|SKIP)|^(ok|FAIL|panic:)|^\s+\S+\.go:[0-9]+:' $$log || true; \
 		if [ $$rc -ne 0 ]; then echo "go test $$m FAILED (full log: $$log)" >&2; failed="$$failed $$m"; fi; \
 	done; \
 	if [ -n "$$failed" ]; then \
 		echo "== go test failed in:$$failed" >&2; \
 		grep -h -E '^\s*--- FAIL' $(TEST_LOG_DIR)/*.log >&2 || true; \
+		test/failed-output.sh $(TEST_LOG_DIR)/*.log >&2 || true; \
 		exit 1; \
 	fi
 

@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -36,32 +38,33 @@ func isCephCSISnapshot(rec *journal.Record) bool {
 type cephCSISnap struct {
 	// ref is csi-snap-<uuid>@csi-snap-<uuid>.
 	ref backend.SnapRef
-	// imageID is the ID of the csi-snap image.
-	imageID string
-	info    *backend.Snapshot
+	// image is the csi-snap image (its ID, size and creation time).
+	image *backend.ImageStatus
+	// info is the image's snapshot of the same name.
+	info backend.Snapshot
 }
 
 // findCephCSISnap finds the csi-snap image of a ceph-csi snapshot record
-// (by csi.imageid, or by name for records without one) and its snapshot.
-// Either missing: an error wrapping backend.ErrNotFound.
+// (by csi.imageid, or by name for records without one) and its snapshot,
+// with one open of the image. Either missing: an error wrapping
+// backend.ErrNotFound.
 func findCephCSISnap(ctx context.Context, c *cluster, pool string, rec *journal.Record) (*cephCSISnap, error) {
 	img := backend.ImageRef{PoolRef: c.pool(pool), Name: rec.ImageName}
-	id := rec.ImageID
-	var err error
-	if id != "" {
-		img.Name, err = c.sess.ImageName(ctx, img.PoolRef, id)
-	} else {
-		id, err = c.sess.ImageID(ctx, img)
+	if rec.ImageID != "" {
+		var err error
+		if img.Name, err = c.sess.ImageName(ctx, img.PoolRef, rec.ImageID); err != nil {
+			return nil, err
+		}
 	}
+	st, err := c.sess.Stat(ctx, img)
 	if err != nil {
 		return nil, err
 	}
-	ref := backend.SnapRef{Image: img, Snap: rec.ImageName}
-	info, err := c.sess.SnapshotInfo(ctx, ref)
-	if err != nil {
-		return nil, err
+	i := slices.IndexFunc(st.Snapshots, func(s backend.Snapshot) bool { return s.Name == rec.ImageName })
+	if i < 0 {
+		return nil, fmt.Errorf("snapshot %s of image %s: %w", rec.ImageName, img.Name, backend.ErrNotFound)
 	}
-	return &cephCSISnap{ref: ref, imageID: id, info: info}, nil
+	return &cephCSISnap{ref: backend.SnapRef{Image: img, Snap: rec.ImageName}, image: st, info: st.Snapshots[i]}, nil
 }
 
 // cephCSISourceID returns the CSI ID of the volume a ceph-csi snapshot was
@@ -92,10 +95,6 @@ func cephCSISnapshot(ctx context.Context, c *cluster, clusterID string, poolID i
 	if err != nil {
 		return nil, err
 	}
-	img, err := c.sess.Stat(ctx, snap.ref.Image)
-	if err != nil {
-		return nil, err
-	}
 	id, err := encodeID(clusterID, poolID, rec.UUID)
 	if err != nil {
 		return nil, err
@@ -103,8 +102,8 @@ func cephCSISnapshot(ctx context.Context, c *cluster, clusterID string, poolID i
 	return &csi.Snapshot{
 		SnapshotId:      id,
 		SourceVolumeId:  cephCSISourceID(clusterID, poolID, rec.Source),
-		SizeBytes:       int64(img.Size),
-		CreationTime:    timestamppb.New(img.Created),
+		SizeBytes:       int64(snap.image.Size),
+		CreationTime:    timestamppb.New(snap.image.Created),
 		ReadyToUse:      true,
 		GroupSnapshotId: rec.Attributes[attrGroupSnapshotID],
 	}, nil
@@ -131,7 +130,7 @@ func (s *Server) deleteCephCSISnapshot(ctx context.Context, o *object) error {
 		if err := o.sess.RemoveSnapshot(ctx, snap.ref); err != nil {
 			return err
 		}
-		if err := s.trash(ctx, o.cluster, snap.ref.Image, snap.imageID); err != nil {
+		if err := s.trash(ctx, o.cluster, snap.ref.Image, snap.image.ID); err != nil {
 			return err
 		}
 	}

@@ -17,7 +17,8 @@ import (
 // Blocklist adds the client address of conn (its address and nonce, as
 // rados_getaddrs reports it) to the cluster's OSD blocklist, through an
 // admin connection of its own, and removes the entry when the test ends.
-// It returns the address.
+// Once it returns, every op of conn fails with EBLOCKLISTED. It returns the
+// address.
 func Blocklist(t testing.TB, c *testcluster.Cluster, conn *cephconn.Conn) string {
 	t.Helper()
 	addr, err := conn.GetAddrs()
@@ -43,6 +44,13 @@ func Blocklist(t testing.TB, c *testcluster.Cluster, conn *cephconn.Conn) string
 	}
 	if err := waitOSDMap(admin); err != nil {
 		t.Fatal(err)
+	}
+	// The OSD checks the blocklist against the map of the placement group
+	// an op lands on, which may still lag behind the OSD's newest map. An
+	// op waits for its PG to reach the epoch the client sent it with, so
+	// once conn itself has the new map, its next op is refused.
+	if err := conn.WaitForLatestOSDMap(); err != nil {
+		t.Fatalf("OSD map of the blocklisted connection: %v", err)
 	}
 	return addr
 }
