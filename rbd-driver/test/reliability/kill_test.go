@@ -111,6 +111,8 @@ func (r *rig) killRound(rd killround.Round, flags []string) bool {
 	}
 	r.t.Logf("%s: %d requests", rd, len(ops))
 	res := killround.Burst(d.csi, plain, killConcurrency, rd, d.Kill)
+	sweep := r.sweepStaleWatches()
+	defer sweep.finish()
 	d2 := r.start(d.Socket, flags)
 	ids, stats := killround.Replay(r.t, d2.csi, plain, killConcurrency, killReplayBound, codes.FailedPrecondition)
 	if r.t.Failed() {
@@ -122,6 +124,9 @@ func (r *rig) killRound(rd killround.Round, flags []string) bool {
 		strings.Count(d2.Log(), "removed a half-made image"), strings.Count(d2.Log(), "removed a clone without parent"))
 	r.cleanKillRound(d2, fx, ops, ids)
 	d2.stop(r.t)
+	if stale := sweep.finish(); len(stale) > 0 {
+		repaired += fmt.Sprintf(", %d stale watches of the killed process (Ceph bug 58120) cleared: %v", len(stale), stale)
+	}
 	r.waitEmptyAfter(rd.String())
 	r.t.Logf("%s: burst of %d ran %s, %d succeeded before the kill, %d in flight at it; every replay succeeded "+
 		"within the bound %s (%v; %s); pool empty after %s", rd, len(ops), res.Took.Round(time.Millisecond), res.Succeeded,

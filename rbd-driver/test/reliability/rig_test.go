@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -369,4 +370,68 @@ func (r *rig) userSnapshots(name string) []string {
 		r.t.Fatalf("describe %s: %v", name, err)
 	}
 	return img.Snapshots
+}
+
+// staleWatchSweep is the kill tier's answer to Ceph Pacific's watches that
+// never time out (bug 58120, see cephrbdtest.StaleWatches): a driver killed
+// while the OSD applies its watch op leaves one, and DeleteVolume of that
+// image answers FailedPrecondition (in use) until the OSD reloads the
+// object. The sweep looks every staleWatchPeriod; a watch seen stale twice
+// in a row gets `cache drop` on the OSD, which arms its 30 s timeout, as
+// the README tells an operator to do.
+type staleWatchSweep struct {
+	stop    chan struct{}
+	done    chan struct{}
+	cleared []cephrbdtest.StaleWatch
+}
+
+const staleWatchPeriod = 5 * time.Second
+
+// sweepStaleWatches starts a sweep of the rig's pool; end it with finish.
+func (r *rig) sweepStaleWatches() *staleWatchSweep {
+	s := &staleWatchSweep{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		seen := map[cephrbdtest.StaleWatch]bool{}
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(staleWatchPeriod):
+			}
+			stale, err := r.admin.StaleWatches(r.pool)
+			if err != nil {
+				r.t.Logf("looking for stale watches: %v", err)
+				continue
+			}
+			now := map[cephrbdtest.StaleWatch]bool{}
+			drop := false
+			for _, w := range stale {
+				now[w] = true
+				if seen[w] && !slices.Contains(s.cleared, w) {
+					s.cleared = append(s.cleared, w)
+					drop = true
+				}
+			}
+			seen = now
+			if drop {
+				if err := r.admin.DropOSDCache(); err != nil {
+					r.t.Errorf("clearing stale watches %v: %v", stale, err)
+				}
+			}
+		}
+	}()
+	return s
+}
+
+// finish ends the sweep and returns the watches it cleared; it may be
+// called again.
+func (s *staleWatchSweep) finish() []cephrbdtest.StaleWatch {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+	return s.cleared
 }
