@@ -40,7 +40,9 @@ type WatchersError struct {
 
 // Error implements error.
 func (e *WatchersError) Error() string {
-	return fmt.Sprintf("image %s is in use: it has watchers %s", e.Image, strings.Join(e.Addrs, ", "))
+	return fmt.Sprintf("image %s is in use: it has watchers %s (the watch of a client that is gone lasts "+
+		"until the OSD's watch timeout, 30 s; one that stays longer is Ceph Pacific's stale watch: see the "+
+		"README, \"A watcher that never goes away\")", e.Image, strings.Join(e.Addrs, ", "))
 }
 
 // PoolError returns an error wrapping ErrPoolNotFound that names pool.
