@@ -115,13 +115,25 @@ func (a *Admin) Clone(pool, ns, image, snap, child string, features ...string) (
 	return imageID(io, child)
 }
 
+// withImage opens an image read-write (which registers a watch on its
+// header) for fn.
 func (a *Admin) withImage(pool, ns, name string, fn func(*rbd.Image) error) error {
+	return a.useImage(pool, ns, name, rbd.OpenImage, fn)
+}
+
+// withImageRO opens an image read-only (no watch) for fn.
+func (a *Admin) withImageRO(pool, ns, name string, fn func(*rbd.Image) error) error {
+	return a.useImage(pool, ns, name, rbd.OpenImageReadOnly, fn)
+}
+
+func (a *Admin) useImage(pool, ns, name string, open func(*rados.IOContext, string, string) (*rbd.Image, error),
+	fn func(*rbd.Image) error) error {
 	io, err := a.ioctx(pool, ns)
 	if err != nil {
 		return err
 	}
 	defer io.Destroy()
-	img, err := rbd.OpenImage(io, name, rbd.NoSnapshot)
+	img, err := open(io, name, rbd.NoSnapshot)
 	if err != nil {
 		return err
 	}

@@ -44,21 +44,14 @@ func PlantOwnStaleLock(conn *cephconn.Conn, pool, image string) error {
 
 // Lockers returns the clients holding a lock on an image ("client.N").
 func (a *Admin) Lockers(pool, image string) ([]string, error) {
-	io, err := a.ioctx(pool, "")
-	if err != nil {
-		return nil, err
-	}
-	defer io.Destroy()
-	img, err := rbd.OpenImageReadOnly(io, image, rbd.NoSnapshot)
-	if err != nil {
-		return nil, err
-	}
-	defer img.Close()
-	_, ls, err := img.ListLockers()
-	out := make([]string, 0, len(ls))
-	for _, l := range ls {
-		out = append(out, l.Client+" "+l.Cookie)
-	}
+	var out []string
+	err := a.withImageRO(pool, "", image, func(img *rbd.Image) error {
+		_, ls, err := img.ListLockers()
+		for _, l := range ls {
+			out = append(out, l.Client+" "+l.Cookie)
+		}
+		return err
+	})
 	return out, err
 }
 

@@ -116,20 +116,13 @@ func (a *Admin) DropOSDCache() error {
 // Watchers lists the addresses of the watchers on an image of pool (read
 // through a read-only open, which registers no watch).
 func (a *Admin) Watchers(pool, image string) ([]string, error) {
-	io, err := a.conn.OpenIOContext(pool)
-	if err != nil {
-		return nil, err
-	}
-	defer io.Destroy()
-	img, err := rbd.OpenImageReadOnly(io, image, rbd.NoSnapshot)
-	if err != nil {
-		return nil, err
-	}
-	defer img.Close()
-	ws, err := img.ListWatchers()
-	addrs := make([]string, 0, len(ws))
-	for _, w := range ws {
-		addrs = append(addrs, w.Addr)
-	}
+	var addrs []string
+	err := a.withImageRO(pool, "", image, func(img *rbd.Image) error {
+		ws, err := img.ListWatchers()
+		for _, w := range ws {
+			addrs = append(addrs, w.Addr)
+		}
+		return err
+	})
 	return addrs, err
 }
